@@ -1,0 +1,279 @@
+package guard
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Every error returned by this package can be tested with
+// [errors.Is] against one or more of these. Errors that reach the wire are
+// *[Error] values; they match the sentinel of their RFC error code (for example
+// an expired token matches both [ErrInvalidToken] and [ErrTokenExpired]).
+var (
+	// ErrNoCredentials: the request carried no credentials at all (401, bare challenge).
+	ErrNoCredentials = errors.New("guard: no credentials")
+	// ErrInvalidRequest: malformed credentials, or two credentials at once (RFC 6750 invalid_request).
+	ErrInvalidRequest = errors.New("guard: invalid request")
+	// ErrInvalidToken: the token is not acceptable for any reason (RFC 6750 invalid_token).
+	ErrInvalidToken = errors.New("guard: invalid token")
+	// ErrInsufficientScope: authenticated, but lacking a role or scope (RFC 6750 insufficient_scope).
+	ErrInsufficientScope = errors.New("guard: insufficient scope")
+
+	// ErrMalformedToken: the token is not a well-formed compact JWS with a JSON claims set.
+	ErrMalformedToken = errors.New("guard: malformed token")
+	// ErrTokenTooLarge: the token is longer than the verifier's size cap.
+	ErrTokenTooLarge = errors.New("guard: token too large")
+	// ErrInvalidSignature: the signature does not verify.
+	ErrInvalidSignature = errors.New("guard: invalid signature")
+	// ErrAlgorithm: the header names an algorithm no configured key allows.
+	ErrAlgorithm = errors.New("guard: algorithm not allowed")
+	// ErrUnknownKey: the header's kid names no configured key, or no kid was given while several keys match.
+	ErrUnknownKey = errors.New("guard: unknown key")
+	// ErrTokenExpired: exp is in the past (beyond the leeway).
+	ErrTokenExpired = errors.New("guard: token expired")
+	// ErrTokenNotYetValid: nbf or iat is in the future (beyond the leeway).
+	ErrTokenNotYetValid = errors.New("guard: token not yet valid")
+	// ErrInvalidIssuer: iss is missing or not one of the accepted issuers.
+	ErrInvalidIssuer = errors.New("guard: invalid issuer")
+	// ErrInvalidAudience: aud is missing or names none of the accepted audiences.
+	ErrInvalidAudience = errors.New("guard: invalid audience")
+	// ErrMissingClaim: a required claim (exp, sub) is absent or of the wrong type.
+	ErrMissingClaim = errors.New("guard: missing required claim")
+
+	// ErrInvalidAPIKey: the API key is unknown, revoked, expired or malformed.
+	ErrInvalidAPIKey = errors.New("guard: invalid API key")
+
+	// ErrPasswordMismatch: the password does not match the stored hash.
+	ErrPasswordMismatch = errors.New("guard: password mismatch")
+	// ErrBusy: no hashing slot was free before the context ended.
+	ErrBusy = errors.New("guard: busy")
+
+	// OAuth2 token endpoint error codes (RFC 6749 §5.2).
+	ErrInvalidGrant         = errors.New("guard: invalid grant")
+	ErrInvalidClient        = errors.New("guard: invalid client")
+	ErrInvalidScope         = errors.New("guard: invalid scope")
+	ErrUnauthorizedClient   = errors.New("guard: unauthorized client")
+	ErrUnsupportedGrantType = errors.New("guard: unsupported grant type")
+	// ErrThrottled: too many failed attempts; retry later (429).
+	ErrThrottled = errors.New("guard: too many attempts")
+)
+
+// Error is an authentication or authorization failure with the fields that
+// go on the wire. It is what [WriteError] renders; components build it with
+// fixed, safe descriptions and keep the cause in Err for logs.
+//
+// An *Error matches, under [errors.Is], the sentinel of its Code (for example
+// Code "invalid_token" matches [ErrInvalidToken]) and anything its Err matches.
+type Error struct {
+	// Status is the HTTP status code, such as 401.
+	Status int
+	// Code is the RFC 6749 / RFC 6750 error code, such as "invalid_token".
+	// It is empty for a request that simply carried no credentials.
+	Code string
+	// Description is a short human-readable text safe to show to the client.
+	// Characters outside RFC 6750's error_description set are replaced.
+	Description string
+	// Scope lists the scopes or roles the resource needs (insufficient_scope).
+	Scope string
+	// Challenges are WWW-Authenticate values, such as `Bearer realm="api"`.
+	// The writer adds error, error_description and scope parameters to
+	// Bearer challenges when Code is set.
+	Challenges []string
+	// RetryAfter, when positive, is sent as the Retry-After header (whole seconds, rounded up).
+	RetryAfter time.Duration
+	// Err is the underlying cause. It never reaches the response body.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("guard: ")
+	if e.Code != "" {
+		b.WriteString(e.Code)
+	} else {
+		b.WriteString(http.StatusText(e.Status))
+	}
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Description)
+	}
+	if e.Err != nil {
+		b.WriteString(" (")
+		b.WriteString(e.Err.Error())
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's error code.
+func (e *Error) Is(target error) bool {
+	if e.Code == "" {
+		return target == ErrNoCredentials && e.Status == http.StatusUnauthorized
+	}
+	return codeSentinel(e.Code) == target
+}
+
+func codeSentinel(code string) error {
+	switch code {
+	case "invalid_request":
+		return ErrInvalidRequest
+	case "invalid_token":
+		return ErrInvalidToken
+	case "insufficient_scope":
+		return ErrInsufficientScope
+	case "invalid_grant":
+		return ErrInvalidGrant
+	case "invalid_client":
+		return ErrInvalidClient
+	case "invalid_scope":
+		return ErrInvalidScope
+	case "unauthorized_client":
+		return ErrUnauthorizedClient
+	case "unsupported_grant_type":
+		return ErrUnsupportedGrantType
+	}
+	return nil
+}
+
+// ErrorWriter writes the response for a failed request. Every component has an
+// ErrorWriter field; nil means [WriteError]. A custom writer receives the same
+// errors (usually an *[Error]) and must not echo err.Error() to the client.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// WriteError is the default [ErrorWriter]. For an *[Error] (found with
+// [errors.As]) it writes the status, the WWW-Authenticate challenges (RFC 6750
+// §3), Retry-After, `Cache-Control: no-store`, and a small JSON body
+// {"error":…,"error_description":…} (RFC 6749 §5.2). Any other error becomes a
+// 500 with {"error":"server_error"} and no detail. It never writes err.Error().
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = mapSentinel(err)
+	}
+	h := w.Header()
+	for _, c := range e.Challenges {
+		h.Add("WWW-Authenticate", challengeWithParams(c, e))
+	}
+	if e.RetryAfter > 0 {
+		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	status := e.Status
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(errorBody(e))
+}
+
+// mapSentinel turns a bare sentinel (or an unknown error) into an *Error.
+func mapSentinel(err error) *Error {
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: []string{`Bearer realm="api"`}}
+	case errors.Is(err, ErrInsufficientScope):
+		return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "insufficient privileges", Challenges: []string{`Bearer realm="api"`}}
+	case errors.Is(err, ErrInvalidRequest):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed request"}
+	case errors.Is(err, ErrInvalidToken):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid token", Challenges: []string{`Bearer realm="api"`}}
+	case errors.Is(err, ErrInvalidAPIKey):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key"}
+	case errors.Is(err, ErrBusy):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "server busy", RetryAfter: time.Second}
+	case errors.Is(err, ErrThrottled):
+		return &Error{Status: http.StatusTooManyRequests, Code: "slow_down", Description: "too many attempts", RetryAfter: time.Second}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "server_error"}
+}
+
+// challengeWithParams appends RFC 6750 §3 parameters to a Bearer challenge.
+// Other schemes (Basic, ApiKey) are written as configured.
+func challengeWithParams(c string, e *Error) string {
+	if e.Code == "" || !isBearer(c) {
+		return c
+	}
+	var b strings.Builder
+	b.Grow(len(c) + len(e.Code) + len(e.Description) + len(e.Scope) + 48)
+	b.WriteString(c)
+	sep := ", "
+	if len(c) == len("Bearer") {
+		sep = " "
+	}
+	b.WriteString(sep)
+	b.WriteString(`error="`)
+	writeQuotedSafe(&b, e.Code)
+	b.WriteByte('"')
+	if e.Description != "" {
+		b.WriteString(`, error_description="`)
+		writeQuotedSafe(&b, e.Description)
+		b.WriteByte('"')
+	}
+	if e.Scope != "" {
+		b.WriteString(`, scope="`)
+		writeQuotedSafe(&b, e.Scope)
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+func isBearer(c string) bool {
+	return len(c) >= 6 && strings.EqualFold(c[:6], "Bearer") && (len(c) == 6 || c[6] == ' ')
+}
+
+// writeQuotedSafe writes s keeping only the characters RFC 6750 §3 allows in
+// error_description (%x20-21 / %x23-5B / %x5D-7E); anything else, including
+// quotes, backslashes, CR and LF, becomes '?'. This is what keeps a description
+// from ever splitting or injecting a header.
+func writeQuotedSafe(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			c = '?'
+		}
+		b.WriteByte(c)
+	}
+}
+
+// errorBody renders {"error":…,"error_description":…} with the same character
+// filter as the header, so the body needs no JSON escaping beyond that.
+func errorBody(e *Error) []byte {
+	code := e.Code
+	if code == "" && e.Status == http.StatusUnauthorized {
+		code = "unauthorized"
+	}
+	var b strings.Builder
+	b.Grow(len(code) + len(e.Description) + len(e.Scope) + 64)
+	b.WriteString(`{"error":"`)
+	writeQuotedSafe(&b, code)
+	b.WriteByte('"')
+	if e.Description != "" {
+		b.WriteString(`,"error_description":"`)
+		writeQuotedSafe(&b, e.Description)
+		b.WriteByte('"')
+	}
+	if e.Scope != "" {
+		b.WriteString(`,"scope":"`)
+		writeQuotedSafe(&b, e.Scope)
+		b.WriteByte('"')
+	}
+	b.WriteString("}\n")
+	return []byte(b.String())
+}
+
+func writerOrDefault(w ErrorWriter) ErrorWriter {
+	if w == nil {
+		return WriteError
+	}
+	return w
+}
