@@ -1,0 +1,157 @@
+package guard
+
+import (
+	"net/http"
+	"strings"
+)
+
+// RequireBearer returns middleware that admits a request only with a valid
+// bearer token (RFC 6750) and puts its [*Principal] (Method [MethodBearer],
+// Claims set) in the request context.
+//
+// The token comes from the Authorization header ("Bearer" in any case, one or
+// more spaces, b64token characters) or, only with
+// DangerouslyAllowQueryToken, the "access_token" query parameter. The body is
+// never read. Failures, written by the ErrorWriter:
+//   - no credentials: 401 with a bare `Bearer realm="…"` challenge (or, with
+//     AllowAnonymous, the request goes on without a principal);
+//   - a malformed header, two Authorization headers, or a header and a query
+//     token at once: 400 invalid_request;
+//   - a token that does not verify: 401 invalid_token with a fixed
+//     error_description.
+func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := v.authenticate(w, r)
+		if err != nil {
+			if err == v.errs.noCredentials && v.allowAnon {
+				next.ServeHTTP(w, r)
+				return
+			}
+			v.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+	})
+}
+
+// Authenticate verifies the request's bearer credentials and returns its
+// principal. With no credentials it returns an error matching
+// [ErrNoCredentials]; otherwise failures are *[Error] values as described at
+// [Verifier.RequireBearer]. It writes nothing and ignores AllowAnonymous.
+func (v *Verifier) Authenticate(r *http.Request) (*Principal, error) {
+	return v.authenticate(nil, r)
+}
+
+// bearerPrincipal is allocated once per request: the principal, its claims
+// and room for a single role.
+type bearerPrincipal struct {
+	p Principal
+	c Claims
+}
+
+func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, error) {
+	token, err := v.extract(w, r)
+	if err != nil {
+		return nil, err
+	}
+	bp := new(bearerPrincipal)
+	if err := v.verify(token, &bp.c); err != nil {
+		return nil, err
+	}
+	bp.p = Principal{Subject: bp.c.Subject, Roles: bp.c.Roles, Scopes: bp.c.Scopes, Method: MethodBearer, Claims: &bp.c}
+	return &bp.p, nil
+}
+
+// extract finds the one bearer token of r.
+func (v *Verifier) extract(w http.ResponseWriter, r *http.Request) (string, error) {
+	var token string
+	found := false
+	switch h := r.Header["Authorization"]; len(h) {
+	case 0:
+	case 1:
+		t, st := parseBearer(h[0])
+		switch st {
+		case bearerMalformed:
+			return "", v.errs.invalidRequest
+		case bearerOK:
+			token, found = t, true
+		}
+	default:
+		return "", v.errs.twoCredentials
+	}
+	if v.allowQuery && strings.Contains(r.URL.RawQuery, "access_token") {
+		q := r.URL.Query()["access_token"]
+		if len(q) > 0 {
+			if w != nil {
+				w.Header().Set("Cache-Control", "no-store")
+			}
+			if found || len(q) > 1 {
+				return "", v.errs.twoCredentials
+			}
+			if q[0] == "" || !isB64Token(q[0]) {
+				return "", v.errs.invalidRequest
+			}
+			token, found = q[0], true
+		}
+	}
+	if !found {
+		return "", v.errs.noCredentials
+	}
+	return token, nil
+}
+
+type bearerStatus uint8
+
+const (
+	bearerAbsent    bearerStatus = iota // another scheme, or empty
+	bearerOK                            // "Bearer <b64token>"
+	bearerMalformed                     // "Bearer" with a missing or malformed token
+)
+
+// parseBearer parses an Authorization value per RFC 6750 §2.1:
+//
+//	credentials = "Bearer" 1*SP b64token
+//	b64token    = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+//
+// The scheme is case-insensitive (RFC 9110 §11.1). Another scheme is reported
+// as absent: RFC 6750 §3.1 treats it like a request without credentials.
+func parseBearer(h string) (string, bearerStatus) {
+	const scheme = "Bearer"
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", bearerAbsent
+	}
+	rest := h[len(scheme):]
+	if rest == "" {
+		return "", bearerMalformed
+	}
+	if rest[0] != ' ' {
+		return "", bearerAbsent // "Bearerx …" is some other scheme
+	}
+	rest = strings.TrimLeft(rest, " ")
+	if !isB64Token(rest) {
+		return "", bearerMalformed
+	}
+	return rest, bearerOK
+}
+
+// b64tokenChar[c] is true for the b64token characters before any padding.
+var b64tokenChar = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isB64Token(s string) bool {
+	i := 0
+	for i < len(s) && b64tokenChar[s[i]] {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	for i < len(s) && s[i] == '=' {
+		i++
+	}
+	return i == len(s)
+}

@@ -1,0 +1,265 @@
+package guard
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Claims is the claims set of a verified access token (RFC 7519 §4.1, RFC 9068).
+// [Verifier.Verify] fills it; [TokenIssuer.Issue] writes one. Treat a Claims
+// from a request context as read-only.
+//
+// Claim names match exactly (RFC 7519 §7.3): "ROLE" is not "role". Duplicate
+// names and invalid UTF-8 make the token invalid.
+type Claims struct {
+	Issuer    string    // "iss"
+	Subject   string    // "sub", required
+	Audience  []string  // "aud", a string or an array on the wire
+	ExpiresAt time.Time // "exp", required
+	NotBefore time.Time // "nbf", zero when absent
+	IssuedAt  time.Time // "iat", zero when absent
+	ID        string    // "jti"
+	ClientID  string    // "client_id" (RFC 9068 §2.2)
+
+	// Roles come from "role" (a string, as FastAPI apps usually write it) and
+	// "roles" (an array of strings). A claim of another type grants nothing.
+	Roles []string
+	// Scopes come from "scope" (space-delimited, RFC 8693 §4.2) and "scp" (an
+	// array of strings). A claim of another type grants nothing.
+	Scopes []string
+
+	// Extra holds every other member of the claims set as one JSON object, or
+	// nil when there are none. Read it with [Claims.DecodeExtra]. When issuing,
+	// set it to a JSON object of additional claims; a name that collides with
+	// a claim above makes Issue fail.
+	Extra []byte
+}
+
+// DecodeExtra unmarshals the token's extra claims into v (usually a pointer to
+// a struct of the app's own claims) with the same strict rules as the rest of
+// the token: exact names, no duplicates, valid UTF-8. It decodes only Extra,
+// not the token.
+func (c *Claims) DecodeExtra(v any) error {
+	if len(c.Extra) == 0 {
+		return json.Unmarshal([]byte("{}"), v)
+	}
+	return json.Unmarshal(c.Extra, v)
+}
+
+// wireClaims is the JSON shape of a claims set.
+type wireClaims struct {
+	Iss      string         `json:"iss,omitzero"`
+	Sub      string         `json:"sub,omitzero"`
+	Aud      audience       `json:"aud,omitzero"`
+	Exp      numericDate    `json:"exp,omitzero"`
+	Nbf      numericDate    `json:"nbf,omitzero"`
+	Iat      numericDate    `json:"iat,omitzero"`
+	Jti      string         `json:"jti,omitzero"`
+	ClientID string         `json:"client_id,omitzero"`
+	Role     lenientString  `json:"role,omitzero"`
+	Roles    lenientStrings `json:"roles,omitzero"`
+	Scope    lenientString  `json:"scope,omitzero"`
+	Scp      lenientStrings `json:"scp,omitzero"`
+	Extra    jsontext.Value `json:",embed"`
+}
+
+// numericDate is a JSON number of seconds since the epoch (RFC 7519 §2). Any
+// other JSON type, including a numeric string, is an error.
+type numericDate struct {
+	sec float64
+	set bool
+}
+
+func (d *numericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	if tok.Kind() != '0' {
+		return errNumericDate
+	}
+	f, err := tok.Float()
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return errNumericDate
+	}
+	d.sec, d.set = f, true
+	return nil
+}
+
+func (d numericDate) MarshalJSONTo(enc *jsontext.Encoder) error {
+	return enc.WriteToken(jsontext.Int(int64(d.sec)))
+}
+
+func (d numericDate) IsZero() bool { return !d.set }
+
+func (d numericDate) time() time.Time {
+	if !d.set {
+		return time.Time{}
+	}
+	sec, frac := math.Modf(d.sec)
+	if sec > math.MaxInt64/2 || sec < math.MinInt64/2 {
+		sec = math.Copysign(math.MaxInt64/2, sec)
+		frac = 0
+	}
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+func dateOf(t time.Time) numericDate {
+	if t.IsZero() {
+		return numericDate{}
+	}
+	return numericDate{sec: float64(t.Unix()), set: true}
+}
+
+var errNumericDate = &jsonTypeError{"NumericDate must be a JSON number"}
+var errAudience = &jsonTypeError{"aud must be a string or an array of strings"}
+
+type jsonTypeError struct{ msg string }
+
+func (e *jsonTypeError) Error() string { return e.msg }
+
+// audience is "aud": a string or an array of strings (RFC 7519 §4.1.3).
+type audience []string
+
+func (a *audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		*a = audience{tok.String()}
+		return nil
+	case '[':
+		list, ok, err := readStrings(dec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errAudience
+		}
+		*a = list
+		return nil
+	}
+	return errAudience
+}
+
+func (a audience) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if len(a) == 1 {
+		return enc.WriteToken(jsontext.String(a[0]))
+	}
+	return json.MarshalEncode(enc, []string(a))
+}
+
+// lenientString is a claim that counts only when it is a JSON string; any
+// other type is skipped and grants nothing (never coerced).
+type lenientString string
+
+func (s *lenientString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '"' {
+		*s = ""
+		return dec.SkipValue()
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	*s = lenientString(tok.String())
+	return nil
+}
+
+// lenientStrings is a claim that counts only when it is an array of strings.
+type lenientStrings []string
+
+func (s *lenientStrings) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '[' {
+		*s = nil
+		return dec.SkipValue()
+	}
+	list, ok, err := readStrings(dec)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		list = nil
+	}
+	*s = list
+	return nil
+}
+
+// readStrings reads a JSON array; ok is false when an element is not a string
+// (the array is still consumed).
+func readStrings(dec *jsontext.Decoder) (list []string, ok bool, err error) {
+	if _, err := dec.ReadToken(); err != nil { // '['
+		return nil, false, err
+	}
+	ok = true
+	for {
+		switch dec.PeekKind() {
+		case ']':
+			_, err := dec.ReadToken()
+			return list, ok, err
+		case '"':
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return nil, false, err
+			}
+			list = append(list, tok.String())
+		default:
+			ok = false
+			if err := dec.SkipValue(); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+}
+
+// fill copies the wire form into c, sharing strings.
+func (w *wireClaims) fill(c *Claims) {
+	c.Issuer = w.Iss
+	c.Subject = w.Sub
+	c.Audience = w.Aud
+	c.ExpiresAt = w.Exp.time()
+	c.NotBefore = w.Nbf.time()
+	c.IssuedAt = w.Iat.time()
+	c.ID = w.Jti
+	c.ClientID = w.ClientID
+	switch {
+	case w.Role != "" && len(w.Roles) == 0:
+		c.Roles = []string{string(w.Role)}
+	case w.Role != "":
+		c.Roles = append([]string{string(w.Role)}, w.Roles...)
+	default:
+		c.Roles = w.Roles
+	}
+	c.Scopes = w.Scp
+	if w.Scope != "" {
+		c.Scopes = append(strings.Fields(string(w.Scope)), w.Scp...)
+	}
+	if len(w.Extra) > 0 {
+		c.Extra = w.Extra
+	}
+}
+
+// wire builds the JSON form of c for issuing. One role is written as "role"
+// (what FastAPI apps read), several as "roles"; scopes as "scope".
+func (c *Claims) wire() wireClaims {
+	w := wireClaims{
+		Iss: c.Issuer, Sub: c.Subject, Aud: c.Audience,
+		Exp: dateOf(c.ExpiresAt), Nbf: dateOf(c.NotBefore), Iat: dateOf(c.IssuedAt),
+		Jti: c.ID, ClientID: c.ClientID, Extra: c.Extra,
+	}
+	if len(c.Roles) == 1 {
+		w.Role = lenientString(c.Roles[0])
+	} else if len(c.Roles) > 1 {
+		w.Roles = c.Roles
+	}
+	if len(c.Scopes) > 0 {
+		w.Scope = lenientString(strings.Join(c.Scopes, " "))
+	}
+	return w
+}

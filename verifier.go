@@ -1,0 +1,451 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Limits of the verifier.
+const (
+	// DefaultMaxTokenBytes is the default cap on a token's length.
+	DefaultMaxTokenBytes = 8 << 10
+	// MaxLeeway is the largest clock-skew allowance a Verifier accepts.
+	MaxLeeway = 5 * time.Minute
+	// DefaultRealm is the realm of challenges when a config leaves Realm empty.
+	DefaultRealm = "api"
+)
+
+// VerifierConfig configures a [Verifier]. The zero value is not usable:
+// [NewVerifier] requires at least one key. The config is copied; changing it
+// afterwards has no effect.
+type VerifierConfig struct {
+	// Keys verify tokens. Each key allows exactly its own algorithm; a token
+	// whose "kid" names no key, or that has no "kid" while more than one key of
+	// its algorithm exists, is rejected. There is never a fallback key. Private
+	// keys are accepted; only their public half is used.
+	Keys []*Key
+	// Issuers, when not empty, are the accepted "iss" values (any of). Empty:
+	// "iss" is not checked.
+	Issuers []string
+	// Audiences, when not empty, are the accepted "aud" values: the token's
+	// "aud" (a string or an array) must contain at least one. Empty: not checked.
+	Audiences []string
+	// Leeway is the allowed clock skew for exp, nbf and iat. Default 0; at most [MaxLeeway].
+	Leeway time.Duration
+	// RequireAccessTokenType accepts only tokens whose header "typ" is
+	// "at+jwt" (RFC 9068 §2.1). Default false: "JWT", "at+jwt" or no "typ".
+	RequireAccessTokenType bool
+	// MaxTokenBytes caps the token length, checked before any decoding.
+	// Default [DefaultMaxTokenBytes] (8 KiB).
+	MaxTokenBytes int
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+
+	// Realm is the realm of WWW-Authenticate challenges. Default [DefaultRealm].
+	Realm string
+	// ErrorWriter writes failed requests of RequireBearer. Default [WriteError].
+	ErrorWriter ErrorWriter
+	// AllowAnonymous lets requests without any credentials through RequireBearer
+	// with no principal in their context; bad credentials are still rejected.
+	// Default false (missing credentials get 401).
+	AllowAnonymous bool
+	// DangerouslyAllowQueryToken also accepts the token in the "access_token"
+	// query parameter (RFC 6750 §2.3), where it ends up in logs and browser
+	// history. Responses to such requests carry Cache-Control: no-store.
+	// Default false.
+	DangerouslyAllowQueryToken bool
+}
+
+// Verifier verifies JWT access tokens and guards handlers with them. It is
+// immutable after [NewVerifier] and safe for concurrent use.
+type Verifier struct {
+	keys        []*Key
+	byKID       map[string]*Key
+	byAlg       map[Algorithm][]*Key
+	issuers     []string
+	audiences   []string
+	leeway      time.Duration
+	strictTyp   bool
+	maxLen      int
+	now         func() time.Time
+	writeError  ErrorWriter
+	allowAnon   bool
+	allowQuery  bool
+	headerCache headerCache
+	errs        verifierErrors
+}
+
+// verifierErrors are the verifier's failures, built once with its realm.
+type verifierErrors struct {
+	noCredentials, invalidRequest, twoCredentials                            *Error
+	malformed, tooLarge, signature, alg, kid, crit, typ                       *Error
+	expired, notYet, issued, issuer, audience, missingExp, missingSub, claims *Error
+}
+
+// NewVerifier validates cfg and returns a Verifier. It reports every problem
+// at once: no keys, a nil key, two keys with the same kid, one key material
+// offered for two algorithms, a leeway outside [0, 5m], a negative size cap.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	var errs []error
+	v := &Verifier{
+		byKID:      map[string]*Key{},
+		byAlg:      map[Algorithm][]*Key{},
+		issuers:    append([]string(nil), cfg.Issuers...),
+		audiences:  append([]string(nil), cfg.Audiences...),
+		leeway:     cfg.Leeway,
+		strictTyp:  cfg.RequireAccessTokenType,
+		maxLen:     cfg.MaxTokenBytes,
+		now:        cfg.Now,
+		writeError: writerOrDefault(cfg.ErrorWriter),
+		allowAnon:  cfg.AllowAnonymous,
+		allowQuery: cfg.DangerouslyAllowQueryToken,
+	}
+	if len(cfg.Keys) == 0 {
+		errs = append(errs, errors.New("guard: VerifierConfig.Keys is empty"))
+	}
+	for i, k := range cfg.Keys {
+		if k == nil {
+			errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] is nil", i))
+			continue
+		}
+		k = k.Public()
+		for _, o := range v.keys {
+			if sameMaterial(k, o) {
+				if k.alg != o.alg {
+					errs = append(errs, fmt.Errorf("guard: one key is offered for both %s and %s", o.alg, k.alg))
+				} else {
+					errs = append(errs, fmt.Errorf("guard: %v is configured twice", k))
+				}
+			}
+		}
+		if k.kid != "" {
+			if _, dup := v.byKID[k.kid]; dup {
+				errs = append(errs, fmt.Errorf("guard: kid %q is used by two keys", k.kid))
+			}
+			v.byKID[k.kid] = k
+		}
+		v.keys = append(v.keys, k)
+		v.byAlg[k.alg] = append(v.byAlg[k.alg], k)
+	}
+	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
+		errs = append(errs, fmt.Errorf("guard: Leeway %v is outside [0, %v]", cfg.Leeway, MaxLeeway))
+	}
+	if cfg.MaxTokenBytes < 0 {
+		errs = append(errs, errors.New("guard: MaxTokenBytes is negative"))
+	}
+	for _, s := range cfg.Issuers {
+		if s == "" {
+			errs = append(errs, errors.New("guard: an empty issuer is listed"))
+		}
+	}
+	for _, s := range cfg.Audiences {
+		if s == "" {
+			errs = append(errs, errors.New("guard: an empty audience is listed"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if v.maxLen == 0 {
+		v.maxLen = DefaultMaxTokenBytes
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	realm := cfg.Realm
+	if realm == "" {
+		realm = DefaultRealm
+	}
+	v.errs = newVerifierErrors(realm)
+	return v, nil
+}
+
+func newVerifierErrors(realm string) verifierErrors {
+	ch := []string{bearerChallenge(realm)}
+	invalid := func(desc string, cause error) *Error {
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, Challenges: ch, Err: cause}
+	}
+	return verifierErrors{
+		noCredentials:  &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: ch, Err: ErrNoCredentials},
+		invalidRequest: &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", Challenges: ch},
+		twoCredentials: &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: ch},
+		malformed:      invalid("malformed token", ErrMalformedToken),
+		tooLarge:       invalid("token too large", ErrTokenTooLarge),
+		signature:      invalid("invalid signature", ErrInvalidSignature),
+		alg:            invalid("algorithm not allowed", ErrAlgorithm),
+		kid:            invalid("unknown signing key", ErrUnknownKey),
+		crit:           invalid("unsupported critical header", ErrMalformedToken),
+		typ:            invalid("token type not accepted", ErrMalformedToken),
+		expired:        invalid("token expired", ErrTokenExpired),
+		notYet:         invalid("token not yet valid", ErrTokenNotYetValid),
+		issued:         invalid("token issued in the future", ErrTokenNotYetValid),
+		issuer:         invalid("issuer not accepted", ErrInvalidIssuer),
+		audience:       invalid("audience not accepted", ErrInvalidAudience),
+		missingExp:     invalid("exp claim required", ErrMissingClaim),
+		missingSub:     invalid("sub claim required", ErrMissingClaim),
+		claims:         invalid("malformed claims", ErrMalformedToken),
+	}
+}
+
+func bearerChallenge(realm string) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="`)
+	writeQuotedSafe(&b, realm)
+	b.WriteByte('"')
+	return b.String()
+}
+
+// jwsHeader is the JOSE header. Members not named here (jku, x5u, jwk, x5c,
+// …) are ignored: keys come only from the configuration.
+type jwsHeader struct {
+	Alg  string         `json:"alg"`
+	Kid  string         `json:"kid,omitzero"`
+	Typ  string         `json:"typ,omitzero"`
+	Crit jsontext.Value `json:"crit,omitzero"`
+}
+
+// b64url[c] is true for the characters of unpadded base64url.
+var b64url = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
+	}
+	return t
+}()
+
+// split checks the compact form: three non-header-empty base64url segments.
+// It returns the positions of the two dots.
+func splitToken(token string) (dot1, dot2 int, ok bool) {
+	dot1, dot2 = -1, -1
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if b64url[c] {
+			continue
+		}
+		if c != '.' {
+			return 0, 0, false
+		}
+		switch {
+		case dot1 < 0:
+			dot1 = i
+		case dot2 < 0:
+			dot2 = i
+		default:
+			return 0, 0, false
+		}
+	}
+	return dot1, dot2, dot1 > 0 && dot2 > dot1+1 && dot2 < len(token)-1
+}
+
+// Verify checks token and returns its claims. The steps, each failing closed
+// with an *[Error] matching [ErrInvalidToken] and a detail sentinel: length
+// cap ([ErrTokenTooLarge]) before any decoding; compact form with strict
+// base64url ([ErrMalformedToken]); header with a known "alg" and "kid"
+// ([ErrAlgorithm], [ErrUnknownKey]), no "crit", an accepted "typ"; the
+// signature ([ErrInvalidSignature]) before the claims are decoded; then the
+// claims: exp required ([ErrTokenExpired]), nbf and iat with the leeway
+// ([ErrTokenNotYetValid]), iss and aud when configured, sub required.
+//
+// ctx is accepted for future key sources; Verify does no I/O.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	c := new(Claims)
+	if err := v.verify(token, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (v *Verifier) verify(token string, c *Claims) error {
+	if len(token) > v.maxLen {
+		return v.errs.tooLarge
+	}
+	dot1, dot2, ok := splitToken(token)
+	if !ok {
+		return v.errs.malformed
+	}
+	k, err := v.keyFor(token[:dot1])
+	if err != nil {
+		return err
+	}
+	var sigBuf [512]byte // RSA-4096 signatures fit on the stack
+	sigSeg := token[dot2+1:]
+	if b64.DecodedLen(len(sigSeg)) > len(sigBuf) {
+		return v.errs.signature
+	}
+	n, err := b64.Decode(sigBuf[:], []byte(sigSeg))
+	if err != nil {
+		return v.errs.malformed
+	}
+	if !k.verify([]byte(token[:dot2]), sigBuf[:n]) {
+		return v.errs.signature
+	}
+	return v.checkClaims(token[dot1+1:dot2], c)
+}
+
+// keyFor decodes the header segment and picks the one key that may verify it.
+func (v *Verifier) keyFor(seg string) (*Key, error) {
+	if k, ok := v.headerCache.get(seg); ok {
+		return k, nil
+	}
+	raw, err := b64.DecodeString(seg)
+	if err != nil {
+		return nil, v.errs.malformed
+	}
+	var h jwsHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, v.errs.malformed
+	}
+	if len(h.Crit) > 0 {
+		return nil, v.errs.crit
+	}
+	if !v.typAccepted(h.Typ) {
+		return nil, v.errs.typ
+	}
+	alg := Algorithm(h.Alg)
+	var k *Key
+	if h.Kid != "" {
+		k = v.byKID[h.Kid]
+		if k == nil {
+			return nil, v.errs.kid
+		}
+		if k.alg != alg {
+			return nil, v.errs.alg
+		}
+	} else {
+		candidates := v.byAlg[alg]
+		switch len(candidates) {
+		case 0:
+			return nil, v.errs.alg
+		case 1:
+			k = candidates[0]
+		default:
+			return nil, v.errs.kid
+		}
+	}
+	v.headerCache.put(seg, k)
+	return k, nil
+}
+
+func (v *Verifier) typAccepted(typ string) bool {
+	if typ == "" {
+		return !v.strictTyp
+	}
+	typ, _ = strings.CutPrefix(strings.ToLower(typ), "application/")
+	if typ == "at+jwt" {
+		return true
+	}
+	return typ == "jwt" && !v.strictTyp
+}
+
+// checkClaims decodes the payload segment into c and applies the claim rules.
+func (v *Verifier) checkClaims(seg string, c *Claims) error {
+	var buf [1024]byte
+	raw := buf[:]
+	if n := b64.DecodedLen(len(seg)); n > len(buf) {
+		raw = make([]byte, n)
+	}
+	n, err := b64.Decode(raw, []byte(seg))
+	if err != nil {
+		return v.errs.malformed
+	}
+	var w wireClaims
+	if err := json.Unmarshal(raw[:n], &w); err != nil {
+		return v.errs.claims
+	}
+	now := v.now()
+	nowSec := float64(now.Unix()) + float64(now.Nanosecond())/1e9
+	lee := v.leeway.Seconds()
+	if !w.Exp.set {
+		return v.errs.missingExp
+	}
+	if nowSec >= w.Exp.sec+lee {
+		return v.errs.expired
+	}
+	if w.Nbf.set && nowSec+lee < w.Nbf.sec {
+		return v.errs.notYet
+	}
+	if w.Iat.set && nowSec+lee < w.Iat.sec {
+		return v.errs.issued
+	}
+	if len(v.issuers) > 0 && !contains(v.issuers, w.Iss) {
+		return v.errs.issuer
+	}
+	if len(v.audiences) > 0 && !anyIn(w.Aud, v.audiences) {
+		return v.errs.audience
+	}
+	if w.Sub == "" {
+		return v.errs.missingSub
+	}
+	w.fill(c)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func anyIn(have, want []string) bool {
+	for _, h := range have {
+		if contains(want, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerCache remembers the key chosen for a header segment that verified its
+// way through keyFor. Real traffic has a handful of distinct headers (one per
+// issuer key); the cache holds at most 16 and stops growing when full, so an
+// attacker's made-up headers can neither evict nor grow it. Caching is sound
+// because the choice depends only on the header bytes and the immutable
+// configuration. Reads take no lock.
+type headerCache struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]*Key]
+}
+
+const headerCacheSize = 16
+
+func (c *headerCache) get(seg string) (*Key, bool) {
+	m := c.m.Load()
+	if m == nil {
+		return nil, false
+	}
+	k, ok := (*m)[seg]
+	return k, ok
+}
+
+func (c *headerCache) put(seg string, k *Key) {
+	if len(seg) > 512 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[string]*Key
+	if p := c.m.Load(); p != nil {
+		old = *p
+	}
+	if len(old) >= headerCacheSize {
+		return
+	}
+	m := maps.Clone(old)
+	if m == nil {
+		m = map[string]*Key{}
+	}
+	m[strings.Clone(seg)] = k
+	c.m.Store(&m)
+}
