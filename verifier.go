@@ -87,7 +87,7 @@ type Verifier struct {
 
 // verifierErrors are the verifier's failures, built once with its realm.
 type verifierErrors struct {
-	noCredentials, invalidRequest, twoCredentials                            *Error
+	noCredentials, invalidRequest, twoCredentials                             *Error
 	malformed, tooLarge, signature, alg, kid, crit, typ                       *Error
 	expired, notYet, issued, issuer, audience, missingExp, missingSub, claims *Error
 }
