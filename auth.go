@@ -52,7 +52,7 @@ type Principal struct {
 	Claims *Claims
 }
 
-// HasRole reports whether p has role r exactly (no hierarchy; see [RoleHierarchy]).
+// HasRole reports whether p has role r exactly (no hierarchy; see [Authorizer]).
 func (p *Principal) HasRole(r string) bool { return p != nil && slices.Contains(p.Roles, r) }
 
 // HasScope reports whether p was granted scope s.

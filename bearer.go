@@ -79,7 +79,9 @@ func (v *Verifier) extract(w http.ResponseWriter, r *http.Request) (string, erro
 	default:
 		return "", v.errs.twoCredentials
 	}
-	if v.allowQuery && strings.Contains(r.URL.RawQuery, "access_token") {
+	// Any query is parsed (not only one containing "access_token" literally):
+	// "access%5Ftoken" decodes to the same name.
+	if v.allowQuery && r.URL.RawQuery != "" {
 		q := r.URL.Query()["access_token"]
 		if len(q) > 0 {
 			if w != nil {
@@ -125,7 +127,10 @@ func parseBearer(h string) (string, bearerStatus) {
 		return "", bearerMalformed
 	}
 	if rest[0] != ' ' {
-		return "", bearerAbsent // "Bearerx …" is some other scheme
+		if tchar[rest[0]] {
+			return "", bearerAbsent // "Bearerx …" is some other scheme
+		}
+		return "", bearerMalformed // "Bearer\t…", "Bearer,…": not 1*SP
 	}
 	rest = strings.TrimLeft(rest, " ")
 	if !isB64Token(rest) {
@@ -137,6 +142,15 @@ func parseBearer(h string) (string, bearerStatus) {
 // b64tokenChar[c] is true for the b64token characters before any padding.
 var b64tokenChar = func() (t [256]bool) {
 	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/" {
+		t[c] = true
+	}
+	return t
+}()
+
+// tchar[c] is true for the token characters of RFC 9110 §5.6.2, which may
+// continue an auth-scheme name.
+var tchar = func() (t [256]bool) {
+	for _, c := range "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" {
 		t[c] = true
 	}
 	return t

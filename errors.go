@@ -161,7 +161,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Add("WWW-Authenticate", challengeWithParams(c, e))
 	}
 	if e.RetryAfter > 0 {
-		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		secs := int64(e.RetryAfter / time.Second) // rounded up without overflowing
+		if e.RetryAfter%time.Second != 0 {
+			secs++
+		}
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	h.Set("Content-Type", "application/json")
@@ -177,18 +180,36 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // mapSentinel turns a bare sentinel (or an unknown error) into an *Error.
+// Custom ErrorWriters and handlers may pass plain sentinels; a client's mistake
+// must still get its 4xx, never a 500.
 func mapSentinel(err error) *Error {
+	bearer := []string{`Bearer realm="` + DefaultRealm + `"`}
 	switch {
 	case errors.Is(err, ErrNoCredentials):
-		return &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: []string{`Bearer realm="api"`}}
+		return &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: bearer}
 	case errors.Is(err, ErrInsufficientScope):
-		return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "insufficient privileges", Challenges: []string{`Bearer realm="api"`}}
+		return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "insufficient privileges", Challenges: bearer}
 	case errors.Is(err, ErrInvalidRequest):
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed request"}
-	case errors.Is(err, ErrInvalidToken):
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid token", Challenges: []string{`Bearer realm="api"`}}
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed request", Challenges: bearer}
+	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrMalformedToken), errors.Is(err, ErrTokenTooLarge),
+		errors.Is(err, ErrInvalidSignature), errors.Is(err, ErrAlgorithm), errors.Is(err, ErrUnknownKey),
+		errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenNotYetValid), errors.Is(err, ErrInvalidIssuer),
+		errors.Is(err, ErrInvalidAudience), errors.Is(err, ErrMissingClaim):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid token", Challenges: bearer}
 	case errors.Is(err, ErrInvalidAPIKey):
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key"}
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key",
+			Challenges: []string{`ApiKey realm="` + DefaultRealm + `"`}}
+	case errors.Is(err, ErrInvalidGrant), errors.Is(err, ErrPasswordMismatch):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "invalid grant"}
+	case errors.Is(err, ErrInvalidClient):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed",
+			Challenges: []string{`Basic realm="` + DefaultRealm + `"`}}
+	case errors.Is(err, ErrInvalidScope):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_scope", Description: "invalid scope"}
+	case errors.Is(err, ErrUnauthorizedClient):
+		return &Error{Status: http.StatusBadRequest, Code: "unauthorized_client", Description: "unauthorized client"}
+	case errors.Is(err, ErrUnsupportedGrantType):
+		return &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "unsupported grant type"}
 	case errors.Is(err, ErrBusy):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "server busy", RetryAfter: time.Second}
 	case errors.Is(err, ErrThrottled):
