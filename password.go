@@ -737,6 +737,10 @@ func parseBcryptTail(ph *passwordHash, name, s string, sep bool) error {
 func parseBcrypt(s string) (passwordHash, error) {
 	const name = "bcrypt"
 	ph := passwordHash{scheme: SchemeBcrypt}
+	if strings.HasPrefix(s, "$2$") || strings.HasPrefix(s, "$2x$") {
+		// $2$ is pre-1997 bcrypt, $2x$ crypt_blowfish's buggy sign-extension.
+		return ph, fmt.Errorf("%w: bcrypt variant %s", ErrUnsupportedHash, s[:strings.IndexByte(s[1:], '$')+2])
+	}
 	// $2b$12$ + 53 characters.
 	if len(s) != 60 || s[3] != '$' || s[6] != '$' {
 		return ph, malformed(name, "want $2b$NN$ and 53 characters")
