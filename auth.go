@@ -2,7 +2,9 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"slices"
 )
 
@@ -97,4 +99,64 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 		return nil, false
 	}
 	return p.Claims, true
+}
+
+// Authenticator turns a request's credentials into a principal without
+// writing a response. [*Verifier] (bearer tokens) and [*APIKeyAuth] (API keys)
+// implement it. Authenticate returns an error matching [ErrNoCredentials] when
+// the request carries none of its kind of credentials, and an *[Error] when it
+// carries bad ones.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*Principal, error)
+}
+
+// RequireAny returns middleware that accepts any one of several kinds of
+// credentials, such as a bearer token or an API key:
+//   - none present: 401 carrying every authenticator's challenge;
+//   - exactly one kind present: that authenticator decides (its principal
+//     goes into the context, or its error is written);
+//   - two kinds at once: 400 invalid_request, even if both are valid, so a
+//     request never runs with an ambiguous identity.
+//
+// Failures go to errorWriter (nil means [WriteError]). With no
+// authenticators every request gets 401. Query-string credentials make the
+// response carry Cache-Control: no-store.
+func RequireAny(errorWriter ErrorWriter, authenticators ...Authenticator) func(http.Handler) http.Handler {
+	auths := slices.Clone(authenticators)
+	writeError := writerOrDefault(errorWriter)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var (
+				found      *Principal
+				foundErr   error
+				present    int
+				challenges []string
+			)
+			for _, a := range auths {
+				p, err := a.Authenticate(r)
+				if errors.Is(err, ErrNoCredentials) {
+					var e *Error
+					if errors.As(err, &e) {
+						challenges = append(challenges, e.Challenges...)
+					}
+					continue
+				}
+				present++
+				found, foundErr = p, err
+			}
+			if r.URL.RawQuery != "" && present > 0 {
+				w.Header().Set("Cache-Control", "no-store")
+			}
+			switch {
+			case present == 0:
+				writeError(w, r, &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: challenges, Err: ErrNoCredentials})
+			case present > 1:
+				writeError(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Err: ErrInvalidRequest})
+			case foundErr != nil:
+				writeError(w, r, foundErr)
+			default:
+				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), found)))
+			}
+		})
+	}
 }
