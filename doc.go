@@ -1,0 +1,73 @@
+// Package guard is the security toolkit of a net/http service: OAuth2
+// password and client-credentials token endpoints, JWT access tokens, bearer
+// middleware, role and scope checks, API keys, password hashing and CORS.
+//
+// Quick start: verify HS256 tokens and protect two routes.
+//
+//	key, err := guard.NewHMACKey(guard.HS256, secret, "") // secret: >= 32 random bytes
+//	if err != nil { log.Fatal(err) }
+//	v, err := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}})
+//	if err != nil { log.Fatal(err) }
+//	mux := http.NewServeMux()
+//	mux.Handle("GET /me", v.RequireBearer(me))
+//	mux.Handle("GET /admin", v.RequireBearer(guard.RequireRole("admin")(admin)))
+//	// in a handler:
+//	p, ok := guard.PrincipalFrom(r.Context())
+//
+// Every middleware has the shape func(http.Handler) http.Handler, so it works
+// with http.ServeMux, chi's r.Use and alice. Identity reaches handlers only
+// through the request context ([PrincipalFrom], [ClaimsFrom]). Constructors
+// take a Config struct, copy it, validate everything at once and return an
+// error; a zero Config denies rather than allows. Options that weaken security
+// are named Dangerously….
+//
+// # Middleware order
+//
+// From the outside in:
+//
+//	CORS  →  authentication  →  authorization  →  handler
+//	c.Handler(v.RequireBearer(guard.RequireRole("admin")(h)))
+//
+// CORS goes outside authentication: browsers send preflight OPTIONS requests
+// without credentials, and the CORS layer answers them before they could be
+// rejected; error responses from the auth layer then still carry the CORS
+// headers, so browser code can read the 401 and its WWW-Authenticate.
+// RequireRole and RequireScope go inside an authenticating middleware
+// (RequireBearer, RequireAPIKey or RequireAny); outside one they answer 401
+// to every request.
+//
+// # Errors
+//
+// Failures are *[Error] values written by one [ErrorWriter] (default
+// [WriteError]) in the shape of RFC 6750 §3 and RFC 6749 §5.2: 401 with a
+// WWW-Authenticate challenge, 400 invalid_request, 403 insufficient_scope,
+// and so on. Response bodies never contain internal error text; use
+// [errors.Is] with the sentinels (ErrInvalidToken, ErrTokenExpired, …) in
+// custom writers and logs.
+//
+// # Security considerations
+//
+//   - Tokens: the algorithm comes from the configured key, never from the
+//     token; "none" does not exist; HMAC secrets shorter than the hash and RSA
+//     keys under 2048 bits are refused; a token's kid must select a key, with
+//     no fallback; jku, x5u, jwk and x5c headers are ignored; exp and sub are
+//     required; claim names are matched exactly and duplicates rejected
+//     (RFC 7519 §7.3); tokens over 8 KiB are rejected before decoding.
+//   - Passwords: argon2id by default, bcrypt and passlib formats verified and
+//     upgraded on login; a bounded pool of hashing slots sheds load with 503
+//     instead of queueing; unknown users cost the same hashing work as known
+//     ones; failed logins are throttled per user and per IP.
+//   - API keys: only SHA-256 digests are stored and compared.
+//   - Secrets (passwords, client secrets, keys, tokens) are held in types
+//     that print as REDACTED, including through log/slog.
+//
+// # Standards
+//
+//   - RFC 6749, OAuth 2.0: https://www.rfc-editor.org/rfc/rfc6749
+//   - RFC 6750, Bearer token usage: https://www.rfc-editor.org/rfc/rfc6750
+//   - RFC 7515/7517/7518/7519, JWS, JWK, JWA, JWT: https://www.rfc-editor.org/rfc/rfc7519
+//   - RFC 8037, EdDSA for JOSE: https://www.rfc-editor.org/rfc/rfc8037
+//   - RFC 8725, JWT best current practices: https://www.rfc-editor.org/rfc/rfc8725
+//   - RFC 9068, JWT access tokens: https://www.rfc-editor.org/rfc/rfc9068
+//   - RFC 9700, OAuth 2.0 security BCP: https://www.rfc-editor.org/rfc/rfc9700
+package guard
