@@ -61,6 +61,15 @@ func (j *jwk) key(alg Algorithm) (*Key, error) {
 	if j.Use != "" && j.Use != "sig" {
 		return nil, fmt.Errorf("guard: JWK use %q is not sig", j.Use)
 	}
+	// key_ops (RFC 7517 §4.3), when present, must allow signatures only.
+	if j.KeyOps != nil && len(j.KeyOps) == 0 {
+		return nil, errors.New("guard: JWK key_ops is empty")
+	}
+	for _, op := range j.KeyOps {
+		if op != "sign" && op != "verify" {
+			return nil, fmt.Errorf("guard: JWK key_ops %q is not sign or verify", op)
+		}
+	}
 	switch j.Kty {
 	case "oct":
 		if !alg.isHMAC() {

@@ -265,37 +265,53 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 func (v *Verifier) verify(token string, c *Claims) error {
+	payload, err := v.verifySignature(token)
+	if err != nil {
+		return err
+	}
+	return v.checkClaims(payload, c)
+}
+
+// verifySignature runs the JWS layer of Verify: size cap, compact form,
+// header, key choice and signature. It returns the payload segment, not yet
+// decoded. It knows nothing about claims.
+func (v *Verifier) verifySignature(token string) (payload string, err error) {
 	if len(token) > v.maxLen {
-		return v.errs.tooLarge
+		return "", v.errs.tooLarge
 	}
 	dot1, dot2, ok := splitToken(token)
 	if !ok {
-		return v.errs.malformed
+		return "", v.errs.malformed
 	}
-	k, err := v.keyFor(token[:dot1])
-	if err != nil {
-		return err
+	header := token[:dot1]
+	k, cached := v.headerCache.get(header)
+	if !cached {
+		if k, err = v.keyFor(header); err != nil {
+			return "", err
+		}
 	}
 	var sigBuf [512]byte // RSA-4096 signatures fit on the stack
 	sigSeg := token[dot2+1:]
 	if b64.DecodedLen(len(sigSeg)) > len(sigBuf) {
-		return v.errs.signature
+		return "", v.errs.signature
 	}
 	n, err := b64.Decode(sigBuf[:], []byte(sigSeg))
 	if err != nil {
-		return v.errs.malformed
+		return "", v.errs.malformed
 	}
 	if !k.verify([]byte(token[:dot2]), sigBuf[:n]) {
-		return v.errs.signature
+		return "", v.errs.signature
 	}
-	return v.checkClaims(token[dot1+1:dot2], c)
+	if !cached {
+		// Only headers of tokens that verified enter the cache: an attacker
+		// without a key cannot fill it with made-up headers.
+		v.headerCache.put(header, k)
+	}
+	return token[dot1+1 : dot2], nil
 }
 
 // keyFor decodes the header segment and picks the one key that may verify it.
 func (v *Verifier) keyFor(seg string) (*Key, error) {
-	if k, ok := v.headerCache.get(seg); ok {
-		return k, nil
-	}
 	raw, err := b64.DecodeString(seg)
 	if err != nil {
 		return nil, v.errs.malformed
@@ -331,7 +347,6 @@ func (v *Verifier) keyFor(seg string) (*Key, error) {
 			return nil, v.errs.kid
 		}
 	}
-	v.headerCache.put(seg, k)
 	return k, nil
 }
 
@@ -407,8 +422,8 @@ func anyIn(have, want []string) bool {
 	return false
 }
 
-// headerCache remembers the key chosen for a header segment that verified its
-// way through keyFor. Real traffic has a handful of distinct headers (one per
+// headerCache remembers the key chosen for a header segment once a token
+// with that header has passed the signature check. Real traffic has a handful of distinct headers (one per
 // issuer key); the cache holds at most 16 and stops growing when full, so an
 // attacker's made-up headers can neither evict nor grow it. Caching is sound
 // because the choice depends only on the header bytes and the immutable
