@@ -1,0 +1,458 @@
+package guard
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testNow is the fixed clock of every test verifier and issuer.
+var testNow = time.Unix(1_700_000_000, 0)
+
+func testClock() time.Time { return testNow }
+
+// testSecret is the HS256 secret of testHSKey and forgeHS256.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func testHSKey(t testing.TB) *Key {
+	t.Helper()
+	k, err := NewHMACKey(HS256, testSecret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// newTestVerifier returns a verifier on the fixed clock; cfg.Keys defaults to testHSKey.
+func newTestVerifier(t testing.TB, cfg VerifierConfig) *Verifier {
+	t.Helper()
+	if cfg.Keys == nil {
+		cfg.Keys = []*Key{testHSKey(t)}
+	}
+	cfg.Now = testClock
+	v, err := NewVerifier(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// issueToken mints a token with key k (testHSKey when nil) at testNow.
+func issueToken(t testing.TB, k *Key, c Claims) string {
+	t.Helper()
+	if k == nil {
+		k = testHSKey(t)
+	}
+	iss, err := NewTokenIssuer(IssuerConfig{Key: k, Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Issue(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// forgeHS256 signs an arbitrary header and payload (raw JSON) with testSecret.
+func forgeHS256(header, payload string) string {
+	enc := base64.RawURLEncoding
+	si := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	m := hmac.New(sha256.New, testSecret)
+	m.Write([]byte(si))
+	return si + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+// exp is testNow plus one hour, as a JSON number.
+const validExp = "1700003600"
+
+// nextHandler records whether it ran and the principal it saw.
+type nextHandler struct {
+	ran bool
+	p   *Principal
+	ok  bool
+}
+
+func (n *nextHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n.ran = true
+	n.p, n.ok = PrincipalFrom(r.Context())
+	w.WriteHeader(http.StatusOK)
+}
+
+// failingBody fails the test if the middleware reads the request body.
+type failingBody struct{ t *testing.T }
+
+func (b failingBody) Read([]byte) (int, error) {
+	b.t.Error("the request body was read")
+	return 0, io.EOF
+}
+
+// checkError asserts an error response as WriteError writes it: status, the
+// one WWW-Authenticate value (none when challenge is ""), the fixed headers
+// and the exact body.
+func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, challenge, body string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Errorf("status: got %d, want %d", rec.Code, status)
+	}
+	var want []string
+	if challenge != "" {
+		want = []string{challenge}
+	}
+	if got := rec.Header().Values("WWW-Authenticate"); !slices.Equal(got, want) {
+		t.Errorf("WWW-Authenticate: got %q, want %q", got, want)
+	}
+	for h, v := range map[string]string{
+		"Content-Type":           "application/json",
+		"Cache-Control":          "no-store",
+		"Pragma":                 "no-cache",
+		"X-Content-Type-Options": "nosniff",
+	} {
+		if got := rec.Header().Values(h); !slices.Equal(got, []string{v}) {
+			t.Errorf("%s: got %q, want %q", h, got, v)
+		}
+	}
+	if got := rec.Body.String(); got != body {
+		t.Errorf("body: got %s, want %s", got, body)
+	}
+}
+
+// Wire values of the default verifier (realm "api").
+const (
+	bareChallenge    = `Bearer realm="api"`
+	noCredsBody      = `{"error":"unauthorized","error_description":"authentication required"}` + "\n"
+	malformedHdr     = `Bearer realm="api", error="invalid_request", error_description="malformed Authorization header"`
+	malformedHdrBody = `{"error":"invalid_request","error_description":"malformed Authorization header"}` + "\n"
+	twoCreds         = `Bearer realm="api", error="invalid_request", error_description="more than one credential"`
+	twoCredsBody     = `{"error":"invalid_request","error_description":"more than one credential"}` + "\n"
+)
+
+func invalidToken(desc string) (challenge, body string) {
+	return `Bearer realm="api", error="invalid_token", error_description="` + desc + `"`,
+		`{"error":"invalid_token","error_description":"` + desc + `"}` + "\n"
+}
+
+func TestRequireBearer(t *testing.T) {
+	tok := issueToken(t, nil, Claims{Subject: "alice", ID: "jti-1", Roles: []string{"admin"}, Scopes: []string{"read", "write"}})
+	expired := issueToken(t, nil, Claims{Subject: "alice", ExpiresAt: testNow.Add(-time.Second), IssuedAt: testNow.Add(-time.Hour)})
+	badSig := tok[:len(tok)-2] + "AA"
+	if badSig == tok {
+		badSig = tok[:len(tok)-2] + "BA"
+	}
+	malformedCh, malformedBody := invalidToken("malformed token")
+	expiredCh, expiredBody := invalidToken("token expired")
+	sigCh, sigBody := invalidToken("invalid signature")
+
+	tests := []struct {
+		name      string
+		header    []string // Authorization values; nil: none
+		target    string   // default "/"
+		query     bool     // DangerouslyAllowQueryToken
+		anon      bool     // AllowAnonymous
+		status    int
+		challenge string // for error responses
+		body      string // for error responses
+		noStore   bool   // a 200 must carry Cache-Control: no-store
+	}{
+		{name: "valid", header: []string{"Bearer " + tok}, status: 200},
+		{name: "lower-case scheme", header: []string{"bearer " + tok}, status: 200},
+		{name: "upper-case scheme", header: []string{"BEARER " + tok}, status: 200},
+		{name: "several spaces", header: []string{"Bearer    " + tok}, status: 200},
+
+		{name: "no header", status: 401, challenge: bareChallenge, body: noCredsBody},
+		{name: "empty header", header: []string{""}, status: 401, challenge: bareChallenge, body: noCredsBody},
+		{name: "Basic scheme", header: []string{"Basic YWxhZGRpbjpvcGVuc2VzYW1l"}, status: 401, challenge: bareChallenge, body: noCredsBody},
+		{name: "Bearerx scheme", header: []string{"Bearerx " + tok}, status: 401, challenge: bareChallenge, body: noCredsBody},
+		{name: "query token disabled by default", target: "/?access_token=" + tok, status: 401, challenge: bareChallenge, body: noCredsBody},
+
+		{name: "scheme alone", header: []string{"Bearer"}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "scheme and spaces", header: []string{"Bearer   "}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "bad characters", header: []string{"Bearer abc$def"}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "two tokens", header: []string{"Bearer " + tok + " " + tok}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "tab separator", header: []string{"Bearer\t" + tok}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "space then tab", header: []string{"Bearer \t" + tok}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "padding inside", header: []string{"Bearer ab=cd"}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "only padding", header: []string{"Bearer =="}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "non-ASCII", header: []string{"Bearer é" + tok}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "two Authorization headers", header: []string{"Bearer " + tok, "Bearer " + tok}, status: 400, challenge: twoCreds, body: twoCredsBody},
+		{name: "Bearer and Basic headers", header: []string{"Bearer " + tok, "Basic YTpi"}, status: 400, challenge: twoCreds, body: twoCredsBody},
+
+		{name: "b64token characters reach the verifier", header: []string{"Bearer a~b+c/d.e-f_g=="}, status: 401, challenge: malformedCh, body: malformedBody},
+		{name: "garbage token", header: []string{"Bearer abc.def.ghi"}, status: 401, challenge: malformedCh, body: malformedBody},
+		{name: "expired", header: []string{"Bearer " + expired}, status: 401, challenge: expiredCh, body: expiredBody},
+		{name: "bad signature", header: []string{"Bearer " + badSig}, status: 401, challenge: sigCh, body: sigBody},
+
+		{name: "query token", target: "/?access_token=" + tok, query: true, status: 200, noStore: true},
+		{name: "query token among others", target: "/?a=1&access_token=" + tok + "&b=2", query: true, status: 200, noStore: true},
+		{name: "query token, encoded name", target: "/?access%5Ftoken=" + tok, query: true, status: 200, noStore: true},
+		{name: "query enabled, none given", target: "/?a=1", query: true, status: 401, challenge: bareChallenge, body: noCredsBody},
+		{name: "query and header", header: []string{"Bearer " + tok}, target: "/?access_token=" + tok, query: true, status: 400, challenge: twoCreds, body: twoCredsBody},
+		{name: "two query tokens", target: "/?access_token=" + tok + "&access_token=" + tok, query: true, status: 400, challenge: twoCreds, body: twoCredsBody},
+		{name: "empty query token", target: "/?access_token=", query: true, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "query token bad characters", target: "/?access_token=a%20b", query: true, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "query token invalid", target: "/?access_token=abc.def.ghi", query: true, status: 401, challenge: malformedCh, body: malformedBody},
+
+		{name: "anonymous: no header", anon: true, status: 200},
+		{name: "anonymous: Basic", anon: true, header: []string{"Basic YTpi"}, status: 200},
+		{name: "anonymous: valid", anon: true, header: []string{"Bearer " + tok}, status: 200},
+		{name: "anonymous: bad token", anon: true, header: []string{"Bearer " + badSig}, status: 401, challenge: sigCh, body: sigBody},
+		{name: "anonymous: malformed header", anon: true, header: []string{"Bearer"}, status: 400, challenge: malformedHdr, body: malformedHdrBody},
+		{name: "anonymous: two headers", anon: true, header: []string{"Bearer a", "Bearer b"}, status: 400, challenge: twoCreds, body: twoCredsBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newTestVerifier(t, VerifierConfig{AllowAnonymous: tt.anon, DangerouslyAllowQueryToken: tt.query})
+			target := tt.target
+			if target == "" {
+				target = "/"
+			}
+			req := httptest.NewRequest(http.MethodPost, target, failingBody{t})
+			for _, h := range tt.header {
+				req.Header.Add("Authorization", h)
+			}
+			rec := httptest.NewRecorder()
+			next := &nextHandler{}
+			v.RequireBearer(next).ServeHTTP(rec, req)
+
+			if tt.status != http.StatusOK {
+				checkError(t, rec, tt.status, tt.challenge, tt.body)
+				if next.ran {
+					t.Error("next ran, want it not to")
+				}
+				return
+			}
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status: got %d, want 200 (body %s)", rec.Code, rec.Body)
+			}
+			if !next.ran {
+				t.Fatal("next did not run")
+			}
+			if got := rec.Header().Values("WWW-Authenticate"); got != nil {
+				t.Errorf("WWW-Authenticate: got %q, want none", got)
+			}
+			wantCC := []string(nil)
+			if tt.noStore {
+				wantCC = []string{"no-store"}
+			}
+			if got := rec.Header().Values("Cache-Control"); !slices.Equal(got, wantCC) {
+				t.Errorf("Cache-Control: got %q, want %q", got, wantCC)
+			}
+			anonymous := tt.anon && len(tt.header) == 0 || tt.name == "anonymous: Basic"
+			if anonymous {
+				if next.ok || next.p != nil {
+					t.Errorf("principal: got %+v, want none", next.p)
+				}
+				return
+			}
+			checkAlice(t, next.p)
+		})
+	}
+}
+
+// checkAlice checks the principal of the token TestRequireBearer issues.
+func checkAlice(t *testing.T, p *Principal) {
+	t.Helper()
+	if p == nil {
+		t.Fatal("no principal in the context")
+	}
+	if p.Method != MethodBearer {
+		t.Errorf("Method: got %v, want %v", p.Method, MethodBearer)
+	}
+	if p.Subject != "alice" {
+		t.Errorf("Subject: got %q, want %q", p.Subject, "alice")
+	}
+	if !slices.Equal(p.Roles, []string{"admin"}) {
+		t.Errorf("Roles: got %q, want [admin]", p.Roles)
+	}
+	if !slices.Equal(p.Scopes, []string{"read", "write"}) {
+		t.Errorf("Scopes: got %q, want [read write]", p.Scopes)
+	}
+	c := p.Claims
+	if c == nil {
+		t.Fatal("Claims: got nil")
+	}
+	if c.Subject != "alice" || c.ID != "jti-1" {
+		t.Errorf("Claims sub, jti: got %q, %q, want alice, jti-1", c.Subject, c.ID)
+	}
+	if !c.ExpiresAt.Equal(testNow.Add(DefaultTokenTTL)) {
+		t.Errorf("Claims.ExpiresAt: got %v, want %v", c.ExpiresAt, testNow.Add(DefaultTokenTTL))
+	}
+	if !c.IssuedAt.Equal(testNow) {
+		t.Errorf("Claims.IssuedAt: got %v, want %v", c.IssuedAt, testNow)
+	}
+}
+
+func TestRequireBearerCustomRealmAndErrorWriter(t *testing.T) {
+	var gotErr error
+	calls := 0
+	v := newTestVerifier(t, VerifierConfig{
+		Realm: "my \"realm\"\r\n",
+		ErrorWriter: func(w http.ResponseWriter, r *http.Request, err error) {
+			calls++
+			gotErr = err
+			WriteError(w, r, err)
+		},
+	})
+	tests := []struct {
+		name      string
+		header    string
+		status    int
+		challenge string
+		is        []error
+	}{
+		{name: "no credentials", status: 401, challenge: `Bearer realm="my ?realm???"`, is: []error{ErrNoCredentials}},
+		{name: "malformed", header: "Bearer", status: 400, challenge: `Bearer realm="my ?realm???", error="invalid_request", error_description="malformed Authorization header"`, is: []error{ErrInvalidRequest}},
+		{name: "invalid token", header: "Bearer a.b.c", status: 401, challenge: `Bearer realm="my ?realm???", error="invalid_token", error_description="malformed token"`, is: []error{ErrInvalidToken, ErrMalformedToken}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls, gotErr = 0, nil
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
+			}
+			rec := httptest.NewRecorder()
+			next := &nextHandler{}
+			v.RequireBearer(next).ServeHTTP(rec, req)
+			if calls != 1 {
+				t.Errorf("ErrorWriter calls: got %d, want 1", calls)
+			}
+			if next.ran {
+				t.Error("next ran, want it not to")
+			}
+			if rec.Code != tt.status {
+				t.Errorf("status: got %d, want %d", rec.Code, tt.status)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.challenge {
+				t.Errorf("WWW-Authenticate: got %q, want %q", got, tt.challenge)
+			}
+			for _, target := range tt.is {
+				if !errors.Is(gotErr, target) {
+					t.Errorf("errors.Is(%v, %v): got false, want true", gotErr, target)
+				}
+			}
+		})
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	tok := issueToken(t, nil, Claims{Subject: "alice", ID: "jti-1", Roles: []string{"admin"}, Scopes: []string{"read", "write"}})
+	v := newTestVerifier(t, VerifierConfig{AllowAnonymous: true, DangerouslyAllowQueryToken: true})
+	tests := []struct {
+		name   string
+		header string
+		target string
+		is     []error
+	}{
+		{name: "valid", header: "Bearer " + tok, target: "/"},
+		{name: "query", target: "/?access_token=" + tok},
+		{name: "none, even with AllowAnonymous", target: "/", is: []error{ErrNoCredentials}},
+		{name: "malformed", header: "Bearer !", target: "/", is: []error{ErrInvalidRequest}},
+		{name: "two", header: "Bearer " + tok, target: "/?access_token=" + tok, is: []error{ErrInvalidRequest}},
+		{name: "invalid", header: "Bearer " + tok + "x", target: "/", is: []error{ErrInvalidToken, ErrInvalidSignature}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
+			}
+			p, err := v.Authenticate(req)
+			if tt.is == nil {
+				if err != nil {
+					t.Fatalf("got error %v, want nil", err)
+				}
+				checkAlice(t, p)
+				return
+			}
+			if p != nil {
+				t.Errorf("principal: got %+v, want nil", p)
+			}
+			for _, target := range tt.is {
+				if !errors.Is(err, target) {
+					t.Errorf("errors.Is(%v, %v): got false, want true", err, target)
+				}
+			}
+		})
+	}
+}
+
+func TestParseBearer(t *testing.T) {
+	tests := []struct {
+		name   string
+		header string
+		token  string
+		status bearerStatus
+	}{
+		{"plain", "Bearer abc", "abc", bearerOK},
+		{"lower", "bearer abc", "abc", bearerOK},
+		{"mixed", "bEaReR abc", "abc", bearerOK},
+		{"spaces", "Bearer     abc", "abc", bearerOK},
+		{"all b64token characters", "Bearer AZaz09-._~+/==", "AZaz09-._~+/==", bearerOK},
+		{"jwt", "Bearer aaa.bbb.ccc", "aaa.bbb.ccc", bearerOK},
+		{"empty", "", "", bearerAbsent},
+		{"short", "Bear", "", bearerAbsent},
+		{"Basic", "Basic abc", "", bearerAbsent},
+		{"longer scheme", "Bearers abc", "", bearerAbsent},
+		{"scheme alone", "Bearer", "", bearerMalformed},
+		{"trailing space", "Bearer abc ", "", bearerMalformed},
+		{"tab", "Bearer\tabc", "", bearerMalformed},
+		{"comma", "Bearer,abc", "", bearerMalformed},
+		{"padding only", "Bearer =", "", bearerMalformed},
+		{"padding inside", "Bearer a=b", "", bearerMalformed},
+		{"quote", `Bearer "abc"`, "", bearerMalformed},
+		{"NUL", "Bearer a\x00b", "", bearerMalformed},
+		{"CRLF", "Bearer a\r\nb", "", bearerMalformed},
+		{"high byte", "Bearer a\xffb", "", bearerMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			token, status := parseBearer(tt.header)
+			if token != tt.token || status != tt.status {
+				t.Errorf("parseBearer(%q): got %q, %d, want %q, %d", tt.header, token, status, tt.token, tt.status)
+			}
+		})
+	}
+}
+
+func FuzzParseBearer(f *testing.F) {
+	for _, s := range []string{"", "Bearer", "Bearer abc", "bearer  a.b.c", "BEARER AZaz09-._~+/==", "Basic abc",
+		"Bearer\tabc", "Bearer a=b", "Bearer é", "Bearers x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		token, status := parseBearer(h)
+		switch status {
+		case bearerOK:
+			if !isB64Token(token) {
+				t.Fatalf("parseBearer(%q) = %q, not a b64token", h, token)
+			}
+			if !strings.EqualFold(h[:6], "Bearer") || !strings.HasSuffix(h, token) ||
+				strings.Trim(h[6:len(h)-len(token)], " ") != "" || h[6] != ' ' {
+				t.Fatalf("parseBearer(%q) = %q: the header is not scheme 1*SP token", h, token)
+			}
+			// Round trip.
+			if t2, s2 := parseBearer("Bearer " + token); t2 != token || s2 != bearerOK {
+				t.Fatalf("round trip of %q: got %q, %d", token, t2, s2)
+			}
+		case bearerAbsent, bearerMalformed:
+			if token != "" {
+				t.Fatalf("parseBearer(%q): status %d with token %q", h, status, token)
+			}
+			if status == bearerMalformed && !(len(h) >= 6 && strings.EqualFold(h[:6], "Bearer")) {
+				t.Fatalf("parseBearer(%q): malformed without the Bearer scheme", h)
+			}
+		default:
+			t.Fatalf("parseBearer(%q): unknown status %d", h, status)
+		}
+	})
+}
