@@ -669,6 +669,10 @@ func decodeBounded(enc *base64.Encoding, s string, min, max int) ([]byte, error)
 	if enc.DecodedLen(len(s)) > max+1 {
 		return nil, errors.New("too long")
 	}
+	// encoding/base64 skips CR and LF; a stored hash must not contain them.
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("bad base64")
+	}
 	b, err := enc.DecodeString(s)
 	if err != nil {
 		return nil, errors.New("bad base64")
