@@ -32,8 +32,8 @@ type MemoryLimiterConfig struct {
 	// Forget drops a key's record after this long without a failure. Default 1h
 	// (at least MaxDelay).
 	Forget time.Duration
-	// MaxKeys bounds memory: when full, expired records are pruned and then
-	// arbitrary ones dropped. Default 100 000.
+	// MaxKeys bounds memory: when full, expired records are pruned, then
+	// records below the threshold, then arbitrary ones. Default 100 000.
 	MaxKeys int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -41,6 +41,7 @@ type MemoryLimiterConfig struct {
 
 // MemoryLimiter is the in-memory [LoginLimiter]: exponential backoff per key
 // after Threshold failures, capped at MaxDelay. It is safe for concurrent use.
+// Create it with [NewMemoryLimiter]; the zero value is not usable.
 type MemoryLimiter struct {
 	cfg MemoryLimiterConfig
 	mu  sync.Mutex
@@ -132,7 +133,10 @@ func (l *MemoryLimiter) Reset(_ context.Context, key string) error {
 	return nil
 }
 
-// prune drops expired records, then, if still full, a tenth of the rest.
+// prune drops expired records, then, if still full, a tenth of the rest:
+// first records below the threshold (they throttle nothing yet), and only then
+// throttled ones, so that a flood of fresh usernames cannot cheaply evict the
+// record of an account under attack.
 func (l *MemoryLimiter) prune(now time.Time) {
 	for k, f := range l.m {
 		if now.Sub(f.last) >= l.cfg.Forget {
@@ -140,12 +144,16 @@ func (l *MemoryLimiter) prune(now time.Time) {
 		}
 	}
 	drop := len(l.m) - l.cfg.MaxKeys + l.cfg.MaxKeys/10 + 1
-	for k := range l.m {
-		if drop <= 0 {
-			break
+	for _, throttled := range [2]bool{false, true} {
+		for k, f := range l.m {
+			if drop <= 0 {
+				return
+			}
+			if throttled || f.n < l.cfg.Threshold {
+				delete(l.m, k)
+				drop--
+			}
 		}
-		delete(l.m, k)
-		drop--
 	}
 }
 

@@ -129,6 +129,7 @@ type TokenEndpointConfig struct {
 // a store fails.
 type TokenEndpoint struct {
 	cfg        TokenEndpointConfig
+	hasher     passwordHasher
 	limiter    LoginLimiter
 	ipLimiter  LoginLimiter
 	writeError ErrorWriter
@@ -170,7 +171,7 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	b.WriteString(`Basic realm="`)
 	writeQuotedSafe(&b, realm)
 	b.WriteString(`", charset="UTF-8"`)
-	e := &TokenEndpoint{cfg: cfg, limiter: cfg.Limiter, writeError: writerOrDefault(cfg.ErrorWriter), basic: []string{b.String()}}
+	e := &TokenEndpoint{cfg: cfg, hasher: cfg.Hasher, limiter: cfg.Limiter, writeError: writerOrDefault(cfg.ErrorWriter), basic: []string{b.String()}}
 	if e.limiter == nil {
 		e.limiter = NewMemoryLimiter(MemoryLimiterConfig{})
 	}
@@ -179,6 +180,14 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 		e.ipLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 20})
 	}
 	return e, nil
+}
+
+// passwordHasher is the part of [*PasswordHasher] the endpoint uses; tests
+// wrap it to count the hashing work of each path.
+type passwordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, encoded string) (needsRehash bool, err error)
+	VerifyDummy(ctx context.Context, password string) error
 }
 
 // tokenError builds the RFC 6749 §5.2 error.
@@ -199,13 +208,14 @@ var (
 	errTokenMissing    = tokenError(http.StatusBadRequest, "invalid_request", "username and password required", nil)
 	errTokenTwoAuth    = tokenError(http.StatusBadRequest, "invalid_request", "more than one client authentication method", nil)
 	errTokenBasic      = tokenError(http.StatusBadRequest, "invalid_request", "malformed Basic credentials", nil)
+	errTokenClientID   = tokenError(http.StatusBadRequest, "invalid_request", "client_secret without client_id", nil)
 	errTokenGrant      = tokenError(http.StatusBadRequest, "unsupported_grant_type", "grant type not supported", ErrUnsupportedGrantType)
 	errTokenBadLogin   = tokenError(http.StatusBadRequest, "invalid_grant", "invalid username or password", ErrInvalidGrant)
 	errTokenScope      = tokenError(http.StatusBadRequest, "invalid_scope", "requested scope not allowed", ErrInvalidScope)
 	errTokenClientNA   = tokenError(http.StatusBadRequest, "unauthorized_client", "client not allowed this grant", ErrUnauthorizedClient)
 	errTokenServer     = tokenError(http.StatusInternalServerError, "server_error", "", nil)
 	errTokenThrottled  = tokenError(http.StatusTooManyRequests, "invalid_request", "too many failed attempts; retry later", ErrThrottled)
-	errTokenBusy       = tokenError(http.StatusServiceUnavailable, "temporarily_unavailable", "server busy; retry later", ErrBusy)
+	errTokenBusy       = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "server busy; retry later", RetryAfter: time.Second, Err: ErrBusy}
 	queryCredentialKey = []string{"password", "client_secret", "client_assertion", "refresh_token", "code"}
 )
 
@@ -216,9 +226,13 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err == errTokenMethod {
 			w.Header().Set("Allow", http.MethodPost)
 		}
-		var werr *Error
-		if !errors.As(err, &werr) {
-			werr = errTokenServer
+		// Only the endpoint's own *Error values reach the wire; anything else
+		// (a store, limiter or issuer failure, even one wrapping an *Error)
+		// is a 500 whose cause goes to the log and the ErrorWriter, never the body.
+		werr, ok := err.(*Error)
+		if !ok {
+			e.logError(r.Context(), "token endpoint failure", "error", err)
+			werr = &Error{Status: errTokenServer.Status, Code: errTokenServer.Code, Err: err}
 		}
 		e.writeError(w, r, werr)
 		return
@@ -247,7 +261,8 @@ type tokenRequest struct {
 	clientSecret Secret
 	basic        bool // client authenticated with HTTP Basic
 	hasClient    bool
-	ip           string
+	ip           string // client IP, for logs
+	ipKey        string // limiter key of the client IP ("ip:" + address or IPv6 /64)
 }
 
 func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
@@ -314,18 +329,28 @@ func (e *TokenEndpoint) readForm(w http.ResponseWriter, r *http.Request) (*token
 	if err != nil {
 		return nil, errTokenForm
 	}
-	req := &tokenRequest{form: make(map[string]string, len(values)), ip: e.clientIP(r)}
+	ip := e.clientIP(r)
+	req := &tokenRequest{form: make(map[string]string, len(values)), ip: ip, ipKey: limiterIPKey(ip)}
+	// The checks are ranked so that the answer does not depend on map order.
+	var ferr *Error
 	for k, vs := range values {
-		if len(vs) > 1 {
-			return nil, errTokenRepeated
+		switch {
+		case len(vs) > 1:
+			ferr = errTokenRepeated
+		case !utf8.ValidString(k) || !utf8.ValidString(vs[0]):
+			if ferr != errTokenRepeated {
+				ferr = errTokenForm
+			}
+		case vs[0] == "":
+			if ferr == nil {
+				ferr = errTokenEmpty
+			}
+		default:
+			req.form[k] = vs[0]
 		}
-		if !utf8.ValidString(k) || !utf8.ValidString(vs[0]) {
-			return nil, errTokenForm
-		}
-		if vs[0] == "" {
-			return nil, errTokenEmpty
-		}
-		req.form[k] = vs[0]
+	}
+	if ferr != nil {
+		return nil, ferr
 	}
 	return req, nil
 }
@@ -366,7 +391,7 @@ func (e *TokenEndpoint) clientAuth(r *http.Request, req *tokenRequest) error {
 		}
 		req.clientID, req.clientSecret, req.basic, req.hasClient = id, Secret(secret), true, true
 	case hasBodySecret && !hasBodyID:
-		return errTokenBasic
+		return errTokenClientID
 	case hasBodyID:
 		req.clientID, req.clientSecret, req.hasClient = bodyID, Secret(bodySecret), true
 	}
@@ -398,7 +423,7 @@ func (e *TokenEndpoint) authenticateClient(ctx context.Context, req *tokenReques
 		return nil, e.invalidClient(req)
 	}
 	key := "client:" + req.clientID
-	if err := e.throttled(ctx, key, "ip:"+req.ip); err != nil {
+	if err := e.throttled(ctx, key, req.ipKey); err != nil {
 		e.log(ctx, "token request throttled", "client_id", req.clientID, "ip", req.ip)
 		return nil, err
 	}
@@ -406,11 +431,11 @@ func (e *TokenEndpoint) authenticateClient(ctx context.Context, req *tokenReques
 	var verr error
 	switch {
 	case errors.Is(err, ErrNotFound):
-		verr = e.cfg.Hasher.VerifyDummy(ctx, string(req.clientSecret))
+		verr = e.hasher.VerifyDummy(ctx, string(req.clientSecret))
 	case err != nil:
 		return nil, fmt.Errorf("guard: client store: %w", err)
 	default:
-		_, verr = e.cfg.Hasher.Verify(ctx, string(req.clientSecret), string(c.SecretHash))
+		_, verr = e.hasher.Verify(ctx, string(req.clientSecret), string(c.SecretHash))
 		if verr == nil && c.Disabled {
 			verr = ErrPasswordMismatch
 		}
@@ -419,7 +444,7 @@ func (e *TokenEndpoint) authenticateClient(ctx context.Context, req *tokenReques
 		return nil, errTokenBusy
 	}
 	if err != nil || verr != nil {
-		e.fail(ctx, key, "ip:"+req.ip)
+		e.fail(ctx, key, req.ipKey)
 		e.log(ctx, "client authentication failed", "client_id", req.clientID, "ip", req.ip)
 		return nil, e.invalidClient(req)
 	}
@@ -447,7 +472,7 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	userKey, ipKey := "user:"+username, "ip:"+req.ip
+	userKey, ipKey := "user:"+username, req.ipKey
 	if err := e.throttled(ctx, userKey, ipKey); err != nil {
 		e.log(ctx, "login throttled", "username", username, "ip", req.ip)
 		return nil, err
@@ -459,11 +484,11 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		verr = e.cfg.Hasher.VerifyDummy(ctx, string(password))
+		verr = e.hasher.VerifyDummy(ctx, string(password))
 	case err != nil:
 		return nil, fmt.Errorf("guard: user store: %w", err)
 	default:
-		needsRehash, verr = e.cfg.Hasher.Verify(ctx, string(password), string(u.PasswordHash))
+		needsRehash, verr = e.hasher.Verify(ctx, string(password), string(u.PasswordHash))
 		if verr == nil && u.Disabled {
 			verr = ErrPasswordMismatch
 		}
@@ -535,7 +560,7 @@ func (e *TokenEndpoint) rehash(ctx context.Context, username string, password Se
 	if !ok {
 		return
 	}
-	h, err := e.cfg.Hasher.Hash(ctx, string(password))
+	h, err := e.hasher.Hash(ctx, string(password))
 	if err == nil {
 		err = up.UpdatePasswordHash(ctx, username, Secret(h))
 	}
@@ -578,6 +603,12 @@ func (e *TokenEndpoint) log(ctx context.Context, msg string, args ...any) {
 	}
 }
 
+func (e *TokenEndpoint) logError(ctx context.Context, msg string, args ...any) {
+	if e.cfg.Logger != nil {
+		e.cfg.Logger.ErrorContext(ctx, msg, args...)
+	}
+}
+
 // secureTransport: TLS, a loopback peer, a trusted proxy that says https, or
 // the dangerous option.
 func (e *TokenEndpoint) secureTransport(r *http.Request) bool {
@@ -591,7 +622,19 @@ func (e *TokenEndpoint) secureTransport(r *http.Request) bool {
 	if peer.IsLoopback() {
 		return true
 	}
-	return e.trusted(peer) && r.Header.Get("X-Forwarded-Proto") == "https"
+	return e.trusted(peer) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// limiterIPKey is the limiter key of a client IP: the address for IPv4, the
+// /64 prefix for IPv6 (one host usually holds a whole /64, so counting single
+// IPv6 addresses would let it rotate past the limit).
+func limiterIPKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return "ip:" + ip
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return "ip:" + p.String()
 }
 
 func peerAddr(r *http.Request) (netip.Addr, bool) {
