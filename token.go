@@ -386,6 +386,11 @@ func (e *TokenEndpoint) clientAuth(r *http.Request, req *tokenRequest) error {
 		if secret, err = url.QueryUnescape(secret); err != nil {
 			return errTokenBasic
 		}
+		if id == "" && secret == "" {
+			// golang.org/x/oauth2 with AuthStyleInHeader and no ClientID
+			// (a public client, FastAPI style) sends "Basic Og==": no client.
+			return nil
+		}
 		if id == "" || !utf8.ValidString(id) || !utf8.ValidString(secret) {
 			return errTokenBasic
 		}
