@@ -1,6 +1,8 @@
 package guard
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -21,7 +23,7 @@ import (
 //     error_description.
 func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := v.authenticate(w, r)
+		ctx, err := v.authenticate(w, r)
 		if err != nil {
 			if err == v.errs.noCredentials && v.allowAnon {
 				next.ServeHTTP(w, r)
@@ -30,7 +32,7 @@ func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 			v.writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -39,27 +41,46 @@ func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 // [ErrNoCredentials]; otherwise failures are *[Error] values as described at
 // [Verifier.RequireBearer]. It writes nothing and ignores AllowAnonymous.
 func (v *Verifier) Authenticate(r *http.Request) (*Principal, error) {
-	return v.authenticate(nil, r)
+	ctx, err := v.authenticate(nil, r)
+	if err != nil {
+		return nil, err
+	}
+	return &ctx.p, nil
 }
 
-// bearerPrincipal is allocated once per request: the principal, its claims
-// and room for a single role.
-type bearerPrincipal struct {
+// principalCtx is the request context RequireBearer hands downstream: the
+// parent context, the principal and its claims in one allocation. It answers
+// Value(principalKey{}) exactly as [NewContext] would, and delegates
+// everything else (Done, Deadline, Err and other keys) to the parent, so
+// cancellation propagates as with context.WithValue.
+type principalCtx struct {
+	context.Context
 	p Principal
 	c Claims
 }
 
-func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, error) {
+func (c *principalCtx) Value(key any) any {
+	if key == (principalKey{}) {
+		return &c.p
+	}
+	return c.Context.Value(key)
+}
+
+func (c *principalCtx) String() string {
+	return fmt.Sprint(c.Context) + ".WithValue(guard.principalKey, *guard.Principal)"
+}
+
+func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*principalCtx, error) {
 	token, err := v.extract(w, r)
 	if err != nil {
 		return nil, err
 	}
-	bp := new(bearerPrincipal)
-	if err := v.verify(token, &bp.c); err != nil {
+	pc := &principalCtx{Context: r.Context()}
+	if err := v.verify(token, &pc.c); err != nil {
 		return nil, err
 	}
-	bp.p = Principal{Subject: bp.c.Subject, Roles: bp.c.Roles, Scopes: bp.c.Scopes, Method: MethodBearer, Claims: &bp.c}
-	return &bp.p, nil
+	pc.p = Principal{Subject: pc.c.Subject, Roles: pc.c.Roles, Scopes: pc.c.Scopes, Method: MethodBearer, Claims: &pc.c}
+	return pc, nil
 }
 
 // extract finds the one bearer token of r.
