@@ -1,0 +1,198 @@
+package guard
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestClaimsRolesScopes checks the lenient role and scope claims: a claim of
+// the wrong type grants nothing, and the token still verifies.
+func TestClaimsRolesScopes(t *testing.T) {
+	tests := []struct {
+		name       string
+		extra      string
+		wantRoles  []string
+		wantScopes []string
+	}{
+		{"role string", `,"role":"admin"`, []string{"admin"}, nil},
+		{"roles array", `,"roles":["admin","user"]`, []string{"admin", "user"}, nil},
+		{"role and roles", `,"role":"admin","roles":["user"]`, []string{"admin", "user"}, nil},
+		{"RFC 7519 §7.3: ROLE is not role", `,"role":"user","ROLE":"admin"`, []string{"user"}, nil},
+		{"Role only", `,"Role":"admin"`, nil, nil},
+		{"ROLES only", `,"ROLES":["admin"]`, nil, nil},
+		{"role number", `,"role":1`, nil, nil},
+		{"role true", `,"role":true`, nil, nil},
+		{"role null", `,"role":null`, nil, nil},
+		{"role array", `,"role":["admin"]`, nil, nil},
+		{"role object", `,"role":{"name":"admin"}`, nil, nil},
+		{"role empty string", `,"role":""`, nil, nil},
+		{"roles string", `,"roles":"admin"`, nil, nil},
+		{"roles with a number", `,"roles":["admin",1]`, nil, nil},
+		{"roles with null", `,"roles":["admin",null]`, nil, nil},
+		{"roles with nested array", `,"roles":["admin",["root"]]`, nil, nil},
+		{"roles object", `,"roles":{"admin":true}`, nil, nil},
+		{"roles empty", `,"roles":[]`, nil, nil},
+		{"bad roles keep good role", `,"role":"user","roles":[1]`, []string{"user"}, nil},
+		{"scope space-delimited", `,"scope":"read write  admin"`, nil, []string{"read", "write", "admin"}},
+		{"scope single", `,"scope":"read"`, nil, []string{"read"}},
+		{"scope empty", `,"scope":""`, nil, nil},
+		{"scope only spaces", `,"scope":"   "`, nil, nil},
+		{"scp array", `,"scp":["read","write"]`, nil, []string{"read", "write"}},
+		{"scope and scp", `,"scope":"read","scp":["write"]`, nil, []string{"read", "write"}},
+		{"scope array", `,"scope":["read"]`, nil, nil},
+		{"scope number", `,"scope":1`, nil, nil},
+		{"scp string", `,"scp":"read write"`, nil, nil},
+		{"scp with a number", `,"scp":["read",2]`, nil, nil},
+		{"SCOPE is not scope", `,"SCOPE":"admin"`, nil, nil},
+	}
+	k := jwtBadInputKey()
+	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := v.Verify(context.Background(), jwtSign(t, k, `{"alg":"HS256"}`, jwtClaims(tt.extra)))
+			if err != nil {
+				t.Fatalf("Verify: got %v, want nil", err)
+			}
+			if !slices.Equal(c.Roles, tt.wantRoles) {
+				t.Errorf("Roles: got %q, want %q", c.Roles, tt.wantRoles)
+			}
+			if !slices.Equal(c.Scopes, tt.wantScopes) {
+				t.Errorf("Scopes: got %q, want %q", c.Scopes, tt.wantScopes)
+			}
+		})
+	}
+}
+
+func TestClaimsFields(t *testing.T) {
+	k := jwtBadInputKey()
+	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}})
+	now := jwtNow.Unix()
+	payload := `{"iss":"https://issuer","sub":"alice","aud":["a","b"],"exp":` + jwtExp +
+		`,"nbf":1699999000,"iat":1699999500.25,"jti":"id-1","client_id":"cli"}`
+	c, err := v.Verify(context.Background(), jwtSign(t, k, `{"alg":"HS256"}`, payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Issuer", c.Issuer, "https://issuer"},
+		{"Subject", c.Subject, "alice"},
+		{"ID", c.ID, "id-1"},
+		{"ClientID", c.ClientID, "cli"},
+		{"ExpiresAt", c.ExpiresAt, time.Unix(now+3600, 0).UTC()},
+		{"NotBefore", c.NotBefore, time.Unix(1699999000, 0).UTC()},
+		{"IssuedAt", c.IssuedAt, time.Unix(1699999500, 250_000_000).UTC()},
+		{"Extra", string(c.Extra), ""},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+	if !slices.Equal(c.Audience, []string{"a", "b"}) {
+		t.Errorf("Audience: got %q, want [a b]", c.Audience)
+	}
+	if c.Extra != nil {
+		t.Errorf("Extra: got %s, want nil when there are no extra claims", c.Extra)
+	}
+}
+
+type appClaims struct {
+	Tenant string   `json:"tenant"`
+	Flags  []string `json:"flags"`
+	Admin  bool     `json:"http://example.com/is_root"`
+}
+
+func TestClaimsDecodeExtra(t *testing.T) {
+	k := jwtBadInputKey()
+	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}})
+	c, err := v.Verify(context.Background(), jwtSign(t, k, `{"alg":"HS256"}`,
+		jwtClaims(`,"tenant":"acme","flags":["a","b"],"http://example.com/is_root":true,"role":"user","ROLE":"admin"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app appClaims
+	if err := c.DecodeExtra(&app); err != nil {
+		t.Fatalf("DecodeExtra: %v", err)
+	}
+	if app.Tenant != "acme" || !slices.Equal(app.Flags, []string{"a", "b"}) || !app.Admin {
+		t.Errorf("DecodeExtra: got %+v, want tenant acme, flags [a b], admin", app)
+	}
+	// Registered claims are not in Extra; names that differ in case are.
+	var all map[string]any
+	if err := c.DecodeExtra(&all); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sub", "exp", "role"} {
+		if _, ok := all[name]; ok {
+			t.Errorf("Extra contains registered claim %q", name)
+		}
+	}
+	if all["ROLE"] != "admin" {
+		t.Errorf(`Extra["ROLE"]: got %v, want admin`, all["ROLE"])
+	}
+	// DecodeExtra is as strict as Verify: names match exactly.
+	var upper struct {
+		Tenant string `json:"TENANT"`
+	}
+	if err := c.DecodeExtra(&upper); err != nil {
+		t.Fatal(err)
+	}
+	if upper.Tenant != "" {
+		t.Errorf("DecodeExtra matched TENANT to tenant: got %q, want empty", upper.Tenant)
+	}
+	// Extra is a copy: it does not alias the decoder's buffer after more Verify calls.
+	before := string(c.Extra)
+	for range 3 {
+		if _, err := v.Verify(context.Background(), jwtSign(t, k, `{"alg":"HS256"}`, jwtClaims(`,"tenant":"zzzz","flags":["x","y"],"http://example.com/is_root":false`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(c.Extra) != before {
+		t.Errorf("Extra changed after later Verify calls: got %s, want %s", c.Extra, before)
+	}
+}
+
+func TestClaimsDecodeExtraEmpty(t *testing.T) {
+	var c Claims
+	var app appClaims
+	if err := c.DecodeExtra(&app); err != nil {
+		t.Errorf("DecodeExtra with no extras: got %v, want nil", err)
+	}
+	if err := c.DecodeExtra(nil); err == nil {
+		t.Errorf("DecodeExtra(nil): got nil, want an error")
+	}
+}
+
+func TestNumericDateTime(t *testing.T) {
+	tests := []struct {
+		name string
+		d    numericDate
+		want time.Time
+	}{
+		{"unset", numericDate{}, time.Time{}},
+		{"zero", numericDate{sec: 0, set: true}, time.Unix(0, 0).UTC()},
+		{"fraction", numericDate{sec: 1.5, set: true}, time.Unix(1, 500_000_000).UTC()},
+		{"huge clamps", numericDate{sec: 1e300, set: true}, time.Time{}},
+		{"negative huge clamps", numericDate{sec: -1e300, set: true}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.d.time()
+			if tt.name == "huge clamps" || tt.name == "negative huge clamps" {
+				// Only the direction matters: far future or far past, no wrap-around.
+				if (tt.d.sec > 0) != got.After(time.Unix(0, 0)) {
+					t.Errorf("got %v, want the sign of %g", got, tt.d.sec)
+				}
+				return
+			}
+			if !got.Equal(tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
