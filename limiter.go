@@ -83,6 +83,9 @@ func (l *MemoryLimiter) delay(n int) time.Duration {
 	}
 	d := l.cfg.BaseDelay
 	for i := l.cfg.Threshold; i < n && d < l.cfg.MaxDelay; i++ {
+		if d > l.cfg.MaxDelay/2 { // doubling would pass the cap, or overflow
+			return l.cfg.MaxDelay
+		}
 		d *= 2
 	}
 	return min(d, l.cfg.MaxDelay)

@@ -447,7 +447,7 @@ func TestTokenErrors(t *testing.T) {
 		{"empty value", nil, tokRequest("grant_type=password&username=alice&password="), 400, tokErrorHeaders(), invReq("empty parameter"), 0},
 		{"empty scope", nil, tokRequest(pw("scope", "")), 400, tokErrorHeaders(), invReq("empty parameter"), 0},
 		{"invalid UTF-8", nil, tokRequest("grant_type=password&username=%ff&password=x"), 400, tokErrorHeaders(), invReq("malformed form body"), 0},
-		{"invalid UTF-8 key", nil, tokRequest(pw()+"&%C3%28=x"), 400, tokErrorHeaders(), invReq("malformed form body"), 0},
+		{"invalid UTF-8 key", nil, tokRequest(pw() + "&%C3%28=x"), 400, tokErrorHeaders(), invReq("malformed form body"), 0},
 		{"bad percent-encoding", nil, tokRequest("grant_type=password&username=%zzalice&password=x"), 400, tokErrorHeaders(), invReq("malformed form body"), 0},
 		{"semicolon separator", nil, tokRequest("grant_type=password;username=alice"), 400, tokErrorHeaders(), invReq("malformed form body"), 0},
 		{"password in query", nil, tokRequest(pw(), func(r *http.Request) { r.URL.RawQuery = "password=" + tokAlicePW }), 400, tokErrorHeaders(), invReq("credentials in the query string"), 0},
