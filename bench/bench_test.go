@@ -1,0 +1,447 @@
+// Package bench measures guard against peer libraries, one full request
+// through each middleware per iteration. See README.md and run.sh.
+package bench
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	jwtmiddleware "github.com/auth0/go-jwt-middleware/v2"
+	"github.com/auth0/go-jwt-middleware/v2/validator"
+	"github.com/go-chi/jwtauth/v5"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/guardkit/guard"
+	echojwt "github.com/labstack/echo-jwt/v4"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	jwxjwt "github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/rs/cors"
+)
+
+func hmacSHA256(key, msg []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(msg)
+	return m.Sum(nil)
+}
+
+// ---- Baselines -------------------------------------------------------------
+
+func BenchmarkBaseline(b *testing.B) {
+	b.Run("net_http", func(b *testing.B) {
+		serve(b, ok, bearerRequest(fx().hs.token), http.StatusOK)
+	})
+	b.Run("echo", func(b *testing.B) {
+		e := echo.New()
+		e.GET("/admin", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+		serve(b, e, bearerRequest(fx().hs.token), http.StatusOK)
+	})
+}
+
+// ---- guard bearer ----------------------------------------------------------
+
+func guardBearer(b *testing.B, f *algFixture) http.Handler {
+	v, err := guard.NewVerifier(guard.VerifierConfig{
+		Keys:      []*guard.Key{f.key},
+		Issuers:   []string{issuer},
+		Audiences: []string{audience},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v.RequireBearer(guard.RequireRole(role)(ok))
+}
+
+func benchGuard(b *testing.B, f *algFixture, bad bool) {
+	tok, want := f.token, http.StatusOK
+	if bad {
+		tok, want = f.badToken, http.StatusUnauthorized
+	}
+	serve(b, guardBearer(b, f), bearerRequest(tok), want)
+}
+
+func BenchmarkGuardHS256Success(b *testing.B) { benchGuard(b, fx().hs, false) }
+func BenchmarkGuardHS256BadSig(b *testing.B)  { benchGuard(b, fx().hs, true) }
+func BenchmarkGuardES256Success(b *testing.B) { benchGuard(b, fx().es, false) }
+func BenchmarkGuardES256BadSig(b *testing.B)  { benchGuard(b, fx().es, true) }
+func BenchmarkGuardEdDSASuccess(b *testing.B) { benchGuard(b, fx().ed, false) }
+func BenchmarkGuardEdDSABadSig(b *testing.B)  { benchGuard(b, fx().ed, true) }
+func BenchmarkGuardRS256Success(b *testing.B) { benchGuard(b, fx().rs, false) }
+func BenchmarkGuardRS256BadSig(b *testing.B)  { benchGuard(b, fx().rs, true) }
+
+// ---- floors: the cryptography alone ----------------------------------------
+
+// BenchmarkFloorHS256 is the least any HS256 verifier must do: base64url-decode
+// the three segments and compute one HMAC-SHA256 with a prekeyed MAC. No JSON.
+func BenchmarkFloorHS256(b *testing.B) {
+	tok := []byte(fx().hs.token)
+	mac := hmac.New(sha256.New, []byte(secret))
+	var hdr, pay, sig [512]byte
+	var sum [32]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		d1 := slices.Index(tok, '.')
+		d2 := d1 + 1 + slices.Index(tok[d1+1:], '.')
+		_, e1 := b64.Decode(hdr[:], tok[:d1])
+		_, e2 := b64.Decode(pay[:], tok[d1+1:d2])
+		n, e3 := b64.Decode(sig[:], tok[d2+1:])
+		mac.Reset()
+		mac.Write(tok[:d2])
+		if e1 != nil || e2 != nil || e3 != nil || !hmac.Equal(mac.Sum(sum[:0]), sig[:n]) {
+			b.Fatal("floor: token does not verify")
+		}
+	}
+}
+
+// BenchmarkRawVerify is the raw signature check of each asymmetric algorithm,
+// hashing of the signing input included, on already-decoded signatures.
+func BenchmarkRawVerify(b *testing.B) {
+	b.Run("ES256", func(b *testing.B) {
+		f := fx().es
+		pub := f.pub.(*ecdsa.PublicKey)
+		b.ReportAllocs()
+		for b.Loop() {
+			d := sha256.Sum256(f.signingInput)
+			if !ecdsa.Verify(pub, d[:], f.r, f.s) {
+				b.Fatal("ES256 does not verify")
+			}
+		}
+	})
+	b.Run("EdDSA", func(b *testing.B) {
+		f := fx().ed
+		pub := f.pub.(ed25519.PublicKey)
+		b.ReportAllocs()
+		for b.Loop() {
+			if !ed25519.Verify(pub, f.signingInput, f.sig) {
+				b.Fatal("EdDSA does not verify")
+			}
+		}
+	})
+	b.Run("RS256", func(b *testing.B) {
+		f := fx().rs
+		pub := f.pub.(*rsa.PublicKey)
+		b.ReportAllocs()
+		for b.Loop() {
+			d := sha256.Sum256(f.signingInput)
+			if rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], f.sig) != nil {
+				b.Fatal("RS256 does not verify")
+			}
+		}
+	})
+}
+
+// ---- peers -----------------------------------------------------------------
+
+func peerBearer(b *testing.B, h http.Handler, bad bool) {
+	f := fx().hs
+	tok, want := f.token, http.StatusOK
+	if bad {
+		tok, want = f.badToken, http.StatusUnauthorized
+	}
+	serve(b, h, bearerRequest(tok), want)
+}
+
+// golang-jwt/jwt/v5 in the obvious hand-written middleware: a typed claims
+// struct and the parser options for every check; sub and role by hand.
+
+type jwtClaims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+type jwtClaimsKey struct{}
+
+func golangJWTMiddleware(next http.Handler) http.Handler {
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{"HS256"}),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+	)
+	key := []byte(secret)
+	keyFunc := func(*jwt.Token) (any, error) { return key, nil }
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !found {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		c := new(jwtClaims)
+		if _, err := parser.ParseWithClaims(tok, c, keyFunc); err != nil || c.Subject == "" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), jwtClaimsKey{}, c)))
+	})
+}
+
+var golangJWTAdmin = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, _ := r.Context().Value(jwtClaimsKey{}).(*jwtClaims)
+	if c == nil || c.Role != role {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+})
+
+func BenchmarkPeerGolangJWTSuccess(b *testing.B) {
+	peerBearer(b, golangJWTMiddleware(golangJWTAdmin), false)
+}
+func BenchmarkPeerGolangJWTBadSig(b *testing.B) {
+	peerBearer(b, golangJWTMiddleware(golangJWTAdmin), true)
+}
+
+// auth0/go-jwt-middleware/v2: its validator checks alg, iss and aud (and exp
+// when present); exp presence, sub and role are checked in the handler.
+
+type auth0Claims struct {
+	Role string `json:"role"`
+}
+
+func (*auth0Claims) Validate(context.Context) error { return nil }
+
+func auth0Handler(b *testing.B) http.Handler {
+	key := []byte(secret)
+	v, err := validator.New(
+		func(context.Context) (any, error) { return key, nil },
+		validator.HS256, issuer, []string{audience},
+		validator.WithCustomClaims(func() validator.CustomClaims { return new(auth0Claims) }),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vc, _ := r.Context().Value(jwtmiddleware.ContextKey{}).(*validator.ValidatedClaims)
+		if vc == nil || vc.RegisteredClaims.Expiry == 0 || vc.RegisteredClaims.Subject == "" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if c, _ := vc.CustomClaims.(*auth0Claims); c == nil || c.Role != role {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	return jwtmiddleware.New(v.ValidateToken).CheckJWT(admin)
+}
+
+func BenchmarkPeerAuth0Success(b *testing.B) { peerBearer(b, auth0Handler(b), false) }
+func BenchmarkPeerAuth0BadSig(b *testing.B)  { peerBearer(b, auth0Handler(b), true) }
+
+// go-chi/jwtauth/v5 (lestrrat-go/jwx/v2): Verifier + Authenticator with the
+// validation options for iss, aud, exp and sub; role from FromContext's map
+// (jwtauth offers no typed claims).
+
+func jwtauthHandler() http.Handler {
+	ja := jwtauth.New("HS256", []byte(secret), nil,
+		jwxjwt.WithIssuer(issuer),
+		jwxjwt.WithAudience(audience),
+		jwxjwt.WithRequiredClaim("exp"),
+		jwxjwt.WithRequiredClaim("sub"),
+	)
+	admin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, claims, err := jwtauth.FromContext(r.Context())
+		if err != nil || claims["role"] != role {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	return jwtauth.Verifier(ja)(jwtauth.Authenticator(ja)(admin))
+}
+
+func BenchmarkPeerJWTAuthSuccess(b *testing.B) { peerBearer(b, jwtauthHandler(), false) }
+func BenchmarkPeerJWTAuthBadSig(b *testing.B)  { peerBearer(b, jwtauthHandler(), true) }
+
+// labstack/echo-jwt/v4 inside echo: the default parser (golang-jwt v5) with a
+// typed claims struct; iss, aud, exp presence, sub and role in the handler,
+// since its Config has no parser options.
+
+func echoJWTHandler() http.Handler {
+	e := echo.New()
+	e.Use(echojwt.WithConfig(echojwt.Config{
+		SigningKey:    []byte(secret),
+		SigningMethod: "HS256",
+		NewClaimsFunc: func(echo.Context) jwt.Claims { return new(jwtClaims) },
+	}))
+	e.GET("/admin", func(c echo.Context) error {
+		tok, _ := c.Get("user").(*jwt.Token)
+		if tok == nil {
+			return echo.ErrUnauthorized
+		}
+		cl, _ := tok.Claims.(*jwtClaims)
+		if cl == nil || cl.Issuer != issuer || !slices.Contains(cl.Audience, audience) ||
+			cl.ExpiresAt == nil || cl.Subject == "" {
+			return echo.ErrUnauthorized
+		}
+		if cl.Role != role {
+			return echo.ErrForbidden
+		}
+		return c.NoContent(http.StatusOK)
+	})
+	return e
+}
+
+func BenchmarkPeerEchoJWTSuccess(b *testing.B) { peerBearer(b, echoJWTHandler(), false) }
+func BenchmarkPeerEchoJWTBadSig(b *testing.B)  { peerBearer(b, echoJWTHandler(), true) }
+
+// ---- API keys --------------------------------------------------------------
+
+func guardAPIKeyHandler(b *testing.B, store guard.APIKeyStore) http.Handler {
+	a, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a.RequireAPIKey(ok)
+}
+
+func echoKeyAuthHandler(m map[[32]byte]*handRecord) http.Handler {
+	e := echo.New()
+	e.Use(middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{
+		KeyLookup: "header:" + apiKeyHeader,
+		Validator: func(key string, c echo.Context) (bool, error) {
+			rec := m[sha256.Sum256([]byte(key))]
+			if rec == nil {
+				return false, nil
+			}
+			c.Set("principal", rec)
+			return true, nil
+		},
+	}))
+	e.GET("/secure", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	return e
+}
+
+// BenchmarkAPIKey runs, for 1, 10 000 and 1 000 000 stored keys, guard's
+// RequireAPIKey over MemoryAPIKeys, the hand-written SHA-256 map middleware
+// and echo's KeyAuth (validating against the same map), each on a hit (the
+// last key added) and a miss; for the largest store also guard under
+// RunParallel.
+func BenchmarkAPIKey(b *testing.B) {
+	largest := apiKeySizes[len(apiKeySizes)-1]
+	for _, n := range apiKeySizes {
+		b.Run("keys="+strconv.Itoa(n), func(b *testing.B) {
+			gs, hs := buildAPIKeyStores(n)
+			defer runtime.GC() // drop the stores before the next rows
+			hit, miss := apiKeyRequest(apiKey(n-1)), apiKeyRequest(missingAPIKey)
+			rows := []struct {
+				name string
+				h    http.Handler
+			}{
+				{"guard", guardAPIKeyHandler(b, gs)},
+				{"hand", handAPIKey(hs, ok)},
+				{"echo", echoKeyAuthHandler(hs)},
+			}
+			for _, row := range rows {
+				b.Run(row.name+"/hit", func(b *testing.B) { serve(b, row.h, hit, http.StatusOK) })
+				b.Run(row.name+"/miss", func(b *testing.B) { serve(b, row.h, miss, http.StatusUnauthorized) })
+			}
+			if n == largest {
+				b.Run("guard/parallel_hit", func(b *testing.B) {
+					serveParallel(b, rows[0].h, hit, http.StatusOK)
+				})
+			}
+		})
+	}
+}
+
+// ---- CORS ------------------------------------------------------------------
+
+const corsOrigin = "https://app.example.com"
+
+var (
+	corsMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete}
+	corsHeaders = []string{"Accept", "Content-Type", "Authorization", apiKeyHeader}
+)
+
+func corsRequests() (actual, preflight, noOrigin *http.Request) {
+	actual = httptest.NewRequest(http.MethodGet, "http://api.example.com/protected", nil)
+	actual.Header.Set("Origin", corsOrigin)
+	preflight = httptest.NewRequest(http.MethodOptions, "http://api.example.com/protected", nil)
+	preflight.Header.Set("Origin", corsOrigin)
+	preflight.Header.Set("Access-Control-Request-Method", http.MethodPost)
+	preflight.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+	noOrigin = httptest.NewRequest(http.MethodGet, "http://api.example.com/protected", nil)
+	return
+}
+
+func corsRows(b *testing.B, h http.Handler) {
+	actual, preflight, noOrigin := corsRequests()
+	b.Run("actual", func(b *testing.B) { serve(b, h, actual, http.StatusOK) })
+	b.Run("preflight", func(b *testing.B) { serve(b, h, preflight, http.StatusNoContent) })
+	b.Run("no_origin", func(b *testing.B) { serve(b, h, noOrigin, http.StatusOK) })
+}
+
+func BenchmarkGuardCORS(b *testing.B) {
+	c, err := guard.NewCORS(guard.CORSConfig{
+		AllowedOrigins:   []string{corsOrigin},
+		AllowCredentials: true,
+		AllowedMethods:   corsMethods,
+		AllowedHeaders:   corsHeaders[:2],
+		APIKeyHeader:     apiKeyHeader,
+		MaxAge:           10 * time.Minute,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	corsRows(b, c.Handler(ok))
+}
+
+// BenchmarkRSCORS is github.com/rs/cors used directly with the options guard's
+// config above amounts to.
+func BenchmarkRSCORS(b *testing.B) {
+	c := cors.New(cors.Options{
+		AllowedOrigins:   []string{corsOrigin},
+		AllowCredentials: true,
+		AllowedMethods:   corsMethods,
+		AllowedHeaders:   corsHeaders,
+		ExposedHeaders:   []string{"WWW-Authenticate"},
+		MaxAge:           600,
+	})
+	corsRows(b, c.Handler(ok))
+}
+
+// ---- issuance --------------------------------------------------------------
+
+func BenchmarkIssue(b *testing.B) {
+	f := fx()
+	for _, af := range []*algFixture{f.hs, f.es, f.ed, f.rs} {
+		b.Run(string(af.alg), func(b *testing.B) {
+			iss, err := guard.NewTokenIssuer(guard.IssuerConfig{
+				Key: af.key, Issuer: issuer, Audience: []string{audience}, TTL: time.Hour,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			c := guard.Claims{Subject: subject, Roles: adminRoles}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := iss.Issue(ctx, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// ---- concurrency -----------------------------------------------------------
+
+// BenchmarkParallelGuardHS256 runs the HS256 success row on every P; ns/op
+// that scales down with GOMAXPROCS shows the verifier takes no shared lock.
+func BenchmarkParallelGuardHS256(b *testing.B) {
+	f := fx().hs
+	serveParallel(b, guardBearer(b, f), bearerRequest(f.token), http.StatusOK)
+}
