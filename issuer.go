@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // DefaultTokenTTL is the lifetime of issued tokens when IssuerConfig.TTL is zero.
@@ -111,6 +113,9 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 			return "", fmt.Errorf("guard: scope %q is not a scope token", s)
 		}
 	}
+	if err := checkExtra(c.Extra); err != nil {
+		return "", err
+	}
 	payload, err := json.Marshal(c.wire())
 	if err != nil {
 		return "", fmt.Errorf("guard: encoding claims: %w", err)
@@ -126,4 +131,42 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 	b.WriteByte('.')
 	b.WriteString(b64.EncodeToString(sig))
 	return b.String(), nil
+}
+
+// registeredClaims are the claim names Issue writes from Claims fields.
+// Extra may not use them, even when the field is empty: the marshaler only
+// catches a collision with a member it actually writes, so an empty Issuer
+// would let Extra set "iss" (or "role", "aud", …) unnoticed.
+var registeredClaims = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true,
+	"jti": true, "client_id": true, "role": true, "roles": true, "scope": true, "scp": true,
+}
+
+// checkExtra checks that extra, when set, is a JSON object whose top-level
+// names are not registered claims. Marshaling checks the rest (duplicates,
+// UTF-8).
+func checkExtra(extra []byte) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(extra))
+	if dec.PeekKind() != '{' {
+		return errors.New("guard: Claims.Extra is not a JSON object")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return fmt.Errorf("guard: Claims.Extra: %w", err)
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return fmt.Errorf("guard: Claims.Extra: %w", err)
+		}
+		if registeredClaims[name.String()] {
+			return fmt.Errorf("guard: Claims.Extra sets registered claim %q", name.String())
+		}
+		if err := dec.SkipValue(); err != nil {
+			return fmt.Errorf("guard: Claims.Extra: %w", err)
+		}
+	}
+	return nil
 }
