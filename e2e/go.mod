@@ -1,0 +1,17 @@
+module github.com/guardkit/guard/e2e
+
+go 1.26.0
+
+require (
+	github.com/guardkit/guard v0.0.0
+	golang.org/x/oauth2 v0.38.0
+)
+
+require (
+	github.com/go-json-experiment/json v1.27.2 // indirect
+	github.com/rs/cors v1.11.1 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+replace github.com/guardkit/guard => ../
