@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -666,6 +667,20 @@ func FuzzRequireBearer(f *testing.F) {
 	})
 }
 
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
 // discardWriter is a reusable ResponseWriter that keeps nothing.
 type discardWriter struct{ h http.Header }
 
@@ -678,6 +693,9 @@ func (w *discardWriter) WriteHeader(int)             {}
 func TestRequireBearerAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation counts are checked in the full run")
+	}
+	if raceEnabled() {
+		t.Skip("the race detector adds allocations")
 	}
 	v := newTestVerifier(t, VerifierConfig{})
 	tok := issueToken(t, nil, Claims{Subject: "alice", Roles: []string{"admin"}})

@@ -271,6 +271,10 @@ func writeQuotedSafe(b *strings.Builder, s string) {
 func errorBody(e *Error) []byte {
 	code := e.Code
 	if code == "" && e.Status == http.StatusUnauthorized {
+		// RFC 6750 §3.1 keeps error codes out of the challenge of a request
+		// without credentials. The body is not governed by it; "unauthorized"
+		// is deliberately not an RFC code, so no client mistakes it for
+		// invalid_token (which would make it refresh or drop its token).
 		code = "unauthorized"
 	}
 	var b strings.Builder
