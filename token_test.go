@@ -1057,3 +1057,91 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		})
 	}
 }
+
+// FuzzTokenEndpoint: any body, Content-Type and Authorization header. The
+// endpoint never panics, never answers 500 with working stores, always sends
+// Cache-Control: no-store and JSON, and answers 200 only for the right
+// credentials.
+func FuzzTokenEndpoint(f *testing.F) {
+	pw := form("grant_type", "password", "username", "alice", "password", tokAlicePW)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(tokSvcID)+":"+url.QueryEscape(tokSvcPW)))
+	ct := "application/x-www-form-urlencoded"
+	for _, s := range [][3]string{
+		{pw, ct, ""},
+		{pw + "&scope=read", ct + "; charset=UTF-8", ""},
+		{form("grant_type", "password", "username", "alice", "password", "x"), ct, ""},
+		{form("grant_type", "password", "username", "nobody", "password", "x"), ct, ""},
+		{form("grant_type", "password", "username", "bob", "password", tokBobPW), ct, ""},
+		{form("grant_type", "client_credentials"), ct, basic},
+		{form("grant_type", "client_credentials", "scope", "read write"), ct, "basic  " + basic[6:]},
+		{form("grant_type", "client_credentials", "client_id", tokSvcID, "client_secret", tokSvcPW), ct, ""},
+		{form("grant_type", "client_credentials", "client_id", tokSvcID), ct, basic},
+		{form("grant_type", "password", "username", "alice", "password", tokAlicePW), ct, "Basic " + base64.StdEncoding.EncodeToString([]byte("web:web-secret"))},
+		{"grant_type=password&username=%ff&password=x", ct, ""},
+		{"grant_type=password&username=a&username=b", ct, ""},
+		{"grant_type=password&username=&password=x", ct, ""},
+		{"a=%zz", ct, ""},
+		{"grant_type=client_credentials", ct, "Basic Og=="},
+		{"grant_type=client_credentials", ct, "Basic !!"},
+		{"grant_type=client_credentials", ct, "Bearer x"},
+		{`{"grant_type":"password"}`, "application/json", ""},
+		{"grant_type=password&scope=a%20%20b&username=alice&password=x", ct, ""},
+		{"", "", ""},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	fx := newTokFixture(f, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+		c.Limiter, c.IPLimiter, c.Logger = tokNopLimiter{}, tokNopLimiter{}, nil
+	})
+	fx.e.hasher = fx.hasher
+	f.Fuzz(func(t *testing.T, body, contentType, auth string) {
+		r := httptest.NewRequest(http.MethodPost, tokTestHost, strings.NewReader(body))
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		rec := fx.do(r)
+		if rec.Code == 500 || rec.Code < 200 || rec.Code > 599 || (rec.Code > 200 && rec.Code < 400) {
+			t.Fatalf("status %d (body %q)", rec.Code, rec.Body.String())
+		}
+		if rec.Header().Get("Cache-Control") != "no-store" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+			t.Fatalf("headers %v", rec.Header())
+		}
+		if rec.Code == 401 && auth != "" && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Fatalf("401 after Basic without a challenge")
+		}
+		if rec.Code == 200 && !tokRightCredentials(body, auth) {
+			t.Fatalf("200 without the right credentials: body %q, auth %q", body, auth)
+		}
+	})
+}
+
+// tokRightCredentials reports whether a request carries a known user's
+// password or a client's secret, decoded independently of the endpoint.
+func tokRightCredentials(body, auth string) bool {
+	v, err := url.ParseQuery(body)
+	if err != nil {
+		return false
+	}
+	switch v.Get("grant_type") {
+	case "password":
+		u, p := v.Get("username"), v.Get("password")
+		return (u == "alice" && p == tokAlicePW) || (u == "carol" && p == tokCarolPW)
+	case "client_credentials":
+		if v.Get("client_secret") == tokSvcPW {
+			return true
+		}
+		scheme, cred, _ := strings.Cut(auth, " ")
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimLeft(cred, " "))
+		if !strings.EqualFold(scheme, "basic") || err != nil {
+			return false
+		}
+		id, secret, _ := strings.Cut(string(raw), ":")
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+		return id == tokSvcID && secret == tokSvcPW
+	}
+	return false
+}
