@@ -134,11 +134,10 @@ func RequireAny(errorWriter ErrorWriter, authenticators ...Authenticator) func(h
 			)
 			for _, a := range auths {
 				p, err := a.Authenticate(r)
+				if e := (*Error)(nil); errors.As(err, &e) {
+					challenges = append(challenges, e.Challenges...)
+				}
 				if errors.Is(err, ErrNoCredentials) {
-					var e *Error
-					if errors.As(err, &e) {
-						challenges = append(challenges, e.Challenges...)
-					}
 					continue
 				}
 				present++
@@ -151,7 +150,7 @@ func RequireAny(errorWriter ErrorWriter, authenticators ...Authenticator) func(h
 			case present == 0:
 				writeError(w, r, &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: challenges, Err: ErrNoCredentials})
 			case present > 1:
-				writeError(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Err: ErrInvalidRequest})
+				writeError(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: challenges, Err: ErrInvalidRequest})
 			case foundErr != nil:
 				writeError(w, r, foundErr)
 			default:

@@ -147,7 +147,14 @@ func newApp(ctx context.Context, secret []byte, apiKey string, origins []string,
 		return nil, err
 	}
 
-	_ = origins // CORS_PENDING
+	cors, err := guard.NewCORS(guard.CORSConfig{
+		AllowedOrigins:   origins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowCredentials: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /token", login)
@@ -155,7 +162,7 @@ func newApp(ctx context.Context, secret []byte, apiKey string, origins []string,
 	mux.Handle("GET /admin", verifier.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(hello("the admin area")))))
 	mux.Handle("GET /secure", headerKeys.RequireAPIKey(http.HandlerFunc(hello("an API-key route"))))
 	mux.Handle("GET /secure-query", queryKeys.RequireAPIKey(http.HandlerFunc(hello("an API-key route (query)"))))
-	return mux, nil
+	return cors.Handler(mux), nil
 }
 
 // hello answers with the caller's identity, read from the request context.
