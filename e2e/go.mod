@@ -3,11 +3,13 @@ module github.com/guardkit/guard/e2e
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.23.0
 	github.com/guardkit/guard v0.0.0
 	golang.org/x/oauth2 v0.38.0
 )
 
 require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/rs/cors v1.11.1 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
