@@ -626,8 +626,8 @@ func TestVerifyConcurrent(t *testing.T) {
 const verifyAllocBudget = 6
 
 func TestVerifyAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts are measured in full runs")
+	if testing.Short() || jwtRaceEnabled {
+		t.Skip("allocation counts are measured in full runs without -race")
 	}
 	k := jwtBadInputKey()
 	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}})
