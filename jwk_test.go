@@ -47,14 +47,21 @@ func ecCoords(t testing.TB, pub *ecdsa.PublicKey) (x, y string) {
 	return b64.EncodeToString(p[1 : 1+n]), b64.EncodeToString(p[1+n:])
 }
 
+func mustBytes(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func TestParseJWK(t *testing.T) {
 	rsaK := jwtRSA()
 	n, e := b64Big(rsaK.N), b64Big(big.NewInt(int64(rsaK.E)))
 	d, p, q := b64Big(rsaK.D), b64Big(rsaK.Primes[0]), b64Big(rsaK.Primes[1])
 	small := jwtRSA1024()
 	x, y := ecCoords(t, &jwtP256().PublicKey)
-	ecD := b64.EncodeToString(jwtP256().D.FillBytes(make([]byte, 32)))
-	otherD := b64.EncodeToString(jwtP256b().D.FillBytes(make([]byte, 32)))
+	ecD := b64.EncodeToString(mustBytes(jwtP256().Bytes()))
+	otherD := b64.EncodeToString(mustBytes(jwtP256b().Bytes()))
 	x384, y384 := ecCoords(t, &jwtP384().PublicKey)
 	// A point off the curve: y+1.
 	yb, _ := b64.DecodeString(y)
