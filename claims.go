@@ -37,6 +37,9 @@ type Claims struct {
 	// set it to a JSON object of additional claims; a name that collides with
 	// a claim above makes Issue fail.
 	Extra []byte
+
+	// oneRole backs Roles for the common single "role" claim, saving an allocation.
+	oneRole [1]string
 }
 
 // DecodeExtra unmarshals the token's extra claims into v (usually a pointer to
@@ -230,7 +233,8 @@ func (w *wireClaims) fill(c *Claims) {
 	c.ClientID = w.ClientID
 	switch {
 	case w.Role != "" && len(w.Roles) == 0:
-		c.Roles = []string{string(w.Role)}
+		c.oneRole[0] = string(w.Role)
+		c.Roles = c.oneRole[:1:1]
 	case w.Role != "":
 		c.Roles = append([]string{string(w.Role)}, w.Roles...)
 	default:

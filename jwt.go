@@ -121,18 +121,38 @@ func newHMACKey(h crypto.Hash, secret []byte) *hmacKey {
 	default:
 		fn = sha512.New
 	}
-	k.pool.New = func() any { return hmac.New(fn, s) }
+	k.pool.New = func() any { return &hmacState{mac: hmac.New(fn, s)} }
 	return k
+}
+
+// hmacState is a keyed MAC with room for its output.
+type hmacState struct {
+	mac hash.Hash
+	out [sha512.Size]byte
 }
 
 // sum appends the MAC of msg to dst.
 func (k *hmacKey) sum(dst, msg []byte) []byte {
-	m := k.pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write(msg)
-	dst = m.Sum(dst)
-	k.pool.Put(m)
+	st := k.pool.Get().(*hmacState)
+	st.mac.Reset()
+	st.mac.Write(msg)
+	dst = append(dst, st.mac.Sum(st.out[:0])...)
+	k.pool.Put(st)
 	return dst
+}
+
+// equal reports, in constant time, whether sig is the MAC of msg. It
+// allocates nothing.
+func (k *hmacKey) equal(msg, sig []byte) bool {
+	if len(sig) != k.size {
+		return false
+	}
+	st := k.pool.Get().(*hmacState)
+	st.mac.Reset()
+	st.mac.Write(msg)
+	ok := hmac.Equal(st.mac.Sum(st.out[:0]), sig)
+	k.pool.Put(st)
+	return ok
 }
 
 // NewHMACKey returns a key for HS256, HS384 or HS512. The secret is copied.
@@ -318,12 +338,7 @@ func (k *Key) sign(signingInput []byte) ([]byte, error) {
 func (k *Key) verify(signingInput, sig []byte) bool {
 	switch k.alg {
 	case HS256, HS384, HS512:
-		if len(sig) != k.hmac.size {
-			return false
-		}
-		var buf [64]byte
-		mac := k.hmac.sum(buf[:0], signingInput)
-		return hmac.Equal(mac, sig)
+		return k.hmac.equal(signingInput, sig)
 	case EdDSA:
 		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.pub.(ed25519.PublicKey), signingInput, sig)
 	}

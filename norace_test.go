@@ -2,5 +2,5 @@
 
 package guard
 
-// jwtRaceEnabled is true under -race, which adds allocations of its own.
-const jwtRaceEnabled = false
+// raceEnabled is true under -race, which adds allocations of its own.
+const raceEnabled = false

@@ -2,5 +2,5 @@
 
 package guard
 
-// jwtRaceEnabled is true under -race, which adds allocations of its own.
-const jwtRaceEnabled = true
+// raceEnabled is true under -race, which adds allocations of its own.
+const raceEnabled = true

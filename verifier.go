@@ -290,16 +290,21 @@ func (v *Verifier) verifySignature(token string) (payload string, err error) {
 			return "", err
 		}
 	}
-	var sigBuf [512]byte // RSA-4096 signatures fit on the stack
-	sigSeg := token[dot2+1:]
-	if b64.DecodedLen(len(sigSeg)) > len(sigBuf) {
+	sc := getScratch()
+	defer putScratch(sc)
+	// One copy of the token gives the signing input and the signature as
+	// byte slices without further allocation.
+	sc.token = append(sc.token[:0], token...)
+	sigSeg := sc.token[dot2+1:]
+	if b64.DecodedLen(len(sigSeg)) > maxSignatureBytes {
 		return "", v.errs.signature
 	}
-	n, err := b64.Decode(sigBuf[:], []byte(sigSeg))
+	sig := sc.grow(b64.DecodedLen(len(sigSeg)))
+	n, err := b64.Decode(sig, sigSeg)
 	if err != nil {
 		return "", v.errs.malformed
 	}
-	if !k.verify([]byte(token[:dot2]), sigBuf[:n]) {
+	if !k.verify(sc.token[:dot2], sig[:n]) {
 		return "", v.errs.signature
 	}
 	if !cached {
@@ -363,17 +368,16 @@ func (v *Verifier) typAccepted(typ string) bool {
 
 // checkClaims decodes the payload segment into c and applies the claim rules.
 func (v *Verifier) checkClaims(seg string, c *Claims) error {
-	var buf [1024]byte
-	raw := buf[:]
-	if n := b64.DecodedLen(len(seg)); n > len(buf) {
-		raw = make([]byte, n)
-	}
-	n, err := b64.Decode(raw, []byte(seg))
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.token = append(sc.token[:0], seg...)
+	raw := sc.grow(b64.DecodedLen(len(seg)))
+	n, err := b64.Decode(raw, sc.token)
 	if err != nil {
 		return v.errs.malformed
 	}
-	var w wireClaims
-	if err := json.Unmarshal(raw[:n], &w); err != nil {
+	w := &sc.claims
+	if err := json.Unmarshal(raw[:n], w); err != nil {
 		return v.errs.claims
 	}
 	now := v.now()
@@ -402,6 +406,38 @@ func (v *Verifier) checkClaims(seg string, c *Claims) error {
 	}
 	w.fill(c)
 	return nil
+}
+
+// maxSignatureBytes is the longest signature accepted: RSA-4096.
+const maxSignatureBytes = 512
+
+// scratch is per-verification working memory, pooled so that a verification
+// allocates only what it returns. Decoded strings never alias it: the JSON
+// decoder copies them.
+type scratch struct {
+	token  []byte
+	buf    []byte
+	claims wireClaims
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(sc *scratch) {
+	if cap(sc.token) > DefaultMaxTokenBytes || cap(sc.buf) > DefaultMaxTokenBytes {
+		return // an unusually large token; let it go rather than pin it
+	}
+	sc.claims = wireClaims{}
+	scratchPool.Put(sc)
+}
+
+// grow returns sc.buf resized to n bytes.
+func (sc *scratch) grow(n int) []byte {
+	if cap(sc.buf) < n {
+		sc.buf = make([]byte, n, max(n, 1024))
+	}
+	return sc.buf[:n]
 }
 
 func contains(list []string, s string) bool {
