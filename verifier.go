@@ -50,6 +50,13 @@ type VerifierConfig struct {
 	MaxTokenBytes int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// CacheSize, when positive, enables a cache of that many verified
+	// asymmetric (RS256, PS256, ES256, ES384, EdDSA) tokens, keyed by the
+	// SHA-256 of the whole token, so a token seen again skips its signature
+	// check; exp, nbf and iat are still checked on every use, so an entry
+	// never outlives its token. HMAC tokens are never cached: their check is
+	// cheaper than the lookup. Default 0: no cache.
+	CacheSize int
 
 	// Realm is the realm of WWW-Authenticate challenges. Default [DefaultRealm].
 	Realm string
@@ -82,6 +89,7 @@ type Verifier struct {
 	allowAnon   bool
 	allowQuery  bool
 	headerCache headerCache
+	cache       *tokenCache
 	errs        verifierErrors
 }
 
@@ -139,6 +147,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
 		errs = append(errs, fmt.Errorf("guard: Leeway %v is outside [0, %v]", cfg.Leeway, MaxLeeway))
+	}
+	if cfg.CacheSize < 0 {
+		errs = append(errs, errors.New("guard: CacheSize is negative"))
+	}
+	if cfg.CacheSize > 0 {
+		v.cache = newTokenCache(cfg.CacheSize)
 	}
 	if cfg.MaxTokenBytes < 0 {
 		errs = append(errs, errors.New("guard: MaxTokenBytes is negative"))
@@ -265,29 +279,57 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 func (v *Verifier) verify(token string, c *Claims) error {
-	payload, err := v.verifySignature(token)
+	if v.cache == nil {
+		payload, _, err := v.verifySignature(token)
+		if err != nil {
+			return err
+		}
+		return v.checkClaims(payload, c, nil)
+	}
+	if len(token) > v.maxLen {
+		return v.errs.tooLarge
+	}
+	sum := hashToken(token)
+	if e, ok := v.cache.get(sum); ok {
+		if err := v.checkTimes(e.exp, e.nbf, e.iat); err != nil {
+			v.cache.remove(sum)
+			return err
+		}
+		*c = e.claims // shares the entry's read-only slices
+		return nil
+	}
+	payload, k, err := v.verifySignature(token)
 	if err != nil {
 		return err
 	}
-	return v.checkClaims(payload, c)
+	if k.hmac != nil {
+		return v.checkClaims(payload, c, nil) // an HMAC is cheaper than a cache lookup
+	}
+	e := new(cachedToken)
+	if err := v.checkClaims(payload, c, e); err != nil {
+		return err
+	}
+	e.claims = *c
+	v.cache.put(sum, e, v.now())
+	return nil
 }
 
 // verifySignature runs the JWS layer of Verify: size cap, compact form,
 // header, key choice and signature. It returns the payload segment, not yet
 // decoded. It knows nothing about claims.
-func (v *Verifier) verifySignature(token string) (payload string, err error) {
+func (v *Verifier) verifySignature(token string) (payload string, k *Key, err error) {
 	if len(token) > v.maxLen {
-		return "", v.errs.tooLarge
+		return "", nil, v.errs.tooLarge
 	}
 	dot1, dot2, ok := splitToken(token)
 	if !ok {
-		return "", v.errs.malformed
+		return "", nil, v.errs.malformed
 	}
 	header := token[:dot1]
 	k, cached := v.headerCache.get(header)
 	if !cached {
 		if k, err = v.keyFor(header); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	sc := getScratch()
@@ -297,22 +339,22 @@ func (v *Verifier) verifySignature(token string) (payload string, err error) {
 	sc.token = append(sc.token[:0], token...)
 	sigSeg := sc.token[dot2+1:]
 	if b64.DecodedLen(len(sigSeg)) > maxSignatureBytes {
-		return "", v.errs.signature
+		return "", nil, v.errs.signature
 	}
 	sig := sc.grow(b64.DecodedLen(len(sigSeg)))
 	n, err := b64.Decode(sig, sigSeg)
 	if err != nil {
-		return "", v.errs.malformed
+		return "", nil, v.errs.malformed
 	}
 	if !k.verify(sc.token[:dot2], sig[:n]) {
-		return "", v.errs.signature
+		return "", nil, v.errs.signature
 	}
 	if !cached {
 		// Only headers of tokens that verified enter the cache: an attacker
 		// without a key cannot fill it with made-up headers.
 		v.headerCache.put(header, k)
 	}
-	return token[dot1+1 : dot2], nil
+	return token[dot1+1 : dot2], k, nil
 }
 
 // keyFor decodes the header segment and picks the one key that may verify it.
@@ -366,8 +408,9 @@ func (v *Verifier) typAccepted(typ string) bool {
 	return typ == "jwt" && !v.strictTyp
 }
 
-// checkClaims decodes the payload segment into c and applies the claim rules.
-func (v *Verifier) checkClaims(seg string, c *Claims) error {
+// checkClaims decodes the payload segment into c and applies the claim
+// rules. When e is not nil it also receives the time claims, for the cache.
+func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.token = append(sc.token[:0], seg...)
@@ -380,20 +423,8 @@ func (v *Verifier) checkClaims(seg string, c *Claims) error {
 	if err := json.Unmarshal(raw[:n], w); err != nil {
 		return v.errs.claims
 	}
-	now := v.now()
-	nowSec := float64(now.Unix()) + float64(now.Nanosecond())/1e9
-	lee := v.leeway.Seconds()
-	if !w.Exp.set {
-		return v.errs.missingExp
-	}
-	if nowSec >= w.Exp.sec+lee {
-		return v.errs.expired
-	}
-	if w.Nbf.set && nowSec+lee < w.Nbf.sec {
-		return v.errs.notYet
-	}
-	if w.Iat.set && nowSec+lee < w.Iat.sec {
-		return v.errs.issued
+	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {
+		return err
 	}
 	if len(v.issuers) > 0 && !contains(v.issuers, w.Iss) {
 		return v.errs.issuer
@@ -405,6 +436,29 @@ func (v *Verifier) checkClaims(seg string, c *Claims) error {
 		return v.errs.missingSub
 	}
 	w.fill(c)
+	if e != nil {
+		e.exp, e.nbf, e.iat = w.Exp, w.Nbf, w.Iat
+	}
+	return nil
+}
+
+// checkTimes applies exp (required), nbf and iat with the leeway.
+func (v *Verifier) checkTimes(exp, nbf, iat numericDate) error {
+	now := v.now()
+	nowSec := float64(now.Unix()) + float64(now.Nanosecond())/1e9
+	lee := v.leeway.Seconds()
+	if !exp.set {
+		return v.errs.missingExp
+	}
+	if nowSec >= exp.sec+lee {
+		return v.errs.expired
+	}
+	if nbf.set && nowSec+lee < nbf.sec {
+		return v.errs.notYet
+	}
+	if iat.set && nowSec+lee < iat.sec {
+		return v.errs.issued
+	}
 	return nil
 }
 
