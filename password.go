@@ -101,7 +101,10 @@ type PasswordHasherConfig struct {
 	Argon2 Argon2Params
 
 	// MaxConcurrent is the most hash computations (Hash, Verify, VerifyDummy)
-	// running at once. Default runtime.GOMAXPROCS(0) at construction.
+	// running at once. Default half of runtime.GOMAXPROCS(0) at construction,
+	// at least 1: a login storm then leaves the other cores to the rest of the
+	// service (with every core hashing, a bearer route's p99 rose to ~120 ms
+	// in the login load test).
 	MaxConcurrent int
 	// QueueTimeout is the longest a call waits for a free slot, whatever the
 	// context's deadline (an earlier deadline or cancellation still wins);
@@ -246,7 +249,7 @@ func NewPasswordHasher(cfg PasswordHasherConfig) (*PasswordHasher, error) {
 	}
 	n := cfg.MaxConcurrent
 	if n == 0 {
-		n = runtime.GOMAXPROCS(0)
+		n = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if n < 0 {
 		bad("MaxConcurrent %d is negative", n)

@@ -33,16 +33,15 @@ func TestTokenLoad(t *testing.T) {
 }
 
 func runTokenLoad(t *testing.T, queueTimeout time.Duration) {
-	const (
-		slots    = 2
-		workers  = 10 * slots
-		duration = 4 * time.Second
-	)
+	const duration = 4 * time.Second
 	ctx := context.Background()
-	h, err := NewPasswordHasher(PasswordHasherConfig{MaxConcurrent: slots, QueueTimeout: queueTimeout})
+	// The default pool size (half of GOMAXPROCS), with ten times as many workers.
+	h, err := NewPasswordHasher(PasswordHasherConfig{QueueTimeout: queueTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
+	slots := cap(h.sem)
+	workers := 10 * slots
 	hash, err := h.Hash(ctx, tokAlicePW)
 	if err != nil {
 		t.Fatal(err)
