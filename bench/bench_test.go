@@ -52,11 +52,12 @@ func BenchmarkBaseline(b *testing.B) {
 
 // ---- guard bearer ----------------------------------------------------------
 
-func guardBearer(b *testing.B, f *algFixture) http.Handler {
+func guardBearer(b *testing.B, f *algFixture, cacheSize int) http.Handler {
 	v, err := guard.NewVerifier(guard.VerifierConfig{
 		Keys:      []*guard.Key{f.key},
 		Issuers:   []string{issuer},
 		Audiences: []string{audience},
+		CacheSize: cacheSize,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +70,15 @@ func benchGuard(b *testing.B, f *algFixture, bad bool) {
 	if bad {
 		tok, want = f.badToken, http.StatusUnauthorized
 	}
-	serve(b, guardBearer(b, f), bearerRequest(tok), want)
+	serve(b, guardBearer(b, f, 0), bearerRequest(tok), want)
+}
+
+// benchGuardCached measures a hit in guard's verified-token cache: the
+// token has been seen once before the timer starts.
+func benchGuardCached(b *testing.B, f *algFixture) {
+	h, r := guardBearer(b, f, 1024), bearerRequest(f.token)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	serve(b, h, r, http.StatusOK)
 }
 
 func BenchmarkGuardHS256Success(b *testing.B) { benchGuard(b, fx().hs, false) }
@@ -80,6 +89,9 @@ func BenchmarkGuardEdDSASuccess(b *testing.B) { benchGuard(b, fx().ed, false) }
 func BenchmarkGuardEdDSABadSig(b *testing.B)  { benchGuard(b, fx().ed, true) }
 func BenchmarkGuardRS256Success(b *testing.B) { benchGuard(b, fx().rs, false) }
 func BenchmarkGuardRS256BadSig(b *testing.B)  { benchGuard(b, fx().rs, true) }
+func BenchmarkGuardES256Cached(b *testing.B)  { benchGuardCached(b, fx().es) }
+func BenchmarkGuardEdDSACached(b *testing.B)  { benchGuardCached(b, fx().ed) }
+func BenchmarkGuardRS256Cached(b *testing.B)  { benchGuardCached(b, fx().rs) }
 
 // ---- floors: the cryptography alone ----------------------------------------
 
@@ -443,5 +455,5 @@ func BenchmarkIssue(b *testing.B) {
 // that scales down with GOMAXPROCS shows the verifier takes no shared lock.
 func BenchmarkParallelGuardHS256(b *testing.B) {
 	f := fx().hs
-	serveParallel(b, guardBearer(b, f), bearerRequest(f.token), http.StatusOK)
+	serveParallel(b, guardBearer(b, f, 0), bearerRequest(f.token), http.StatusOK)
 }

@@ -4,6 +4,8 @@
 #
 #   ./run.sh                      # COUNT=6, all rows, output in results.txt
 #   COUNT=10 BENCH=Guard ./run.sh # more counts, a subset of rows
+#   INTERLEAVE=1 ./run.sh         # COUNT passes of -count 1 over all rows, so
+#                                 # load that comes and goes hits every row alike
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,8 +14,17 @@ bench=${BENCH:-.}
 out=${OUT:-results.txt}
 
 {
-	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(go version), nproc $(nproc)"
-	go test -run '^$' -bench "$bench" -benchmem -count "$count" -timeout 0 .
+	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(go version), nproc $(nproc), COUNT=$count INTERLEAVE=${INTERLEAVE:-0}"
+	if [ "${INTERLEAVE:-0}" = 1 ]; then
+		bin=$(mktemp -d)/bench.test
+		go test -c -o "$bin" .
+		for _ in $(seq "$count"); do
+			"$bin" -test.run '^$' -test.bench "$bench" -test.benchmem -test.count 1 -test.timeout 0
+		done
+		rm -rf "$(dirname "$bin")"
+	else
+		go test -run '^$' -bench "$bench" -benchmem -count "$count" -timeout 0 .
+	fi
 } | tee "$out"
 
 echo
