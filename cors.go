@@ -303,7 +303,7 @@ func (c *CORS) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		vary := h["Vary"]
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		if r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0 && r.Header["Access-Control-Request-Method"][0] != "" {
 			if vary != nil {
 				// rs/cors appends to Vary; make sure that cannot write into a
 				// backing array another layer shares.
