@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,10 +14,6 @@ import (
 	"sync"
 	"time"
 )
-
-// ErrAPIKeyNotFound is returned by an [APIKeyStore] when no key has the
-// digest. The middleware answers it like any other invalid key (401).
-var ErrAPIKeyNotFound = errors.New("guard: API key not found")
 
 const (
 	// apiKeyRandomLen base62 characters of randomness: 30 × log2(62) ≈ 178 bits.
@@ -43,9 +38,10 @@ const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 // characters of [a-z0-9]; otherwise GenerateAPIKey returns an error.
 //
 // Store only the digest (see [MemoryAPIKeys.Add]) and show the key to its
-// owner once. GenerateAPIKey is safe for concurrent use. The error is non-nil
+// owner once: the key is a [Secret], which prints and logs as REDACTED, so
+// only an explicit string(key) reveals it. GenerateAPIKey is safe for concurrent use. The error is non-nil
 // only for a bad prefix (crypto/rand does not fail on supported platforms).
-func GenerateAPIKey(prefix string) (key string, digest [32]byte, err error) {
+func GenerateAPIKey(prefix string) (key Secret, digest [32]byte, err error) {
 	if err := validateAPIKeyPrefix(prefix); err != nil {
 		return "", digest, err
 	}
@@ -69,8 +65,7 @@ func GenerateAPIKey(prefix string) (key string, digest [32]byte, err error) {
 		}
 	}
 	b = appendBase62Checksum(b, crc32.ChecksumIEEE(b))
-	key = string(b)
-	return key, sha256.Sum256(b), nil
+	return Secret(b), sha256.Sum256(b), nil
 }
 
 // APIKeyDigest returns the SHA-256 digest of key, the value an [APIKeyStore]
@@ -143,21 +138,6 @@ func apiKeyFormat(prefix, key string) (ours, valid bool) {
 	return true, got == uint64(want)
 }
 
-// APIKey holds an API key in plaintext but never prints it: its String,
-// Format and LogValue methods render "REDACTED", so a key that ends up in a
-// log line or an error message does not leak. Convert with string(k) where
-// the plaintext is really needed (showing a new key to its owner once).
-type APIKey string
-
-// String returns "REDACTED".
-func (APIKey) String() string { return "REDACTED" }
-
-// GoString returns "REDACTED", so %#v does not leak the key either.
-func (APIKey) GoString() string { return "REDACTED" }
-
-// LogValue implements [slog.LogValuer]: the key logs as "REDACTED".
-func (APIKey) LogValue() slog.Value { return slog.StringValue("REDACTED") }
-
 // APIKeyRecord is what an [APIKeyStore] knows about one key: whom it
 // authenticates and whether it is still good. Roles and Scopes become the
 // [Principal]'s and must not be modified once stored.
@@ -178,7 +158,7 @@ type APIKeyRecord struct {
 // APIKeyStore looks API keys up by the SHA-256 digest of the key (see
 // [APIKeyDigest]); stores never see or hold plaintext keys.
 //
-// LookupAPIKey returns the record, an error matching [ErrAPIKeyNotFound]
+// LookupAPIKey returns the record, an error matching [ErrNotFound]
 // when no key has the digest, or any other error when the backend fails
 // (the middleware then answers 500 without detail). The middleware, not the
 // store, checks Revoked and ExpiresAt. Implementations must be safe for
@@ -239,11 +219,11 @@ func (s *MemoryAPIKeys) Delete(digest [32]byte) bool {
 }
 
 // LookupAPIKey implements [APIKeyStore]. It returns an error matching
-// [ErrAPIKeyNotFound] for an unknown digest and never fails otherwise.
+// [ErrNotFound] for an unknown digest and never fails otherwise.
 func (s *MemoryAPIKeys) LookupAPIKey(_ context.Context, digest [32]byte) (APIKeyRecord, error) {
 	v, ok := s.m.Load(digest)
 	if !ok {
-		return APIKeyRecord{}, ErrAPIKeyNotFound
+		return APIKeyRecord{}, ErrNotFound
 	}
 	return *v.(*APIKeyRecord), nil
 }
@@ -552,7 +532,7 @@ func (a *APIKeyAuth) verify(ctx context.Context, key string) (*Principal, error)
 	}
 	rec, err := a.store.LookupAPIKey(ctx, sha256.Sum256([]byte(key)))
 	switch {
-	case errors.Is(err, ErrAPIKeyNotFound):
+	case errors.Is(err, ErrNotFound):
 		return nil, a.errUnknown
 	case err != nil:
 		return nil, &Error{Status: http.StatusInternalServerError, Code: "server_error", Err: fmt.Errorf("guard: API key store: %w", err)}

@@ -43,6 +43,10 @@ var (
 	// ErrMissingClaim: a required claim (exp, sub) is absent or of the wrong type.
 	ErrMissingClaim = errors.New("guard: missing required claim")
 
+	// ErrNotFound is what a store ([UserStore], [ClientStore], [APIKeyStore])
+	// returns for an unknown name or key; callers answer it like bad credentials.
+	ErrNotFound = errors.New("guard: not found")
+
 	// ErrInvalidAPIKey: the API key is unknown, revoked, expired or malformed.
 	ErrInvalidAPIKey = errors.New("guard: invalid API key")
 

@@ -23,9 +23,6 @@ import (
 // DefaultMaxTokenRequestBytes caps the body of a token request.
 const DefaultMaxTokenRequestBytes = 16 << 10
 
-// ErrNotFound is what a [UserStore] or [ClientStore] returns for an unknown name.
-var ErrNotFound = errors.New("guard: not found")
-
 // User is what a [UserStore] knows about a user.
 type User struct {
 	// Subject is the token's "sub"; default the username.

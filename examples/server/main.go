@@ -47,11 +47,13 @@ func run(log *slog.Logger) error {
 	}
 	apiKey, shown := os.Getenv("API_KEY"), "$API_KEY"
 	if apiKey == "" {
-		var err error
-		if apiKey, _, err = guard.GenerateAPIKey("demo"); err != nil {
+		key, _, err := guard.GenerateAPIKey("demo")
+		if err != nil {
 			return err
 		}
-		shown = apiKey // generated for this run: shown once, never stored
+		// Generated for this run: shown once on the terminal, only its digest is stored.
+		apiKey = string(key)
+		shown = apiKey
 	}
 	origins := strings.Split(envOr("CORS_ORIGINS", "http://localhost:3000"), ",")
 
