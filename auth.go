@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 )
 
@@ -114,29 +115,38 @@ type Authenticator interface {
 // credentials, such as a bearer token or an API key:
 //   - none present: 401 carrying every authenticator's challenge;
 //   - exactly one kind present: that authenticator decides (its principal
-//     goes into the context, or its error is written);
-//   - two kinds at once: 400 invalid_request, even if both are valid, so a
-//     request never runs with an ambiguous identity.
+//     goes into the context, or its own error is written);
+//   - two kinds at once: 400 invalid_request with every challenge, even if
+//     both are valid, so a request never runs with an ambiguous identity.
 //
-// Failures go to errorWriter (nil means [WriteError]). With no
-// authenticators every request gets 401. Query-string credentials make the
-// response carry Cache-Control: no-store.
+// To learn the challenges, RequireAny asks each authenticator once, when it
+// is called, about a request that carries no credentials. Failures go to
+// errorWriter (nil means [WriteError]). With no authenticators every request
+// gets 401. Query-string credentials make the response carry
+// Cache-Control: no-store.
 func RequireAny(errorWriter ErrorWriter, authenticators ...Authenticator) func(http.Handler) http.Handler {
 	auths := slices.Clone(authenticators)
 	writeError := writerOrDefault(errorWriter)
+	var challenges []string
+	empty := (&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}}).WithContext(context.Background())
+	for _, a := range auths {
+		if _, err := a.Authenticate(empty); err != nil {
+			if e := (*Error)(nil); errors.As(err, &e) {
+				challenges = append(challenges, e.Challenges...)
+			}
+		}
+	}
+	missing := &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: challenges, Err: ErrNoCredentials}
+	ambiguous := &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: challenges, Err: ErrInvalidRequest}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var (
-				found      *Principal
-				foundErr   error
-				present    int
-				challenges []string
+				found    *Principal
+				foundErr error
+				present  int
 			)
 			for _, a := range auths {
 				p, err := a.Authenticate(r)
-				if e := (*Error)(nil); errors.As(err, &e) {
-					challenges = append(challenges, e.Challenges...)
-				}
 				if errors.Is(err, ErrNoCredentials) {
 					continue
 				}
@@ -148,9 +158,9 @@ func RequireAny(errorWriter ErrorWriter, authenticators ...Authenticator) func(h
 			}
 			switch {
 			case present == 0:
-				writeError(w, r, &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: challenges, Err: ErrNoCredentials})
+				writeError(w, r, missing)
 			case present > 1:
-				writeError(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: challenges, Err: ErrInvalidRequest})
+				writeError(w, r, ambiguous)
 			case foundErr != nil:
 				writeError(w, r, foundErr)
 			default:
