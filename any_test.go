@@ -18,7 +18,7 @@ func TestRequireAny(t *testing.T) {
 	good := issueToken(t, nil, Claims{Subject: "alice", Roles: []string{"admin"}})
 
 	bearerChallenge := `Bearer realm="api"`
-	apiKeyChallenge := `ApiKey realm="api", header="X-Api-Key"`
+	apiKeyChallenge := `ApiKey realm="api", header="X-API-Key"`
 	tests := []struct {
 		name           string
 		bearer, apiKey string

@@ -366,7 +366,7 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 		now:        now,
 		writeError: writerOrDefault(cfg.ErrorWriter),
 	}
-	base := `ApiKey realm="` + realm + `", header="` + a.header + `"`
+	base := `ApiKey realm="` + realm + `", header="` + header + `"`
 	bare := []string{base}
 	invalid := []string{base + `, error="invalid_token"`}
 	malformed := []string{base + `, error="invalid_request"`}

@@ -73,9 +73,9 @@ func (s *countingStore) LookupAPIKey(ctx context.Context, d [32]byte) (APIKeyRec
 }
 
 const (
-	challengeBare      = `ApiKey realm="api", header="X-Api-Key"`
-	challengeInvalid   = `ApiKey realm="api", header="X-Api-Key", error="invalid_token"`
-	challengeMalformed = `ApiKey realm="api", header="X-Api-Key", error="invalid_request"`
+	challengeBare      = `ApiKey realm="api", header="X-API-Key"`
+	challengeInvalid   = `ApiKey realm="api", header="X-API-Key", error="invalid_token"`
+	challengeMalformed = `ApiKey realm="api", header="X-API-Key", error="invalid_request"`
 	bodyMissing        = `{"error":"unauthorized","error_description":"API key required"}` + "\n"
 	bodyInvalid        = `{"error":"invalid_token","error_description":"invalid API key"}` + "\n"
 	bodyExpired        = `{"error":"invalid_token","error_description":"API key expired"}` + "\n"
@@ -405,7 +405,7 @@ func TestAPIKeyCustomHeaderAndRealm(t *testing.T) {
 	}
 	w := httptest.NewRecorder()
 	a.RequireAPIKey(http.NotFoundHandler()).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
-	if got, want := w.Header().Get("WWW-Authenticate"), `ApiKey realm="billing", header="X-Service-Token"`; got != want {
+	if got, want := w.Header().Get("WWW-Authenticate"), `ApiKey realm="billing", header="x-service-token"`; got != want {
 		t.Fatalf("challenge: got %q, want %q", got, want)
 	}
 }
