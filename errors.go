@@ -54,6 +54,20 @@ var (
 	ErrPasswordMismatch = errors.New("guard: password mismatch")
 	// ErrBusy: no hashing slot was free before the context ended.
 	ErrBusy = errors.New("guard: busy")
+	// Password-hashing errors; Verify and Hash wrap them with detail.
+	// ErrPasswordTooLong: the password is longer than bcrypt's 72 bytes (when
+	// bcrypt is the default scheme), or longer than [MaxPasswordLen] for any scheme.
+	ErrPasswordTooLong = errors.New("guard: password too long")
+	// ErrPasswordContainsNUL: the password contains a NUL byte and the scheme is
+	// bcrypt, which would stop reading at it in C implementations.
+	ErrPasswordContainsNUL = errors.New("guard: password contains a NUL byte")
+	// ErrMalformedHash: the stored hash string is not a well-formed hash of a
+	// known scheme (truncated, bad base64, bad parameters, unknown prefix).
+	ErrMalformedHash = errors.New("guard: malformed password hash")
+	// ErrUnsupportedHash: the stored hash is well formed but this hasher refuses
+	// to run it: its scheme is not in [PasswordHasherConfig.Schemes], its
+	// version is not supported, or its cost is above a configured ceiling.
+	ErrUnsupportedHash = errors.New("guard: unsupported password hash")
 
 	// OAuth2 token endpoint error codes (RFC 6749 §5.2).
 	ErrInvalidGrant         = errors.New("guard: invalid grant")
