@@ -228,36 +228,26 @@ type jwsHeader struct {
 	Crit jsontext.Value `json:"crit,omitzero"`
 }
 
-// b64url[c] is true for the characters of unpadded base64url.
-var b64url = func() (t [256]bool) {
-	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
-		t[c] = true
-	}
-	return t
-}()
-
-// split checks the compact form: three non-header-empty base64url segments.
-// It returns the positions of the two dots.
+// splitToken checks the compact form: three segments, none empty but the
+// signature's (whose length the key checks). It returns the positions of the
+// two dots. Each segment is later decoded with strict base64url, which
+// rejects every other character except CR and LF (Go's decoder skips them),
+// so those two are refused here.
 func splitToken(token string) (dot1, dot2 int, ok bool) {
-	dot1, dot2 = -1, -1
-	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if b64url[c] {
-			continue
-		}
-		if c != '.' {
-			return 0, 0, false
-		}
-		switch {
-		case dot1 < 0:
-			dot1 = i
-		case dot2 < 0:
-			dot2 = i
-		default:
-			return 0, 0, false
-		}
+	dot1 = strings.IndexByte(token, '.')
+	if dot1 <= 0 {
+		return 0, 0, false
 	}
-	return dot1, dot2, dot1 > 0 && dot2 > dot1+1 && dot2 < len(token)-1
+	i := strings.IndexByte(token[dot1+1:], '.')
+	if i <= 0 {
+		return 0, 0, false
+	}
+	dot2 = dot1 + 1 + i
+	if dot2 >= len(token)-1 || strings.IndexByte(token[dot2+1:], '.') >= 0 ||
+		strings.IndexByte(token, '\n') >= 0 || strings.IndexByte(token, '\r') >= 0 {
+		return 0, 0, false
+	}
+	return dot1, dot2, true
 }
 
 // Verify checks token and returns its claims. The steps, each failing closed
@@ -420,7 +410,7 @@ func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
 		return v.errs.malformed
 	}
 	w := &sc.claims
-	if err := json.Unmarshal(raw[:n], w); err != nil {
+	if err := decodeClaims(raw[:n], w); err != nil {
 		return v.errs.claims
 	}
 	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {

@@ -280,7 +280,9 @@ func badInputCases(t testing.TB) []verifyCase {
 		{name: "newline in signature", token: hSeg + "." + pSeg + "." + sSeg[:10] + "\n" + sSeg[10:], want: []error{ErrMalformedToken}},
 		{name: "CR in payload", token: hSeg + "." + pSeg[:10] + "\r" + pSeg[10:] + "." + sSeg, want: []error{ErrMalformedToken}},
 		{name: "CRLF at end", token: valid + "\r\n", want: []error{ErrMalformedToken}},
-		{name: "space inside", token: hSeg + ". " + pSeg + "." + sSeg, want: []error{ErrMalformedToken}},
+		// The signature is checked over the raw segments before the payload
+		// is decoded, so a stray character there fails the signature first.
+		{name: "space inside", token: hSeg + ". " + pSeg + "." + sSeg, want: []error{ErrInvalidSignature}},
 		{name: "leading space", token: " " + valid, want: []error{ErrMalformedToken}},
 		{name: "tab", token: valid[:5] + "\t" + valid[5:], want: []error{ErrMalformedToken}},
 		{name: "NUL byte", token: valid + "\x00", want: []error{ErrMalformedToken}},

@@ -1,0 +1,628 @@
+package guard
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A hand-written decoder for JWT claims sets. It gives the guarantees RFC 7519
+// asks of a claims parser, which encoding/json does not: names match exactly
+// (§7.3, "ROLE" is not "role"), a duplicate name anywhere is an error (§4),
+// invalid UTF-8 and lone surrogates are errors, and nothing follows the
+// object. It is a strict RFC 8259 parser besides. It decodes in one pass,
+// without reflection, and takes every unescaped claim string as a substring
+// of one copy of the payload, so a typical claims set costs one allocation.
+//
+// FuzzDecodeClaims proves it equivalent to github.com/go-json-experiment/json
+// (JSON v2, strict by default) unmarshalling into wireClaims: the same inputs
+// are accepted, with the same values.
+
+var errClaimsSyntax = errors.New("guard: malformed claims JSON")
+
+// maxClaimsDepth bounds nesting, as JSON v2 does.
+const maxClaimsDepth = 10000
+
+// Bits for the registered and role/scope claims, to reject duplicates.
+const (
+	seenIss = 1 << iota
+	seenSub
+	seenAud
+	seenExp
+	seenNbf
+	seenIat
+	seenJti
+	seenClientID
+	seenRole
+	seenRoles
+	seenScope
+	seenScp
+)
+
+type claimsDecoder struct {
+	in    []byte
+	s     string // one copy of in: unescaped strings are substrings of it
+	pos   int
+	depth int
+	names []string // member names of the objects being parsed, for duplicate checks
+}
+
+// decodeClaims parses data into w, which must be zero.
+func decodeClaims(data []byte, w *wireClaims) error {
+	d := claimsDecoder{in: data, depth: 1} // the claims object itself is level 1, as in JSON v2
+	d.s = string(data)
+	d.skipSpace()
+	if !d.consume('{') {
+		return errClaimsSyntax
+	}
+	var (
+		seen  uint32
+		names nameSet
+	)
+	d.skipSpace()
+	if d.consume('}') {
+		return d.end()
+	}
+	for {
+		d.skipSpace()
+		start := d.pos
+		name, err := d.readString()
+		if err != nil {
+			return err
+		}
+		rawName := d.in[start:d.pos]
+		d.skipSpace()
+		if !d.consume(':') {
+			return errClaimsSyntax
+		}
+		d.skipSpace()
+		bit := claimBit(name)
+		if bit != 0 {
+			if seen&bit != 0 {
+				return errClaimsSyntax
+			}
+			seen |= bit
+			if err := d.readClaim(bit, w); err != nil {
+				return err
+			}
+		} else {
+			if !names.add(&d, name) {
+				return errClaimsSyntax
+			}
+			vstart := d.pos
+			if err := d.skipValue(); err != nil {
+				return err
+			}
+			if w.Extra == nil {
+				w.Extra = append(make([]byte, 0, len(d.in)), '{')
+			} else {
+				w.Extra = append(w.Extra, ',')
+			}
+			w.Extra = append(w.Extra, rawName...)
+			w.Extra = append(w.Extra, ':')
+			w.Extra = append(w.Extra, d.in[vstart:d.pos]...)
+		}
+		d.skipSpace()
+		if d.consume(',') {
+			continue
+		}
+		if !d.consume('}') {
+			return errClaimsSyntax
+		}
+		break
+	}
+	if w.Extra != nil {
+		w.Extra = append(w.Extra, '}')
+	}
+	return d.end()
+}
+
+func claimBit(name string) uint32 {
+	switch name {
+	case "iss":
+		return seenIss
+	case "sub":
+		return seenSub
+	case "aud":
+		return seenAud
+	case "exp":
+		return seenExp
+	case "nbf":
+		return seenNbf
+	case "iat":
+		return seenIat
+	case "jti":
+		return seenJti
+	case "client_id":
+		return seenClientID
+	case "role":
+		return seenRole
+	case "roles":
+		return seenRoles
+	case "scope":
+		return seenScope
+	case "scp":
+		return seenScp
+	}
+	return 0
+}
+
+// readClaim reads the value of a known claim with its type rules: string
+// claims take a string or null; dates a number; aud a string or an array of
+// strings; role and scope a string, roles and scp an array of strings, and
+// anything else there is skipped (it grants nothing).
+func (d *claimsDecoder) readClaim(bit uint32, w *wireClaims) error {
+	var err error
+	switch bit {
+	case seenIss:
+		w.Iss, err = d.readStringOrNull()
+	case seenSub:
+		w.Sub, err = d.readStringOrNull()
+	case seenJti:
+		w.Jti, err = d.readStringOrNull()
+	case seenClientID:
+		w.ClientID, err = d.readStringOrNull()
+	case seenExp:
+		w.Exp, err = d.readDate()
+	case seenNbf:
+		w.Nbf, err = d.readDate()
+	case seenIat:
+		w.Iat, err = d.readDate()
+	case seenAud:
+		switch d.peek() {
+		case '"':
+			var s string
+			if s, err = d.readString(); err == nil {
+				w.Aud = audience{s}
+			}
+		case '[':
+			var ok bool
+			w.Aud, ok, err = d.readStrings()
+			if err == nil && !ok {
+				err = errAudience
+			}
+		default:
+			err = errAudience
+		}
+	case seenRole, seenScope:
+		var s string
+		if d.peek() == '"' {
+			s, err = d.readString()
+		} else {
+			err = d.skipValue()
+		}
+		if bit == seenRole {
+			w.Role = lenientString(s)
+		} else {
+			w.Scope = lenientString(s)
+		}
+	case seenRoles, seenScp:
+		var list []string
+		if d.peek() == '[' {
+			var ok bool
+			if list, ok, err = d.readStrings(); !ok {
+				list = nil
+			}
+		} else {
+			err = d.skipValue()
+		}
+		if bit == seenRoles {
+			w.Roles = list
+		} else {
+			w.Scp = list
+		}
+	}
+	return err
+}
+
+func (d *claimsDecoder) end() error {
+	d.skipSpace()
+	if d.pos != len(d.in) {
+		return errClaimsSyntax
+	}
+	return nil
+}
+
+func (d *claimsDecoder) peek() byte {
+	if d.pos < len(d.in) {
+		return d.in[d.pos]
+	}
+	return 0
+}
+
+func (d *claimsDecoder) consume(c byte) bool {
+	if d.pos < len(d.in) && d.in[d.pos] == c {
+		d.pos++
+		return true
+	}
+	return false
+}
+
+func (d *claimsDecoder) skipSpace() {
+	for d.pos < len(d.in) {
+		switch d.in[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *claimsDecoder) literal(lit string) error {
+	if len(d.in)-d.pos < len(lit) || d.s[d.pos:d.pos+len(lit)] != lit {
+		return errClaimsSyntax
+	}
+	d.pos += len(lit)
+	return nil
+}
+
+func (d *claimsDecoder) readStringOrNull() (string, error) {
+	if d.peek() == 'n' {
+		return "", d.literal("null")
+	}
+	return d.readString()
+}
+
+// readDate reads a NumericDate: a JSON number that fits a float64.
+func (d *claimsDecoder) readDate() (numericDate, error) {
+	start := d.pos
+	if err := d.skipNumber(); err != nil {
+		if start == d.pos {
+			return numericDate{}, errNumericDate // not a number at all
+		}
+		return numericDate{}, err
+	}
+	num := d.s[start:d.pos]
+	if len(num) <= 15 && !strings.ContainsAny(num, ".eE-") {
+		// The usual case, whole seconds: exact in a float64 below 2^53.
+		var n int64
+		for i := 0; i < len(num); i++ {
+			n = n*10 + int64(num[i]-'0')
+		}
+		return numericDate{sec: float64(n), set: true}, nil
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return numericDate{}, errNumericDate
+	}
+	return numericDate{sec: f, set: true}, nil
+}
+
+// readStrings reads an array; ok is false when an element is not a string
+// (the array is still read and validated).
+func (d *claimsDecoder) readStrings() (list []string, ok bool, err error) {
+	d.pos++ // '['
+	if err := d.enter(); err != nil {
+		return nil, false, err
+	}
+	defer d.leave()
+	ok = true
+	d.skipSpace()
+	if d.consume(']') {
+		return []string{}, true, nil
+	}
+	for {
+		d.skipSpace()
+		if d.peek() == '"' {
+			s, err := d.readString()
+			if err != nil {
+				return nil, false, err
+			}
+			list = append(list, s)
+		} else {
+			ok = false
+			if err := d.skipValue(); err != nil {
+				return nil, false, err
+			}
+		}
+		d.skipSpace()
+		if d.consume(',') {
+			continue
+		}
+		if d.consume(']') {
+			return list, ok, nil
+		}
+		return nil, false, errClaimsSyntax
+	}
+}
+
+func (d *claimsDecoder) enter() error {
+	if d.depth++; d.depth > maxClaimsDepth {
+		return errClaimsSyntax
+	}
+	return nil
+}
+
+func (d *claimsDecoder) leave() { d.depth-- }
+
+// skipValue validates and skips one JSON value.
+func (d *claimsDecoder) skipValue() error {
+	switch c := d.peek(); {
+	case c == '"':
+		_, err := d.readString()
+		return err
+	case c == '{':
+		return d.skipObject()
+	case c == '[':
+		d.pos++
+		if err := d.enter(); err != nil {
+			return err
+		}
+		defer d.leave()
+		d.skipSpace()
+		if d.consume(']') {
+			return nil
+		}
+		for {
+			d.skipSpace()
+			if err := d.skipValue(); err != nil {
+				return err
+			}
+			d.skipSpace()
+			if d.consume(',') {
+				continue
+			}
+			if d.consume(']') {
+				return nil
+			}
+			return errClaimsSyntax
+		}
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return d.skipNumber()
+	}
+	return errClaimsSyntax
+}
+
+// skipObject validates a nested object, rejecting duplicate names in it.
+func (d *claimsDecoder) skipObject() error {
+	d.pos++ // '{'
+	if err := d.enter(); err != nil {
+		return err
+	}
+	defer d.leave()
+	names := nameSet{base: len(d.names)}
+	defer func() { d.names = d.names[:names.base] }()
+	d.skipSpace()
+	if d.consume('}') {
+		return nil
+	}
+	for {
+		d.skipSpace()
+		name, err := d.readString()
+		if err != nil {
+			return err
+		}
+		if !names.add(d, name) {
+			return errClaimsSyntax
+		}
+		d.skipSpace()
+		if !d.consume(':') {
+			return errClaimsSyntax
+		}
+		d.skipSpace()
+		if err := d.skipValue(); err != nil {
+			return err
+		}
+		d.skipSpace()
+		if d.consume(',') {
+			continue
+		}
+		if d.consume('}') {
+			return nil
+		}
+		return errClaimsSyntax
+	}
+}
+
+// nameSet is the member names of one object. They live in d.names from
+// base on; past a few dozen a map takes over, so a hostile object with
+// thousands of members costs linear, not quadratic, time.
+type nameSet struct {
+	base int
+	big  map[string]struct{}
+}
+
+// add records name and reports whether it is new.
+func (n *nameSet) add(d *claimsDecoder, name string) bool {
+	if n.big != nil {
+		if _, dup := n.big[name]; dup {
+			return false
+		}
+		n.big[name] = struct{}{}
+		return true
+	}
+	if containsString(d.names[n.base:], name) {
+		return false
+	}
+	d.names = append(d.names, name)
+	if len(d.names)-n.base > 32 {
+		n.big = make(map[string]struct{}, 64)
+		for _, s := range d.names[n.base:] {
+			n.big[s] = struct{}{}
+		}
+	}
+	return true
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// skipNumber validates a number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+func (d *claimsDecoder) skipNumber() error {
+	in, i := d.in, d.pos
+	if i < len(in) && in[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(in) && in[i] == '0':
+		i++
+	case i < len(in) && in[i] >= '1' && in[i] <= '9':
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+	default:
+		return errClaimsSyntax
+	}
+	if i < len(in) && in[i] == '.' {
+		i++
+		if i >= len(in) || in[i] < '0' || in[i] > '9' {
+			return errClaimsSyntax
+		}
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
+		i++
+		if i < len(in) && (in[i] == '+' || in[i] == '-') {
+			i++
+		}
+		if i >= len(in) || in[i] < '0' || in[i] > '9' {
+			return errClaimsSyntax
+		}
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+	}
+	d.pos = i
+	return nil
+}
+
+// readString reads a string token. Without escapes the result is a substring
+// of d.s; with them it is built anew. Control characters, invalid UTF-8 and
+// unpaired surrogate escapes are errors.
+func (d *claimsDecoder) readString() (string, error) {
+	if !d.consume('"') {
+		return "", errClaimsSyntax
+	}
+	in, start := d.in, d.pos
+	i := start
+	for i < len(in) {
+		c := in[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			return d.s[start:i], nil
+		case c == '\\':
+			return d.readEscaped(start, i)
+		case c < 0x20:
+			return "", errClaimsSyntax
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(in[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return "", errClaimsSyntax
+			}
+			i += size
+		}
+	}
+	return "", errClaimsSyntax
+}
+
+// readEscaped finishes a string that has escapes, from position i (a '\\').
+func (d *claimsDecoder) readEscaped(start, i int) (string, error) {
+	in := d.in
+	buf := append(make([]byte, 0, i-start+16), in[start:i]...)
+	for i < len(in) {
+		c := in[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			return string(buf), nil
+		case c == '\\':
+			if i+1 >= len(in) {
+				return "", errClaimsSyntax
+			}
+			e := in[i+1]
+			i += 2
+			switch e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := hex4(in, i)
+				if !ok {
+					return "", errClaimsSyntax
+				}
+				i += 4
+				if utf16.IsSurrogate(r) {
+					if r >= 0xdc00 || i+6 > len(in) || in[i] != '\\' || in[i+1] != 'u' {
+						return "", errClaimsSyntax
+					}
+					r2, ok := hex4(in, i+2)
+					if !ok {
+						return "", errClaimsSyntax
+					}
+					r = utf16.DecodeRune(r, r2)
+					if r == utf8.RuneError {
+						return "", errClaimsSyntax
+					}
+					i += 6
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				return "", errClaimsSyntax
+			}
+		case c < 0x20:
+			return "", errClaimsSyntax
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(in[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return "", errClaimsSyntax
+			}
+			buf = append(buf, in[i:i+size]...)
+			i += size
+		}
+	}
+	return "", errClaimsSyntax
+}
+
+func hex4(in []byte, i int) (rune, bool) {
+	if i+4 > len(in) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range in[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
