@@ -371,16 +371,16 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 	invalid := []string{base + `, error="invalid_token"`}
 	malformed := []string{base + `, error="invalid_request"`}
 	unauthorized := func(desc, detail string) *Error {
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc,
-			Challenges: invalid, Err: fmt.Errorf("%w: %s", ErrInvalidAPIKey, detail)}
+		return prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc,
+			Challenges: invalid, Err: fmt.Errorf("%w: %s", ErrInvalidAPIKey, detail)})
 	}
-	a.errMissing = &Error{Status: http.StatusUnauthorized, Description: "API key required", Challenges: bare, Err: ErrNoCredentials}
-	a.errMultiple = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one API key",
-		Challenges: malformed, Err: fmt.Errorf("%w: more than one API key in the request", ErrInvalidRequest)}
-	a.errEmpty = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "empty API key",
-		Challenges: malformed, Err: fmt.Errorf("%w: empty API key", ErrInvalidRequest)}
-	a.errMalformed = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed API key parameter",
-		Challenges: malformed, Err: fmt.Errorf("%w: bad percent-encoding in the API key parameter", ErrInvalidRequest)}
+	a.errMissing = prerender(&Error{Status: http.StatusUnauthorized, Description: "API key required", Challenges: bare, Err: ErrNoCredentials})
+	a.errMultiple = prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one API key",
+		Challenges: malformed, Err: fmt.Errorf("%w: more than one API key in the request", ErrInvalidRequest)})
+	a.errEmpty = prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "empty API key",
+		Challenges: malformed, Err: fmt.Errorf("%w: empty API key", ErrInvalidRequest)})
+	a.errMalformed = prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed API key parameter",
+		Challenges: malformed, Err: fmt.Errorf("%w: bad percent-encoding in the API key parameter", ErrInvalidRequest)})
 	a.errTooLong = unauthorized("invalid API key", "key longer than MaxKeyLength")
 	a.errFormat = unauthorized("invalid API key", "malformed key or bad checksum")
 	a.errUnknown = unauthorized("invalid API key", "unknown key")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // RequireBearer returns middleware that admits a request only with a valid
@@ -70,15 +71,22 @@ func (c *principalCtx) String() string {
 	return fmt.Sprint(c.Context) + ".WithValue(guard.principalKey, *guard.Principal)"
 }
 
+// principalPool holds principalCtx values of failed verifications only; a
+// successful one belongs to its request for good.
+var principalPool = sync.Pool{New: func() any { return new(principalCtx) }}
+
 func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*principalCtx, error) {
 	token, err := v.extract(w, r)
 	if err != nil {
 		return nil, err
 	}
-	pc := &principalCtx{Context: r.Context()}
+	pc := principalPool.Get().(*principalCtx)
 	if err := v.verify(token, &pc.c); err != nil {
+		*pc = principalCtx{}
+		principalPool.Put(pc) // never handed out: reuse it, so failures allocate nothing
 		return nil, err
 	}
+	pc.Context = r.Context()
 	pc.p = Principal{Subject: pc.c.Subject, Roles: pc.c.Roles, Scopes: pc.c.Scopes, Method: MethodBearer, Claims: &pc.c}
 	return pc, nil
 }

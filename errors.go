@@ -104,6 +104,46 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the underlying cause. It never reaches the response body.
 	Err error
+
+	// rendered is the wire form, computed once for the errors components
+	// build at construction (see prerender); it is used only while the
+	// fields it was made from are unchanged.
+	rendered *errorWire
+}
+
+// errorWire is an *Error's challenges and body, ready to write.
+type errorWire struct {
+	code, desc, scope string
+	from              []string // the Challenges it was made from
+	challenges        []string
+	body              []byte
+}
+
+func (r *errorWire) matches(e *Error) bool {
+	return r.code == e.Code && r.desc == e.Description && r.scope == e.Scope &&
+		len(r.from) == len(e.Challenges) && (len(r.from) == 0 || &r.from[0] == &e.Challenges[0])
+}
+
+func renderError(e *Error) *errorWire {
+	r := &errorWire{code: e.Code, desc: e.Description, scope: e.Scope, from: e.Challenges, body: errorBody(e)}
+	for _, c := range e.Challenges {
+		r.challenges = append(r.challenges, challengeWithParams(c, e))
+	}
+	return r
+}
+
+// prerender computes e's wire form once, before e is shared; WriteError then
+// writes it without formatting anything.
+func prerender(e *Error) *Error {
+	e.rendered = renderError(e)
+	return e
+}
+
+func (e *Error) wire() *errorWire {
+	if r := e.rendered; r != nil && r.matches(e) {
+		return r
+	}
+	return renderError(e)
 }
 
 func (e *Error) Error() string {
@@ -174,27 +214,42 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &e) {
 		e = mapSentinel(err)
 	}
+	rw := e.wire()
 	h := w.Header()
-	for _, c := range e.Challenges {
-		h.Add("WWW-Authenticate", challengeWithParams(c, e))
+	// One allocation holds every header value; each header gets its own
+	// full slice of it (cap == len), so no later layer can change another
+	// response's headers through a shared backing array.
+	vals := make([]string, 0, len(rw.challenges)+5)
+	if len(rw.challenges) > 0 {
+		if old := h["Www-Authenticate"]; len(old) > 0 {
+			h["Www-Authenticate"] = append(old[:len(old):len(old)], rw.challenges...)
+		} else {
+			vals = append(vals, rw.challenges...)
+			h["Www-Authenticate"] = vals[:len(rw.challenges):len(rw.challenges)]
+		}
+	}
+	set := func(key, value string) {
+		i := len(vals)
+		vals = append(vals, value)
+		h[key] = vals[i : i+1 : i+1]
 	}
 	if e.RetryAfter > 0 {
 		secs := int64(e.RetryAfter / time.Second) // rounded up without overflowing
 		if e.RetryAfter%time.Second != 0 {
 			secs++
 		}
-		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+		set("Retry-After", strconv.FormatInt(secs, 10))
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("X-Content-Type-Options", "nosniff")
+	set("Content-Type", "application/json")
+	set("Cache-Control", "no-store")
+	set("Pragma", "no-cache")
+	set("X-Content-Type-Options", "nosniff")
 	status := e.Status
 	if status < 400 || status > 599 {
 		status = http.StatusInternalServerError
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(errorBody(e))
+	_, _ = w.Write(rw.body)
 }
 
 // mapSentinel turns a bare sentinel (or an unknown error) into an *Error.

@@ -76,7 +76,7 @@ func NewAuthorizer(cfg AuthorizerConfig) (*Authorizer, error) {
 		impliedBy:   impliedBy,
 		challenge:   ch,
 		writeError:  writerOrDefault(cfg.ErrorWriter),
-		noPrincipal: &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: ch, Err: ErrNoCredentials},
+		noPrincipal: prerender(&Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: ch, Err: ErrNoCredentials}),
 	}, nil
 }
 
@@ -139,14 +139,14 @@ func (a *Authorizer) RequireScope(scopes ...string) func(http.Handler) http.Hand
 }
 
 func (a *Authorizer) forbidden(required []string) *Error {
-	return &Error{
+	return prerender(&Error{
 		Status:      http.StatusForbidden,
 		Code:        "insufficient_scope",
 		Description: "insufficient privileges",
 		Scope:       strings.Join(required, " "),
 		Challenges:  a.challenge,
 		Err:         ErrInsufficientScope,
-	}
+	})
 }
 
 func (a *Authorizer) middleware(allowed func(*Principal) bool, forbidden *Error) func(http.Handler) http.Handler {

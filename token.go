@@ -189,7 +189,7 @@ type passwordHasher interface {
 
 // tokenError builds the RFC 6749 §5.2 error.
 func tokenError(status int, code, desc string, cause error) *Error {
-	return &Error{Status: status, Code: code, Description: desc, Err: cause}
+	return prerender(&Error{Status: status, Code: code, Description: desc, Err: cause})
 }
 
 var (

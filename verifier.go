@@ -187,12 +187,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 func newVerifierErrors(realm string) verifierErrors {
 	ch := []string{bearerChallenge(realm)}
 	invalid := func(desc string, cause error) *Error {
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, Challenges: ch, Err: cause}
+		return prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, Challenges: ch, Err: cause})
 	}
 	return verifierErrors{
-		noCredentials:  &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: ch, Err: ErrNoCredentials},
-		invalidRequest: &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", Challenges: ch},
-		twoCredentials: &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: ch},
+		noCredentials:  prerender(&Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: ch, Err: ErrNoCredentials}),
+		invalidRequest: prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", Challenges: ch}),
+		twoCredentials: prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: ch}),
 		malformed:      invalid("malformed token", ErrMalformedToken),
 		tooLarge:       invalid("token too large", ErrTokenTooLarge),
 		signature:      invalid("invalid signature", ErrInvalidSignature),
