@@ -185,8 +185,21 @@ func NewPublicKey(alg Algorithm, pub crypto.PublicKey, kid string) (*Key, error)
 // *rsa.PrivateKey, *ecdsa.PrivateKey or ed25519.PrivateKey, with the same
 // rules as [NewPublicKey].
 func NewPrivateKey(alg Algorithm, priv crypto.Signer, kid string) (*Key, error) {
-	if priv == nil {
+	switch k := priv.(type) {
+	case nil:
 		return nil, errors.New("guard: nil private key")
+	case *rsa.PrivateKey:
+		if k == nil {
+			return nil, errors.New("guard: nil private key")
+		}
+	case *ecdsa.PrivateKey:
+		if k == nil {
+			return nil, errors.New("guard: nil private key")
+		}
+	case *ed25519.PrivateKey:
+		if k == nil {
+			return nil, errors.New("guard: nil private key")
+		}
 	}
 	if p, ok := priv.(*ed25519.PrivateKey); ok {
 		priv = *p

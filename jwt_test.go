@@ -463,3 +463,11 @@ func TestAlgorithmValid(t *testing.T) {
 		}
 	}
 }
+
+func TestNewPrivateKeyTypedNil(t *testing.T) {
+	for _, s := range []crypto.Signer{(*rsa.PrivateKey)(nil), (*ecdsa.PrivateKey)(nil), (*ed25519.PrivateKey)(nil), nil} {
+		if _, err := NewPrivateKey(ES256, s, ""); err == nil {
+			t.Errorf("NewPrivateKey(%T(nil)) accepted", s)
+		}
+	}
+}
