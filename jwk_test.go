@@ -308,6 +308,8 @@ func TestJWKSHandlerRefuses(t *testing.T) {
 		{"no kid", 0, []*Key{good, jwtMustPriv(t, EdDSA, jwtEd(), "")}},
 		{"nil key", 0, []*Key{good, nil}},
 		{"negative max-age", -time.Second, []*Key{good}},
+		{"sub-second max-age", 500 * time.Millisecond, []*Key{good}},
+		{"fractional max-age", 1500 * time.Millisecond, []*Key{good}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
