@@ -202,8 +202,9 @@ func (k *Key) publicJWK() (j jwk, ok bool) {
 // JWKSHandler returns a handler serving the public halves of keys as a JWK
 // Set (RFC 7517 §5), for example at /.well-known/jwks.json, with
 // `Cache-Control: public, max-age=<maxAge>` (default 5 minutes when maxAge is
-// zero; otherwise whole seconds). HMAC keys are never published; they are refused, as are keys without
-// a kid (clients select by kid). GET and HEAD only (405 otherwise).
+// zero; otherwise a whole number of seconds). HMAC keys are never published;
+// they are refused, as are keys without a kid (clients select by kid). GET
+// and HEAD only (405 otherwise).
 func JWKSHandler(maxAge time.Duration, keys ...*Key) (http.Handler, error) {
 	if maxAge == 0 {
 		maxAge = 5 * time.Minute
