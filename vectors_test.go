@@ -146,9 +146,17 @@ func TestRFC7515Claims(t *testing.T) {
 	}
 }
 
-// wycheproofDir is where the shared Wycheproof vectors live; they are read in
-// place and never copied into this module.
-const wycheproofDir = "../shared/vectors/wycheproof"
+// wycheproofDirs are where the shared Wycheproof vectors may live, first
+// match wins: $GUARD_WYCHEPROOF_DIR, the checkout's sibling ../shared (the
+// project layout), and the workplace's /work/shared (for a clone elsewhere).
+// They are read in place and never copied into this module.
+func wycheproofDirs() []string {
+	dirs := []string{"../shared/vectors/wycheproof", "/work/shared/vectors/wycheproof"}
+	if d := os.Getenv("GUARD_WYCHEPROOF_DIR"); d != "" {
+		dirs = append([]string{d}, dirs...)
+	}
+	return dirs
+}
 
 type wycheproofFile struct {
 	TestGroups []struct {
@@ -167,9 +175,17 @@ type wycheproofFile struct {
 
 func loadWycheproof(t *testing.T, name string) wycheproofFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(wycheproofDir, name))
+	var (
+		data []byte
+		err  error
+	)
+	for _, dir := range wycheproofDirs() {
+		if data, err = os.ReadFile(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) && os.Getenv("CI") == "" {
-		t.Skipf("Wycheproof vectors not found at %s (CI unset): %v", wycheproofDir, err)
+		t.Skipf("Wycheproof vectors not found in %q (CI unset): %v", wycheproofDirs(), err)
 	}
 	if err != nil {
 		t.Fatalf("Wycheproof vectors are required under CI: %v", err)
