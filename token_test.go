@@ -45,7 +45,7 @@ var tokArgon2 = Argon2Params{Memory: 7168, Time: 5}
 // tokHashes are computed once: hashes are portable between hashers with the
 // same policy.
 var tokHashes = sync.OnceValue(func() map[string]string {
-	h, err := NewPasswordHasher(PasswordHasherConfig{Argon2: tokArgon2, BcryptCost: 10})
+	h, err := NewPasswordHasher(PasswordHasherConfig{Argon2: tokArgon2, BcryptCost: 10, QueueTimeout: testQueueTimeout})
 	if err != nil {
 		panic(err)
 	}
