@@ -105,14 +105,13 @@ func decodeClaims(data []byte, w *wireClaims) error {
 			w.Extra = append(w.Extra, ':')
 			w.Extra = append(w.Extra, d.in[vstart:d.pos]...)
 		}
-		d.skipSpace()
-		if d.consume(',') {
-			continue
+		more, err := d.afterValue('}')
+		if err != nil {
+			return err
 		}
-		if !d.consume('}') {
-			return errClaimsSyntax
+		if !more {
+			break
 		}
-		break
 	}
 	if w.Extra != nil {
 		w.Extra = append(w.Extra, '}')
@@ -319,14 +318,13 @@ func (d *claimsDecoder) readStrings() (list []string, ok bool, err error) {
 				return nil, false, err
 			}
 		}
-		d.skipSpace()
-		if d.consume(',') {
-			continue
+		more, err := d.afterValue(']')
+		if err != nil {
+			return nil, false, err
 		}
-		if d.consume(']') {
+		if !more {
 			return list, ok, nil
 		}
-		return nil, false, errClaimsSyntax
 	}
 }
 
@@ -357,20 +355,17 @@ func (d *claimsDecoder) skipValue() error {
 		if d.consume(']') {
 			return nil
 		}
-		for {
+		for more := true; more; {
 			d.skipSpace()
 			if err := d.skipValue(); err != nil {
 				return err
 			}
-			d.skipSpace()
-			if d.consume(',') {
-				continue
+			var err error
+			if more, err = d.afterValue(']'); err != nil {
+				return err
 			}
-			if d.consume(']') {
-				return nil
-			}
-			return errClaimsSyntax
 		}
+		return nil
 	case c == 't':
 		return d.literal("true")
 	case c == 'f':
@@ -413,15 +408,23 @@ func (d *claimsDecoder) skipObject() error {
 		if err := d.skipValue(); err != nil {
 			return err
 		}
-		d.skipSpace()
-		if d.consume(',') {
-			continue
+		if more, err := d.afterValue('}'); !more || err != nil {
+			return err
 		}
-		if d.consume('}') {
-			return nil
-		}
-		return errClaimsSyntax
 	}
+}
+
+// afterValue reads what follows a member or an element: ',' when more
+// follow, or the closer of the object or array.
+func (d *claimsDecoder) afterValue(closer byte) (more bool, err error) {
+	d.skipSpace()
+	if d.consume(',') {
+		return true, nil
+	}
+	if d.consume(closer) {
+		return false, nil
+	}
+	return false, errClaimsSyntax
 }
 
 // nameSet is the member names of one object. They live in d.names from
