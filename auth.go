@@ -25,6 +25,7 @@ const (
 	MethodPassword
 )
 
+// String returns "bearer", "api_key", "client", "password" or "none".
 func (m Method) String() string {
 	switch m {
 	case MethodBearer:

@@ -146,6 +146,8 @@ func (e *Error) wire() *errorWire {
 	return renderError(e)
 }
 
+// Error describes e for logs: code, description and cause. It may contain
+// internal detail; it is never written to a response.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("guard: ")
