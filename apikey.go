@@ -244,10 +244,14 @@ type APIKeyConfig struct {
 	// QueryParam names the query parameter read when DangerouslyAllowQuery is
 	// set. Default "api_key".
 	QueryParam string
-	// Cookie, when not empty, also accepts the key from the cookie of that
-	// name. Default "" (cookies are not read). Cookie-borne credentials need
-	// CSRF protection (for example http.CrossOriginProtection).
-	Cookie string
+	// DangerouslyAllowCookie also accepts the key from the cookie named
+	// CookieName. Browsers attach cookies to cross-site requests, so
+	// cookie-borne credentials need CSRF protection (for example
+	// http.CrossOriginProtection). Default false.
+	DangerouslyAllowCookie bool
+	// CookieName names the cookie read when DangerouslyAllowCookie is set.
+	// Default "api_key".
+	CookieName string
 	// Prefix, when not empty, is the prefix of keys made by [GenerateAPIKey].
 	// A key that starts with Prefix+"_" must then be well formed (length,
 	// alphabet, checksum) or it is rejected with 401 before the store is
@@ -327,8 +331,17 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 	} else if cfg.QueryParam != "" {
 		errs = append(errs, errors.New("guard: APIKeyConfig.QueryParam is set but DangerouslyAllowQuery is false"))
 	}
-	if cfg.Cookie != "" && !isToken(cfg.Cookie) {
-		errs = append(errs, fmt.Errorf("guard: APIKeyConfig.Cookie %q is not a valid cookie name", cfg.Cookie))
+	cookie := ""
+	if cfg.DangerouslyAllowCookie {
+		cookie = cfg.CookieName
+		if cookie == "" {
+			cookie = "api_key"
+		}
+		if !isToken(cookie) {
+			errs = append(errs, fmt.Errorf("guard: APIKeyConfig.CookieName %q is not a valid cookie name", cookie))
+		}
+	} else if cfg.CookieName != "" {
+		errs = append(errs, errors.New("guard: APIKeyConfig.CookieName is set but DangerouslyAllowCookie is false"))
 	}
 	if cfg.Prefix != "" {
 		if err := validateAPIKeyPrefix(cfg.Prefix); err != nil {
@@ -360,7 +373,7 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 		store:      cfg.Store,
 		header:     http.CanonicalHeaderKey(header),
 		query:      query,
-		cookie:     cfg.Cookie,
+		cookie:     cookie,
 		prefix:     cfg.Prefix,
 		maxLen:     maxLen,
 		now:        now,

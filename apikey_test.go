@@ -90,7 +90,8 @@ func TestRequireAPIKey(t *testing.T) {
 	withQuery := base
 	withQuery.DangerouslyAllowQuery = true
 	withCookie := base
-	withCookie.Cookie = "session_key"
+	withCookie.DangerouslyAllowCookie = true
+	withCookie.CookieName = "session_key"
 	failing := base
 	failing.Store = failingStore{}
 	small := base
@@ -382,7 +383,7 @@ func TestMemoryAPIKeysConcurrent(t *testing.T) {
 
 func TestNewAPIKeyAuthConfigErrors(t *testing.T) {
 	_, err := NewAPIKeyAuth(APIKeyConfig{
-		Header: "X API Key", QueryParam: "k", Cookie: "a;b", Prefix: "GK", Realm: `a"b`, MaxKeyLength: -1,
+		Header: "X API Key", QueryParam: "k", CookieName: "a;b", Prefix: "GK", Realm: `a"b`, MaxKeyLength: -1,
 	})
 	if err == nil {
 		t.Fatal("got nil error, want every problem reported")

@@ -17,7 +17,7 @@ import (
 // DangerouslyAllowQueryToken, the "access_token" query parameter. The body is
 // never read. Failures, written by the ErrorWriter:
 //   - no credentials: 401 with a bare `Bearer realm="…"` challenge (or, with
-//     AllowAnonymous, the request goes on without a principal);
+//     DangerouslyAllowAnonymous, the request goes on without a principal);
 //   - a malformed header, two Authorization headers, or a header and a query
 //     token at once: 400 invalid_request;
 //   - a token that does not verify: 401 invalid_token with a fixed
@@ -40,7 +40,7 @@ func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 // Authenticate verifies the request's bearer credentials and returns its
 // principal. With no credentials it returns an error matching
 // [ErrNoCredentials]; otherwise failures are *[Error] values as described at
-// [Verifier.RequireBearer]. It writes nothing and ignores AllowAnonymous.
+// [Verifier.RequireBearer]. It writes nothing and ignores DangerouslyAllowAnonymous.
 func (v *Verifier) Authenticate(r *http.Request) (*Principal, error) {
 	ctx, err := v.authenticate(nil, r)
 	if err != nil {

@@ -172,7 +172,7 @@ func TestRequireBearer(t *testing.T) {
 		header    []string // Authorization values; nil: none
 		target    string   // default "/"
 		query     bool     // DangerouslyAllowQueryToken
-		anon      bool     // AllowAnonymous
+		anon      bool     // DangerouslyAllowAnonymous
 		status    int
 		challenge string // for error responses
 		body      string // for error responses
@@ -225,7 +225,7 @@ func TestRequireBearer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := newTestVerifier(t, VerifierConfig{AllowAnonymous: tt.anon, DangerouslyAllowQueryToken: tt.query})
+			v := newTestVerifier(t, VerifierConfig{DangerouslyAllowAnonymous: tt.anon, DangerouslyAllowQueryToken: tt.query})
 			target := tt.target
 			if target == "" {
 				target = "/"
@@ -361,7 +361,7 @@ func TestRequireBearerCustomRealmAndErrorWriter(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	tok := issueToken(t, nil, Claims{Subject: "alice", ID: "jti-1", Roles: []string{"admin"}, Scopes: []string{"read", "write"}})
-	v := newTestVerifier(t, VerifierConfig{AllowAnonymous: true, DangerouslyAllowQueryToken: true})
+	v := newTestVerifier(t, VerifierConfig{DangerouslyAllowAnonymous: true, DangerouslyAllowQueryToken: true})
 	tests := []struct {
 		name   string
 		header string
@@ -370,7 +370,7 @@ func TestAuthenticate(t *testing.T) {
 	}{
 		{name: "valid", header: "Bearer " + tok, target: "/"},
 		{name: "query", target: "/?access_token=" + tok},
-		{name: "none, even with AllowAnonymous", target: "/", is: []error{ErrNoCredentials}},
+		{name: "none, even with DangerouslyAllowAnonymous", target: "/", is: []error{ErrNoCredentials}},
 		{name: "malformed", header: "Bearer !", target: "/", is: []error{ErrInvalidRequest}},
 		{name: "two", header: "Bearer " + tok, target: "/?access_token=" + tok, is: []error{ErrInvalidRequest}},
 		{name: "invalid", header: "Bearer " + tok + "x", target: "/", is: []error{ErrInvalidToken, ErrInvalidSignature}},
