@@ -129,12 +129,15 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, challe
 	for h, v := range map[string]string{
 		"Content-Type":           "application/json",
 		"Cache-Control":          "no-store",
-		"Pragma":                 "no-cache",
 		"X-Content-Type-Options": "nosniff",
 	} {
 		if got := rec.Header().Values(h); !slices.Equal(got, []string{v}) {
 			t.Errorf("%s: got %q, want %q", h, got, v)
 		}
+	}
+	// Pragma belongs to token-endpoint responses (RFC 6749 §5), not to RFC 6750 errors.
+	if got := rec.Header().Values("Pragma"); got != nil {
+		t.Errorf("Pragma: got %q, want none", got)
 	}
 	if got := rec.Body.String(); got != body {
 		t.Errorf("body: got %s, want %s", got, body)

@@ -244,7 +244,6 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	set("Content-Type", "application/json")
 	set("Cache-Control", "no-store")
-	set("Pragma", "no-cache")
 	set("X-Content-Type-Options", "nosniff")
 	status := e.Status
 	if status < 400 || status > 599 {

@@ -219,6 +219,9 @@ var (
 // ServeHTTP implements [http.Handler].
 func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, err := e.serve(w, r)
+	// Token responses, errors included, carry Pragma: no-cache besides the
+	// writer's Cache-Control: no-store (RFC 6749 §5.1, and §5.2's example).
+	w.Header().Set("Pragma", "no-cache")
 	if err != nil {
 		if err == errTokenMethod {
 			w.Header().Set("Allow", http.MethodPost)
@@ -237,7 +240,6 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
 	body, _ := json.Marshal(tok)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(body, '\n'))
