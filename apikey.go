@@ -319,29 +319,13 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 	if !isToken(header) {
 		errs = append(errs, fmt.Errorf("guard: APIKeyConfig.Header %q is not a valid header name", header))
 	}
-	query := ""
-	if cfg.DangerouslyAllowQuery {
-		query = cfg.QueryParam
-		if query == "" {
-			query = "api_key"
-		}
-		if !isToken(query) {
-			errs = append(errs, fmt.Errorf("guard: APIKeyConfig.QueryParam %q is not a valid parameter name", query))
-		}
-	} else if cfg.QueryParam != "" {
-		errs = append(errs, errors.New("guard: APIKeyConfig.QueryParam is set but DangerouslyAllowQuery is false"))
+	query, err := optionalSource(cfg.DangerouslyAllowQuery, cfg.QueryParam, "QueryParam", "DangerouslyAllowQuery")
+	if err != nil {
+		errs = append(errs, err)
 	}
-	cookie := ""
-	if cfg.DangerouslyAllowCookie {
-		cookie = cfg.CookieName
-		if cookie == "" {
-			cookie = "api_key"
-		}
-		if !isToken(cookie) {
-			errs = append(errs, fmt.Errorf("guard: APIKeyConfig.CookieName %q is not a valid cookie name", cookie))
-		}
-	} else if cfg.CookieName != "" {
-		errs = append(errs, errors.New("guard: APIKeyConfig.CookieName is set but DangerouslyAllowCookie is false"))
+	cookie, err := optionalSource(cfg.DangerouslyAllowCookie, cfg.CookieName, "CookieName", "DangerouslyAllowCookie")
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Prefix != "" {
 		if err := validateAPIKeyPrefix(cfg.Prefix); err != nil {
@@ -400,6 +384,26 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 	a.errRevoked = unauthorized("invalid API key", "revoked key")
 	a.errExpired = unauthorized("API key expired", "expired key")
 	return a, nil
+}
+
+// optionalSource resolves an opt-in key source (query parameter or cookie):
+// "" when it is off, else its name (default "api_key"), which must be an
+// RFC 9110 token. Naming a source without enabling it is an error, since it
+// suggests the caller believes it is on.
+func optionalSource(enabled bool, name, field, flag string) (string, error) {
+	if !enabled {
+		if name != "" {
+			return "", fmt.Errorf("guard: APIKeyConfig.%s is set but %s is false", field, flag)
+		}
+		return "", nil
+	}
+	if name == "" {
+		name = "api_key"
+	}
+	if !isToken(name) {
+		return "", fmt.Errorf("guard: APIKeyConfig.%s %q is not a valid name", field, name)
+	}
+	return name, nil
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token.
