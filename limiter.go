@@ -2,22 +2,42 @@ package guard
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"sync"
 	"time"
 )
 
-// LoginLimiter counts failed login attempts per key (a username, a client_id
-// or an IP address) and says how long a key must wait. The token endpoint
-// calls Check before any password hashing, Fail after a failure and Reset after
-// a success. Implementations must be safe for concurrent use; a shared store
-// (Redis, SQL) lets several instances throttle together.
+// LoginLimiter counts login attempts per key and says how long a key must
+// wait. The token endpoint reserves an attempt before any password hashing
+// (check and count in one atomic step, so concurrent guesses cannot overshoot
+// the threshold), refunds it when the attempt did not fail, and calls Succeed
+// after a successful login. Keys reach a limiter as short fixed-size digests
+// (see [TokenEndpointConfig.Limiter]). Implementations must be safe for
+// concurrent use; a shared store (Redis, SQL) lets several instances throttle
+// together.
 type LoginLimiter interface {
-	// Check returns how long key must still wait; zero means go ahead.
-	Check(ctx context.Context, key string) (retryAfter time.Duration, err error)
-	// Fail records a failed attempt for key.
-	Fail(ctx context.Context, key string) error
-	// Reset forgets key's failures.
-	Reset(ctx context.Context, key string) error
+	// Reserve counts one attempt for key unless key must wait. It returns a
+	// zero RetryAfter when the attempt was counted and may go ahead, or the
+	// remaining wait (and counts nothing). The check and the count are one
+	// atomic step.
+	Reserve(ctx context.Context, key string) (Reservation, error)
+	// Refund takes back one attempt counted by Reserve: the attempt did not
+	// fail (it succeeded, or it was never evaluated).
+	Refund(ctx context.Context, key string) error
+	// Succeed forgets key's failures and remembers that key succeeded, which
+	// the next Reserve reports in [Reservation.Succeeded].
+	Succeed(ctx context.Context, key string) error
+}
+
+// Reservation is the answer of [LoginLimiter.Reserve].
+type Reservation struct {
+	// RetryAfter is how long the key must still wait; zero means the attempt
+	// was counted and may go ahead.
+	RetryAfter time.Duration
+	// Succeeded reports that Succeed was called for the key within the
+	// limiter's memory of successes.
+	Succeeded bool
 }
 
 // MemoryLimiterConfig configures [NewMemoryLimiter]. Zero fields take the defaults.
@@ -27,13 +47,19 @@ type MemoryLimiterConfig struct {
 	// BaseDelay is the wait after the failure that reaches the threshold; each
 	// further failure doubles it. Default 1s.
 	BaseDelay time.Duration
-	// MaxDelay caps the wait, so there is never a permanent lockout. Default 15m.
+	// MaxDelay caps the wait: a key is never locked for longer than this after
+	// its last failure. Default 15m.
 	MaxDelay time.Duration
-	// Forget drops a key's record after this long without a failure. Default 1h
-	// (at least MaxDelay).
+	// Forget drops a key's failures after this long without an attempt.
+	// Default 1h (at least MaxDelay).
 	Forget time.Duration
+	// RememberSuccess is how long a success recorded by Succeed is reported by
+	// Reserve. Default 30 days.
+	RememberSuccess time.Duration
 	// MaxKeys bounds memory: when full, expired records are pruned, then
-	// records below the threshold, then arbitrary ones. Default 100 000.
+	// records below the threshold that hold no success, then arbitrary ones.
+	// Each record is a fixed-size digest of its key, whatever the key's length.
+	// Default 100 000.
 	MaxKeys int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -41,17 +67,22 @@ type MemoryLimiterConfig struct {
 
 // MemoryLimiter is the in-memory [LoginLimiter]: exponential backoff per key
 // after Threshold failures, capped at MaxDelay. It is safe for concurrent use.
-// Create it with [NewMemoryLimiter]; the zero value is not usable.
+// Create it with [NewMemoryLimiter]; the zero value refuses every attempt with
+// an error.
 type MemoryLimiter struct {
 	cfg MemoryLimiterConfig
 	mu  sync.Mutex
-	m   map[string]*failures
+	m   map[[sha256.Size]byte]*attempts
 }
 
-type failures struct {
-	n    int
-	last time.Time
+type attempts struct {
+	n         int       // attempts counted and not refunded
+	last      time.Time // the last counted attempt: waits run from it
+	prev      time.Time // last before that attempt, restored by a refund
+	goodUntil time.Time // Succeed was called; reported until then
 }
+
+var errLimiterZero = errors.New("guard: MemoryLimiter used without NewMemoryLimiter")
 
 // NewMemoryLimiter returns a MemoryLimiter; negative settings are replaced by the defaults.
 func NewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
@@ -68,13 +99,16 @@ func NewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
 		cfg.Forget = time.Hour
 	}
 	cfg.Forget = max(cfg.Forget, cfg.MaxDelay)
+	if cfg.RememberSuccess <= 0 {
+		cfg.RememberSuccess = 30 * 24 * time.Hour
+	}
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = 100_000
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MemoryLimiter{cfg: cfg, m: map[string]*failures{}}
+	return &MemoryLimiter{cfg: cfg, m: map[[sha256.Size]byte]*attempts{}}
 }
 
 func (l *MemoryLimiter) delay(n int) time.Duration {
@@ -91,68 +125,97 @@ func (l *MemoryLimiter) delay(n int) time.Duration {
 	return min(d, l.cfg.MaxDelay)
 }
 
-// Check implements [LoginLimiter].
-func (l *MemoryLimiter) Check(_ context.Context, key string) (time.Duration, error) {
-	now := l.cfg.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.m[key]
-	if f == nil {
-		return 0, nil
-	}
-	if now.Sub(f.last) >= l.cfg.Forget {
-		delete(l.m, key)
-		return 0, nil
-	}
-	if wait := f.last.Add(l.delay(f.n)).Sub(now); wait > 0 {
-		return wait, nil
-	}
-	return 0, nil
+// expired reports whether a record holds nothing worth keeping at now.
+func (l *MemoryLimiter) expired(a *attempts, now time.Time) bool {
+	return now.Sub(a.last) >= l.cfg.Forget && !now.Before(a.goodUntil)
 }
 
-// Fail implements [LoginLimiter].
-func (l *MemoryLimiter) Fail(_ context.Context, key string) error {
-	now := l.cfg.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.m[key]
-	if f == nil || now.Sub(f.last) >= l.cfg.Forget {
+// record returns key's live record, creating it when create is set (nil otherwise).
+func (l *MemoryLimiter) record(key string, now time.Time, create bool) *attempts {
+	sum := sha256.Sum256([]byte(key))
+	a := l.m[sum]
+	if a != nil && l.expired(a, now) {
+		delete(l.m, sum)
+		a = nil
+	}
+	if a == nil && create {
 		if len(l.m) >= l.cfg.MaxKeys {
 			l.prune(now)
 		}
-		f = &failures{}
-		l.m[key] = f
+		a = &attempts{}
+		l.m[sum] = a
 	}
-	f.n++
-	f.last = now
+	if a != nil && now.Sub(a.last) >= l.cfg.Forget {
+		a.n = 0 // failures forgotten, success still remembered
+	}
+	return a
+}
+
+// Reserve implements [LoginLimiter].
+func (l *MemoryLimiter) Reserve(_ context.Context, key string) (Reservation, error) {
+	if l.m == nil {
+		return Reservation{}, errLimiterZero
+	}
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.record(key, now, true)
+	res := Reservation{Succeeded: now.Before(a.goodUntil)}
+	if wait := a.last.Add(l.delay(a.n)).Sub(now); wait > 0 {
+		res.RetryAfter = wait
+		return res, nil
+	}
+	a.n++
+	a.prev, a.last = a.last, now
+	return res, nil
+}
+
+// Refund implements [LoginLimiter].
+func (l *MemoryLimiter) Refund(_ context.Context, key string) error {
+	if l.m == nil {
+		return errLimiterZero
+	}
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.record(key, now, false); a != nil && a.n > 0 {
+		a.n--
+		a.last = a.prev // a refunded attempt does not restart the wait
+	}
 	return nil
 }
 
-// Reset implements [LoginLimiter].
-func (l *MemoryLimiter) Reset(_ context.Context, key string) error {
+// Succeed implements [LoginLimiter].
+func (l *MemoryLimiter) Succeed(_ context.Context, key string) error {
+	if l.m == nil {
+		return errLimiterZero
+	}
+	now := l.cfg.Now()
 	l.mu.Lock()
-	delete(l.m, key)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	a := l.record(key, now, true)
+	a.n = 0
+	a.goodUntil = now.Add(l.cfg.RememberSuccess)
 	return nil
 }
 
 // prune drops expired records, then, if still full, a tenth of the rest:
-// first records below the threshold (they throttle nothing yet), and only then
-// throttled ones, so that a flood of fresh usernames cannot cheaply evict the
-// record of an account under attack.
+// first records below the threshold that hold no success (they throttle
+// nothing yet), then the others, so that a flood of fresh usernames cannot
+// cheaply evict the record of an account under attack.
 func (l *MemoryLimiter) prune(now time.Time) {
-	for k, f := range l.m {
-		if now.Sub(f.last) >= l.cfg.Forget {
+	for k, a := range l.m {
+		if l.expired(a, now) {
 			delete(l.m, k)
 		}
 	}
 	drop := len(l.m) - l.cfg.MaxKeys + l.cfg.MaxKeys/10 + 1
-	for _, throttled := range [2]bool{false, true} {
-		for k, f := range l.m {
+	for _, all := range [2]bool{false, true} {
+		for k, a := range l.m {
 			if drop <= 0 {
 				return
 			}
-			if throttled || f.n < l.cfg.Threshold {
+			if all || (a.n < l.cfg.Threshold && !now.Before(a.goodUntil)) {
 				delete(l.m, k)
 				drop--
 			}

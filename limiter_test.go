@@ -2,8 +2,12 @@ package guard
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,30 +18,46 @@ func newTestMemoryLimiter(cfg MemoryLimiterConfig) (*MemoryLimiter, *tokClock) {
 	return NewMemoryLimiter(cfg), clock
 }
 
-func limiterWait(t *testing.T, l *MemoryLimiter, key string, want time.Duration) {
+// limiterWait checks key's wait without counting anything: a refused
+// reservation counts nothing, an accepted one is refunded.
+func limiterWait(t *testing.T, l LoginLimiter, key string, want time.Duration) {
 	t.Helper()
-	got, err := l.Check(context.Background(), key)
-	if err != nil || got != want {
-		t.Errorf("Check(%q): got %v, %v; want %v, nil", key, got, err, want)
+	ctx := context.Background()
+	res, err := l.Reserve(ctx, key)
+	if err != nil || res.RetryAfter != want {
+		t.Errorf("Reserve(%q): got %v, %v; want %v, nil", key, res.RetryAfter, err, want)
 	}
-}
-
-func limiterFail(t *testing.T, l LoginLimiter, key string, n int) {
-	t.Helper()
-	for range n {
-		if err := l.Fail(context.Background(), key); err != nil {
+	if res.RetryAfter == 0 {
+		if err := l.Refund(ctx, key); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
+// limiterFail counts n failed attempts for key; each must be allowed.
+func limiterFail(t *testing.T, l LoginLimiter, key string, n int) {
+	t.Helper()
+	for i := range n {
+		res, err := l.Reserve(context.Background(), key)
+		if err != nil || res.RetryAfter != 0 {
+			t.Fatalf("attempt %d on %q: got wait %v, %v; want an accepted reservation", i+1, key, res.RetryAfter, err)
+		}
+	}
+}
+
+func (l *MemoryLimiter) recordOf(key string) *attempts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[sha256.Sum256([]byte(key))]
+}
+
 func TestMemoryLimiterDefaults(t *testing.T) {
 	t.Parallel()
-	l := NewMemoryLimiter(MemoryLimiterConfig{Threshold: -1, BaseDelay: -1, MaxDelay: -1, Forget: -1, MaxKeys: -1})
-	want := MemoryLimiterConfig{Threshold: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute, Forget: time.Hour, MaxKeys: 100_000}
+	l := NewMemoryLimiter(MemoryLimiterConfig{Threshold: -1, BaseDelay: -1, MaxDelay: -1, Forget: -1, MaxKeys: -1, RememberSuccess: -1})
+	want := MemoryLimiterConfig{Threshold: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute, Forget: time.Hour, MaxKeys: 100_000, RememberSuccess: 30 * 24 * time.Hour}
 	got := l.cfg
 	if got.Threshold != want.Threshold || got.BaseDelay != want.BaseDelay || got.MaxDelay != want.MaxDelay ||
-		got.Forget != want.Forget || got.MaxKeys != want.MaxKeys {
+		got.Forget != want.Forget || got.MaxKeys != want.MaxKeys || got.RememberSuccess != want.RememberSuccess {
 		t.Errorf("defaults: got %+v, want %+v", got, want)
 	}
 	if l.cfg.Now == nil {
@@ -82,28 +102,55 @@ func TestMemoryLimiterBackoff(t *testing.T) {
 func TestMemoryLimiterHugeCount(t *testing.T) {
 	t.Parallel()
 	l, _ := newTestMemoryLimiter(MemoryLimiterConfig{Threshold: 1, BaseDelay: time.Hour, MaxDelay: 1<<63 - 1})
-	limiterFail(t, l, "k", 200) // 2^199 hours would overflow; the loop stops at the cap
-	d, _ := l.Check(context.Background(), "k")
-	if d <= 0 {
-		t.Errorf("got %v, want a positive wait", d)
+	limiterFail(t, l, "k", 1)
+	l.recordOf("k").n = 200 // 2^199 hours would overflow; the loop stops at the cap
+	res, _ := l.Reserve(context.Background(), "k")
+	if res.RetryAfter <= 0 {
+		t.Errorf("got %v, want a positive wait", res.RetryAfter)
 	}
 }
 
-func TestMemoryLimiterReset(t *testing.T) {
+// TestMemoryLimiterRefundSucceed: a refund takes back one attempt, a success
+// clears the failures and is remembered for RememberSuccess.
+func TestMemoryLimiterRefundSucceed(t *testing.T) {
 	t.Parallel()
-	l, _ := newTestMemoryLimiter(MemoryLimiterConfig{Threshold: 1})
-	limiterFail(t, l, "a", 3)
-	limiterFail(t, l, "b", 3)
-	if err := l.Reset(context.Background(), "a"); err != nil {
-		t.Fatal(err)
-	}
-	limiterWait(t, l, "a", 0)
-	limiterWait(t, l, "b", 4*time.Second)
-	if err := l.Reset(context.Background(), "never-seen"); err != nil {
-		t.Fatal(err)
-	}
-	limiterFail(t, l, "a", 1) // counting starts over after a reset
+	ctx := context.Background()
+	l, clock := newTestMemoryLimiter(MemoryLimiterConfig{Threshold: 2, Forget: time.Minute, MaxDelay: time.Minute, RememberSuccess: time.Hour})
+	limiterFail(t, l, "a", 2)
 	limiterWait(t, l, "a", time.Second)
+	if err := l.Refund(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	limiterWait(t, l, "a", 0) // one attempt taken back: below the threshold again
+	if err := l.Refund(ctx, "never-seen"); err != nil {
+		t.Fatal(err)
+	}
+	if l.recordOf("never-seen") != nil {
+		t.Error("a refund created a record")
+	}
+	limiterFail(t, l, "b", 2)
+	if err := l.Succeed(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := l.Reserve(ctx, "b")
+	if res.RetryAfter != 0 || !res.Succeeded {
+		t.Errorf("after Succeed: got %+v, want no wait and Succeeded", res)
+	}
+	// The failures are forgotten after Forget, the success only after RememberSuccess.
+	clock.Add(30 * time.Minute)
+	if res, _ := l.Reserve(ctx, "b"); res.RetryAfter != 0 || !res.Succeeded {
+		t.Errorf("within RememberSuccess: got %+v, want Succeeded", res)
+	}
+	if n := l.recordOf("b").n; n != 1 {
+		t.Errorf("count after Forget: got %d, want 1 (old attempts forgotten)", n)
+	}
+	clock.Add(time.Hour)
+	if res, _ := l.Reserve(ctx, "b"); res.Succeeded {
+		t.Errorf("after RememberSuccess: got %+v, want the success forgotten", res)
+	}
+	if res, _ := l.Reserve(ctx, "c"); res.Succeeded {
+		t.Error("a fresh key reports a success")
+	}
 }
 
 func TestMemoryLimiterMaxKeys(t *testing.T) {
@@ -114,8 +161,14 @@ func TestMemoryLimiterMaxKeys(t *testing.T) {
 		limiterFail(t, l, "old"+strconv.Itoa(i), 1)
 	}
 	clock.Add(time.Minute)
-	// A victim under attack, throttled.
-	limiterFail(t, l, "user:victim", 6)
+	// A victim under attack, throttled; an account with a remembered success.
+	for range 6 {
+		limiterFail(t, l, "user:victim", 1)
+		clock.Add(10 * time.Second) // past each wait, within Forget
+	}
+	if err := l.Succeed(context.Background(), "user:good"); err != nil {
+		t.Fatal(err)
+	}
 	// A flood of fresh usernames fills the map many times over.
 	for i := range 1000 {
 		limiterFail(t, l, "flood"+strconv.Itoa(i), 1)
@@ -124,13 +177,17 @@ func TestMemoryLimiterMaxKeys(t *testing.T) {
 		}
 	}
 	for i := range 50 {
-		if _, ok := l.m["old"+strconv.Itoa(i)]; ok {
+		if l.recordOf("old"+strconv.Itoa(i)) != nil {
 			t.Fatalf("expired record old%d kept", i)
 		}
 	}
-	// The throttled record survives: records below the threshold are dropped first.
-	if d, _ := l.Check(context.Background(), "user:victim"); d != 8*time.Second {
-		t.Errorf("victim: got wait %v, want 8s", d)
+	// The throttled record and the success survive: records below the
+	// threshold are dropped first.
+	if a := l.recordOf("user:victim"); a == nil || a.n != 6 {
+		t.Errorf("victim: got record %+v, want 6 attempts kept", a)
+	}
+	if res, _ := l.Reserve(context.Background(), "user:good"); !res.Succeeded {
+		t.Error("remembered success evicted by the flood")
 	}
 	// With only throttled records, arbitrary ones go, and the map stays bounded.
 	l2, _ := newTestMemoryLimiter(MemoryLimiterConfig{Threshold: 1, MaxKeys: 10})
@@ -139,6 +196,45 @@ func TestMemoryLimiterMaxKeys(t *testing.T) {
 	}
 	if n := len(l2.m); n > 10 || n < 9 {
 		t.Errorf("got %d keys, want 9 or 10", n)
+	}
+}
+
+// TestMemoryLimiterKeysAreDigests: a 16 KiB key costs a record no more than a short one.
+func TestMemoryLimiterKeysAreDigests(t *testing.T) {
+	t.Parallel()
+	l, _ := newTestMemoryLimiter(MemoryLimiterConfig{})
+	long := strings.Repeat("a", 16<<10)
+	limiterFail(t, l, long, 1)
+	for k := range l.m {
+		if len(k) != sha256.Size {
+			t.Errorf("map key of %d bytes, want %d", len(k), sha256.Size)
+		}
+	}
+	if l.recordOf(long) == nil {
+		t.Error("record not found under the key's digest")
+	}
+}
+
+// TestMemoryLimiterAtomicReserve: 50 concurrent attempts on one key, as many
+// concurrent guesses would make: exactly Threshold are accepted.
+func TestMemoryLimiterAtomicReserve(t *testing.T) {
+	t.Parallel()
+	l, _ := newTestMemoryLimiter(MemoryLimiterConfig{Threshold: 5})
+	var accepted atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 50 {
+		wg.Go(func() {
+			<-start
+			if res, err := l.Reserve(context.Background(), "k"); err == nil && res.RetryAfter == 0 {
+				accepted.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := accepted.Load(); got != 5 {
+		t.Errorf("accepted %d concurrent attempts, want 5", got)
 	}
 }
 
@@ -151,10 +247,10 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 			ctx := context.Background()
 			for i := range 500 {
 				key := strconv.Itoa((g*31 + i) % 80)
-				_, _ = l.Check(ctx, key)
-				_ = l.Fail(ctx, key)
+				_, _ = l.Reserve(ctx, key)
 				if i%50 == 0 {
-					_ = l.Reset(ctx, key)
+					_ = l.Succeed(ctx, key)
+					_ = l.Refund(ctx, key)
 					clock.Add(time.Millisecond)
 				}
 			}
@@ -164,15 +260,20 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 	if n := len(l.m); n > 50 {
 		t.Errorf("got %d keys, want at most 50", n)
 	}
-	// Same key from many goroutines: every failure is counted.
-	l2, _ := newTestMemoryLimiter(MemoryLimiterConfig{Threshold: 800, BaseDelay: time.Second})
-	for range 8 {
-		wg.Go(func() {
-			for range 100 {
-				_ = l2.Fail(context.Background(), "k")
-			}
-		})
+}
+
+// TestMemoryLimiterZeroValue: the zero value fails closed with an error, never a panic.
+func TestMemoryLimiterZeroValue(t *testing.T) {
+	t.Parallel()
+	var l MemoryLimiter
+	ctx := context.Background()
+	if _, err := l.Reserve(ctx, "k"); !errors.Is(err, errLimiterZero) {
+		t.Errorf("Reserve: got %v, want errLimiterZero", err)
 	}
-	wg.Wait()
-	limiterWait(t, l2, "k", time.Second)
+	if err := l.Refund(ctx, "k"); !errors.Is(err, errLimiterZero) {
+		t.Errorf("Refund: got %v, want errLimiterZero", err)
+	}
+	if err := l.Succeed(ctx, "k"); !errors.Is(err, errLimiterZero) {
+		t.Errorf("Succeed: got %v, want errLimiterZero", err)
+	}
 }

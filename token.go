@@ -2,20 +2,17 @@ package guard
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 )
@@ -25,9 +22,17 @@ const DefaultMaxTokenRequestBytes = 16 << 10
 
 // User is what a [UserStore] knows about a user.
 type User struct {
-	// Subject is the token's "sub"; default the username.
+	// Username is the account's canonical name as the store holds it.
+	// Throttling counts attempts, and rehashes are stored, under it, and it is
+	// the default Subject. A store whose lookup folds case or trims (citext,
+	// *_ci collations, LOWER()) must set it, or "Alice" and "alice" count as
+	// two accounts. Default: the username as the client sent it.
+	Username string
+	// Subject is the token's "sub"; default Username.
 	Subject string
 	// PasswordHash is the stored hash in any format the [PasswordHasher] reads.
+	// Empty means the account has no password (SSO only): every password
+	// fails, at the cost of one hash like any other failure.
 	PasswordHash Secret
 	// Roles and Scopes are granted to the user; Scopes bounds what a token
 	// request may ask for.
@@ -38,7 +43,8 @@ type User struct {
 }
 
 // UserStore looks users up by username for the password grant. It returns an
-// error matching [ErrNotFound] for an unknown user; any other error is a 500.
+// error matching [ErrNotFound] for an unknown user; any other error is
+// answered 503 temporarily_unavailable (the store is down: fail closed).
 type UserStore interface {
 	LookupUser(ctx context.Context, username string) (User, error)
 }
@@ -50,10 +56,17 @@ type PasswordHashUpdater interface {
 	UpdatePasswordHash(ctx context.Context, username string, newHash Secret) error
 }
 
-// Client is an OAuth2 client registered with a hashed secret.
+// Client is a registered OAuth2 client (RFC 6749 §2).
 type Client struct {
-	// SecretHash is the client secret hashed with the [PasswordHasher].
+	// SecretHash is the client secret hashed with the [PasswordHasher]. A
+	// confidential client must present the secret (HTTP Basic or the form).
 	SecretHash Secret
+	// Public marks a client that cannot keep a secret (RFC 6749 §2.1), such as
+	// a browser or mobile app: it identifies itself by client_id alone (in the
+	// form, or as HTTP Basic with an empty password, as requests-oauthlib's
+	// LegacyApplicationClient sends it), SecretHash is ignored, presenting a
+	// secret fails, and it may not use client_credentials. Default false.
+	Public bool
 	// Grants the client may use: "client_credentials", "password". Empty means
 	// client_credentials only.
 	Grants []string
@@ -66,7 +79,7 @@ type Client struct {
 }
 
 // ClientStore looks clients up by client_id. It returns an error matching
-// [ErrNotFound] for an unknown client.
+// [ErrNotFound] for an unknown client; any other error is answered 503.
 type ClientStore interface {
 	LookupClient(ctx context.Context, clientID string) (Client, error)
 }
@@ -86,20 +99,50 @@ type TokenEndpointConfig struct {
 	// RFC 9700 §2.4 deprecates; enable it for first-party clients and
 	// migrations from a FastAPI OAuth2PasswordBearer app. Default false.
 	EnablePasswordGrant bool
-	// Clients enables grant_type=client_credentials (RFC 6749 §4.4) and client
-	// authentication for the password grant.
+	// InferPasswordGrant treats a form with username and password and no
+	// grant_type as grant_type=password, as FastAPI's
+	// OAuth2PasswordRequestForm does, so clients written for a FastAPI
+	// service log in unchanged. Default false: grant_type is required
+	// (RFC 6749 §4.3.2) and its absence is 400 invalid_request.
+	InferPasswordGrant bool
+	// Clients enables grant_type=client_credentials (RFC 6749 §4.4) and
+	// client rules for the password grant: with Clients set, a password grant
+	// must name a registered client whose Grants include "password" (a public
+	// client by client_id, a confidential one with its secret), and that
+	// client's Scopes bound the token's.
 	Clients ClientStore
+	// DangerouslyAllowPasswordGrantWithoutClient lets a password grant that
+	// names no client through while Clients is set; such tokens are bounded by
+	// the user's scopes only. Default false: 401 invalid_client.
+	DangerouslyAllowPasswordGrantWithoutClient bool
 
 	// MaxBodyBytes caps the request body. Default [DefaultMaxTokenRequestBytes]; over it: 413.
 	MaxBodyBytes int64
-	// Limiter counts failed attempts per username and per client_id.
-	// Default: [NewMemoryLimiter] with its defaults (throttling after 5 failures).
+	// Limiter counts attempts per account (canonical username or client_id)
+	// from one client IP. Each counter is reserved before hashing, so
+	// concurrent guesses cannot pass its threshold; a success clears the
+	// pair's failures and is remembered, so that the account's later logins
+	// from that IP skip AccountLimiter. Keys are short digests
+	// ("user-ip:…", "client-ip:…"). Default: [NewMemoryLimiter] with its
+	// defaults (5 failures, then a wait from 1s doubling to 15m).
 	Limiter LoginLimiter
-	// IPLimiter counts failed attempts per client IP, whatever the username.
-	// Default: [NewMemoryLimiter] with Threshold 20.
+	// IPLimiter counts attempts per client IP (IPv6: per /64), whatever the
+	// account; a success is refunded, never reset. Keys "ip:…". Default:
+	// [NewMemoryLimiter] with Threshold 20.
 	IPLimiter LoginLimiter
+	// AccountLimiter counts attempts per account from every client IP where
+	// the account has not logged in successfully, so guesses spread over many
+	// addresses still meet a ceiling, while the real user, from an address it
+	// logged in from before, is throttled only by Limiter and IPLimiter and
+	// cannot be locked out by a guesser elsewhere. Keys "user:…",
+	// "client:…". Default: [NewMemoryLimiter] with Threshold 50.
+	AccountLimiter LoginLimiter
 	// TrustedProxies are the peers whose X-Forwarded-For and X-Forwarded-Proto
-	// are believed. Default none: the client IP is the TCP peer.
+	// are believed. Default none: the client IP is the TCP peer. Behind a
+	// reverse proxy on the same host, leaving it empty makes every client
+	// share the loopback address (one throttling bucket for all) and accepts
+	// plain HTTP from the proxy as local: the endpoint logs a warning, once,
+	// when a loopback request carries forwarding headers.
 	TrustedProxies []netip.Prefix
 	// DangerouslyAllowInsecureHTTP accepts requests over plain HTTP from
 	// non-loopback peers, sending passwords in the clear. Default false: such
@@ -108,29 +151,45 @@ type TokenEndpointConfig struct {
 	// Realm of the Basic challenge sent with invalid_client. Default [DefaultRealm].
 	Realm string
 	// Logger receives one line per failed or throttled attempt (username,
-	// client, IP, reason; never a secret). Default: no logging.
+	// client, IP, reason; never a secret), and an error line for unreadable
+	// stored hashes and failing stores. Default: no logging.
 	Logger *slog.Logger
 	// ErrorWriter writes failures. Default [WriteError].
 	ErrorWriter ErrorWriter
 }
 
+// MaxAccountNameLen bounds usernames and client ids: longer ones are refused
+// with 400 invalid_request before they reach a store or a limiter.
+const MaxAccountNameLen = 256
+
+// Grant types the endpoint serves.
+const (
+	grantPassword          = "password"
+	grantClientCredentials = "client_credentials"
+)
+
 // TokenEndpoint is the OAuth2 token endpoint (RFC 6749 §3.2), an
 // [http.Handler] to mount at POST /token. It is safe for concurrent use.
+// The zero value answers every request 500 server_error; create it with
+// [NewTokenEndpoint].
 //
 // Answers: 200 {"access_token","token_type":"Bearer","expires_in"[,"scope"]}
 // with Cache-Control: no-store; 400 invalid_request, invalid_grant,
-// invalid_scope, unauthorized_client or unsupported_grant_type; 401
-// invalid_client (with a Basic challenge when Basic was used); 405 for
-// methods other than POST; 413 over the body cap; 429 with Retry-After when
-// throttled; 503 with Retry-After when the hashing pool is saturated; 500 when
-// a store fails.
+// invalid_scope, unauthorized_client, unsupported_grant_type, or
+// invalid_client for a client that authenticated in the form; 401
+// invalid_client with a Basic challenge when the client used HTTP Basic or
+// sent no credentials; 405 for methods other than POST; 413 over the body
+// cap; 429 with Retry-After when throttled; 503 temporarily_unavailable with
+// Retry-After when the hashing pool is saturated or a store or limiter fails.
 type TokenEndpoint struct {
-	cfg        TokenEndpointConfig
-	hasher     passwordHasher
-	limiter    LoginLimiter
-	ipLimiter  LoginLimiter
-	writeError ErrorWriter
-	basic      []string
+	cfg            TokenEndpointConfig
+	hasher         passwordHasher
+	limiter        LoginLimiter
+	ipLimiter      LoginLimiter
+	accountLimiter LoginLimiter
+	writeError     ErrorWriter
+	errClient401   *Error
+	proxyWarning   sync.Once
 }
 
 // NewTokenEndpoint validates cfg.
@@ -144,6 +203,9 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	}
 	if cfg.EnablePasswordGrant && cfg.Users == nil {
 		errs = append(errs, errors.New("guard: EnablePasswordGrant needs Users"))
+	}
+	if cfg.InferPasswordGrant && !cfg.EnablePasswordGrant {
+		errs = append(errs, errors.New("guard: InferPasswordGrant needs EnablePasswordGrant"))
 	}
 	if cfg.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("guard: MaxBodyBytes is negative"))
@@ -168,15 +230,24 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	b.WriteString(`Basic realm="`)
 	writeQuotedSafe(&b, realm)
 	b.WriteString(`", charset="UTF-8"`)
-	e := &TokenEndpoint{cfg: cfg, hasher: cfg.Hasher, limiter: cfg.Limiter, writeError: writerOrDefault(cfg.ErrorWriter), basic: []string{b.String()}}
-	if e.limiter == nil {
-		e.limiter = NewMemoryLimiter(MemoryLimiterConfig{})
+	e := &TokenEndpoint{
+		cfg:            cfg,
+		hasher:         cfg.Hasher,
+		limiter:        orLimiter(cfg.Limiter, 5),
+		ipLimiter:      orLimiter(cfg.IPLimiter, 20),
+		accountLimiter: orLimiter(cfg.AccountLimiter, 50),
+		writeError:     writerOrDefault(cfg.ErrorWriter),
 	}
-	e.ipLimiter = cfg.IPLimiter
-	if e.ipLimiter == nil {
-		e.ipLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 20})
-	}
+	e.errClient401 = prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed",
+		Challenges: []string{b.String()}, Err: ErrInvalidClient})
 	return e, nil
+}
+
+func orLimiter(l LoginLimiter, threshold int) LoginLimiter {
+	if l != nil {
+		return l
+	}
+	return NewMemoryLimiter(MemoryLimiterConfig{Threshold: threshold})
 }
 
 // passwordHasher is the part of [*PasswordHasher] the endpoint uses; tests
@@ -190,6 +261,13 @@ type passwordHasher interface {
 // tokenError builds the RFC 6749 §5.2 error.
 func tokenError(status int, code, desc string, cause error) *Error {
 	return prerender(&Error{Status: status, Code: code, Description: desc, Err: cause})
+}
+
+// unavailable answers a failing dependency (user or client store, limiter):
+// fail closed with 503 and Retry-After; the cause stays out of the body.
+func unavailable(cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+		Description: "service unavailable; retry later", RetryAfter: 5 * time.Second, Err: cause}
 }
 
 var (
@@ -211,6 +289,9 @@ var (
 	errTokenScope      = tokenError(http.StatusBadRequest, "invalid_scope", "requested scope not allowed", ErrInvalidScope)
 	errTokenClientNA   = tokenError(http.StatusBadRequest, "unauthorized_client", "client not allowed this grant", ErrUnauthorizedClient)
 	errTokenServer     = tokenError(http.StatusInternalServerError, "server_error", "", nil)
+	errTokenZero       = tokenError(http.StatusInternalServerError, "server_error", "", errors.New("guard: TokenEndpoint used without NewTokenEndpoint"))
+	errTokenLongName   = tokenError(http.StatusBadRequest, "invalid_request", "username or client_id too long", nil)
+	errTokenClient400  = tokenError(http.StatusBadRequest, "invalid_client", "client authentication failed", ErrInvalidClient)
 	errTokenThrottled  = tokenError(http.StatusTooManyRequests, "invalid_request", "too many failed attempts; retry later", ErrThrottled)
 	errTokenBusy       = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "server busy; retry later", RetryAfter: time.Second, Err: ErrBusy}
 	queryCredentialKey = []string{"password", "client_secret", "client_assertion", "refresh_token", "code"}
@@ -218,6 +299,11 @@ var (
 
 // ServeHTTP implements [http.Handler].
 func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if e.hasher == nil { // the zero value: fail closed, never panic
+		w.Header().Set("Pragma", "no-cache")
+		WriteError(w, r, errTokenZero)
+		return
+	}
 	tok, err := e.serve(w, r)
 	// Token responses, errors included, carry Pragma: no-cache besides the
 	// writer's Cache-Control: no-store (RFC 6749 §5.1, and §5.2's example).
@@ -261,7 +347,7 @@ type tokenRequest struct {
 	basic        bool // client authenticated with HTTP Basic
 	hasClient    bool
 	ip           string // client IP, for logs
-	ipKey        string // limiter key of the client IP ("ip:" + address or IPv6 /64)
+	ipKey        string // the client IP as throttling counts it (address, or IPv6 /64)
 }
 
 func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
@@ -295,14 +381,18 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 	if err := e.clientAuth(r, req); err != nil {
 		return nil, err
 	}
-	switch req.form["grant_type"] {
+	grant := req.form["grant_type"]
+	if grant == "" && e.cfg.InferPasswordGrant && req.form["username"] != "" && req.form["password"] != "" {
+		grant = grantPassword // FastAPI's OAuth2PasswordRequestForm
+	}
+	switch grant {
 	case "":
 		return nil, errTokenNoGrant
-	case "password":
+	case grantPassword:
 		if e.cfg.EnablePasswordGrant {
 			return e.passwordGrant(r.Context(), req)
 		}
-	case "client_credentials":
+	case grantClientCredentials:
 		if e.cfg.Clients != nil {
 			return e.clientGrant(r.Context(), req)
 		}
@@ -310,202 +400,119 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 	return nil, errTokenGrant
 }
 
-// readForm reads the capped body and applies RFC 6749 §3.2's parameter rules:
-// no repeats, no empty values, valid UTF-8.
-func (e *TokenEndpoint) readForm(w http.ResponseWriter, r *http.Request) (*tokenRequest, error) {
-	if r.ContentLength > e.cfg.MaxBodyBytes {
-		return nil, errTokenTooBig
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, errTokenTooBig
-		}
-		return nil, errTokenForm
-	}
-	values, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, errTokenForm
-	}
-	ip := e.clientIP(r)
-	req := &tokenRequest{form: make(map[string]string, len(values)), ip: ip, ipKey: limiterIPKey(ip)}
-	// The checks are ranked so that the answer does not depend on map order.
-	var ferr *Error
-	for k, vs := range values {
-		switch {
-		case len(vs) > 1:
-			ferr = errTokenRepeated
-		case !utf8.ValidString(k) || !utf8.ValidString(vs[0]):
-			if ferr != errTokenRepeated {
-				ferr = errTokenForm
-			}
-		case vs[0] == "":
-			if ferr == nil {
-				ferr = errTokenEmpty
-			}
-		default:
-			req.form[k] = vs[0]
-		}
-	}
-	if ferr != nil {
-		return nil, ferr
-	}
-	return req, nil
-}
-
-// clientAuth extracts client credentials: HTTP Basic with form-encoded id and
-// secret (RFC 6749 §2.3.1), or client_id/client_secret in the body, not both.
-func (e *TokenEndpoint) clientAuth(r *http.Request, req *tokenRequest) error {
-	auth := r.Header.Values("Authorization")
-	bodyID, hasBodyID := req.form["client_id"]
-	bodySecret, hasBodySecret := req.form["client_secret"]
-	switch {
-	case len(auth) > 1:
-		return errTokenTwoAuth
-	case len(auth) == 1:
-		if hasBodyID || hasBodySecret {
-			return errTokenTwoAuth
-		}
-		scheme, cred, ok := strings.Cut(auth[0], " ")
-		if !ok || !strings.EqualFold(scheme, "Basic") {
-			return errTokenBasic
-		}
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimLeft(cred, " "))
-		if err != nil {
-			return errTokenBasic
-		}
-		id, secret, ok := strings.Cut(string(raw), ":")
-		if !ok {
-			return errTokenBasic
-		}
-		if id, err = url.QueryUnescape(id); err != nil {
-			return errTokenBasic
-		}
-		if secret, err = url.QueryUnescape(secret); err != nil {
-			return errTokenBasic
-		}
-		if id == "" && secret == "" {
-			// golang.org/x/oauth2 with AuthStyleInHeader and no ClientID
-			// (a public client, FastAPI style) sends "Basic Og==": no client.
-			return nil
-		}
-		if id == "" || !utf8.ValidString(id) || !utf8.ValidString(secret) {
-			return errTokenBasic
-		}
-		req.clientID, req.clientSecret, req.basic, req.hasClient = id, Secret(secret), true, true
-	case hasBodySecret && !hasBodyID:
-		return errTokenClientID
-	case hasBodyID:
-		req.clientID, req.clientSecret, req.hasClient = bodyID, Secret(bodySecret), true
-	}
-	return nil
-}
-
+// invalidClient is RFC 6749 §5.2's invalid_client: 401 with a Basic
+// challenge when the client used HTTP Basic or sent no credentials at all
+// (the challenge names the supported method), else 400, the section's
+// default status, which keeps browsers from showing a login prompt.
 func (e *TokenEndpoint) invalidClient(req *tokenRequest) *Error {
-	err := &Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed", Err: ErrInvalidClient}
 	if req.basic || !req.hasClient {
-		err.Challenges = e.basic
+		return e.errClient401
 	}
-	return err
+	return errTokenClient400
 }
 
-// authenticateClient checks the client's secret. A public client (client_id
-// without a secret) is accepted only for the password grant when no
-// ClientStore is configured, as FastAPI's OAuth2PasswordRequestForm does.
+// authenticateClient authenticates or identifies the client of a request for
+// grant. It returns nil and no error when the request may go on without a
+// client: the password grant with no ClientStore (a client_id is then taken as
+// the caller's word, never put in the token) or with
+// DangerouslyAllowPasswordGrantWithoutClient and no client named.
 func (e *TokenEndpoint) authenticateClient(ctx context.Context, req *tokenRequest, grant string) (*Client, error) {
 	if e.cfg.Clients == nil {
-		if req.clientSecret != "" || req.basic {
-			return nil, e.invalidClient(req)
+		if req.clientSecret == "" {
+			return nil, nil // no client, or a public client naming itself: nothing to check against
 		}
-		return nil, nil
+		// A secret that no store can check fails like a wrong one.
+		return nil, e.clientRejected(ctx, req, credential{kind: clientCredential, account: req.clientID, secret: string(req.clientSecret)})
 	}
-	if !req.hasClient || req.clientSecret == "" {
-		if grant == "password" && !req.hasClient {
+	if !req.hasClient {
+		if grant == grantPassword && e.cfg.DangerouslyAllowPasswordGrantWithoutClient {
 			return nil, nil
 		}
 		return nil, e.invalidClient(req)
 	}
-	key := "client:" + req.clientID
-	if err := e.throttled(ctx, key, req.ipKey); err != nil {
-		e.log(ctx, "token request throttled", "client_id", req.clientID, "ip", req.ip)
-		return nil, err
-	}
 	c, err := e.cfg.Clients.LookupClient(ctx, req.clientID)
-	var verr error
+	found := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, e.storeDown(ctx, "client store", err)
+	}
+	cred := credential{kind: clientCredential, account: req.clientID, secret: string(req.clientSecret),
+		hash: c.SecretHash, found: found, disabled: c.Disabled}
 	switch {
-	case errors.Is(err, ErrNotFound):
-		verr = e.hasher.VerifyDummy(ctx, string(req.clientSecret))
-	case err != nil:
-		return nil, fmt.Errorf("guard: client store: %w", err)
+	case found && c.Public && req.clientSecret == "" && !c.Disabled:
+		// A public client identifies itself; there is no secret to check.
+	case found && c.Public:
+		// A secret from a public client, or a disabled one: fail at the cost of a hash.
+		cred.found = false
+		return nil, e.clientRejected(ctx, req, cred)
 	default:
-		_, verr = e.hasher.Verify(ctx, string(req.clientSecret), string(c.SecretHash))
-		if verr == nil && c.Disabled {
-			verr = ErrPasswordMismatch
+		if req.clientSecret == "" {
+			cred.found = false // a confidential or unknown client must authenticate
+		}
+		if _, err := e.check(ctx, req, cred); err != nil {
+			return nil, e.clientError(req, err)
 		}
 	}
-	if errors.Is(verr, ErrBusy) {
-		return nil, errTokenBusy
-	}
-	if err != nil || verr != nil {
-		e.fail(ctx, key, req.ipKey)
-		e.log(ctx, "client authentication failed", "client_id", req.clientID, "ip", req.ip)
-		return nil, e.invalidClient(req)
-	}
-	e.reset(ctx, key)
 	grants := c.Grants
 	if len(grants) == 0 {
-		grants = []string{"client_credentials"}
+		grants = []string{grantClientCredentials}
 	}
-	if !slices.Contains(grants, grant) {
+	if !slices.Contains(grants, grant) || (c.Public && grant == grantClientCredentials) {
 		return nil, errTokenClientNA
 	}
 	return &c, nil
 }
 
+// clientRejected spends a failed check on cred and answers invalid_client.
+func (e *TokenEndpoint) clientRejected(ctx context.Context, req *tokenRequest, cred credential) error {
+	_, err := e.check(ctx, req, cred)
+	if err == nil { // cannot happen: cred holds no hash
+		err = errCredential
+	}
+	return e.clientError(req, err)
+}
+
+func (e *TokenEndpoint) clientError(req *tokenRequest, err error) error {
+	if err == errCredential {
+		return e.invalidClient(req)
+	}
+	return err
+}
+
 func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*tokenResponse, error) {
-	username, password := req.form["username"], Secret(req.form["password"])
+	username, password := req.form["username"], req.form["password"]
 	if username == "" || password == "" {
 		return nil, errTokenMissing
+	}
+	if len(username) > MaxAccountNameLen {
+		return nil, errTokenLongName
 	}
 	requested, err := parseScope(req.form["scope"])
 	if err != nil {
 		return nil, err
 	}
-	client, err := e.authenticateClient(ctx, req, "password")
+	client, err := e.authenticateClient(ctx, req, grantPassword)
 	if err != nil {
 		return nil, err
 	}
-	userKey, ipKey := "user:"+username, req.ipKey
-	if err := e.throttled(ctx, userKey, ipKey); err != nil {
-		e.log(ctx, "login throttled", "username", username, "ip", req.ip)
+	// The store is asked first so that throttling keys, the token's subject
+	// and a rehash use the account's canonical name, whatever the case or
+	// spacing the client typed.
+	u, err := e.cfg.Users.LookupUser(ctx, username)
+	found := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, e.storeDown(ctx, "user store", err)
+	}
+	account := username
+	if found && u.Username != "" {
+		account = u.Username
+	}
+	needsRehash, err := e.check(ctx, req, credential{kind: userCredential, account: account, secret: password,
+		hash: u.PasswordHash, found: found, disabled: u.Disabled})
+	if err == errCredential {
+		return nil, errTokenBadLogin
+	} else if err != nil {
 		return nil, err
 	}
-	u, err := e.cfg.Users.LookupUser(ctx, username)
-	var (
-		verr        error
-		needsRehash bool
-	)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		verr = e.hasher.VerifyDummy(ctx, string(password))
-	case err != nil:
-		return nil, fmt.Errorf("guard: user store: %w", err)
-	default:
-		needsRehash, verr = e.hasher.Verify(ctx, string(password), string(u.PasswordHash))
-		if verr == nil && u.Disabled {
-			verr = ErrPasswordMismatch
-		}
-	}
-	if errors.Is(verr, ErrBusy) {
-		return nil, errTokenBusy
-	}
-	if err != nil || verr != nil {
-		e.fail(ctx, userKey, ipKey)
-		e.log(ctx, "login failed", "username", username, "ip", req.ip)
-		return nil, errTokenBadLogin
-	}
-	e.reset(ctx, userKey)
 	allowed := u.Scopes
 	if client != nil {
 		allowed = intersect(allowed, client.Scopes)
@@ -515,11 +522,11 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 		return nil, err
 	}
 	if needsRehash {
-		e.rehash(ctx, username, password)
+		e.rehash(ctx, account, Secret(password))
 	}
 	sub := u.Subject
 	if sub == "" {
-		sub = username
+		sub = account
 	}
 	c := Claims{Subject: sub, Roles: u.Roles, Scopes: granted}
 	if client != nil {
@@ -533,7 +540,7 @@ func (e *TokenEndpoint) clientGrant(ctx context.Context, req *tokenRequest) (*to
 	if err != nil {
 		return nil, err
 	}
-	client, err := e.authenticateClient(ctx, req, "client_credentials")
+	client, err := e.authenticateClient(ctx, req, grantClientCredentials)
 	if err != nil {
 		return nil, err
 	}
@@ -573,32 +580,11 @@ func (e *TokenEndpoint) rehash(ctx context.Context, username string, password Se
 	}
 }
 
-// throttled checks the subject key (user or client) and the client IP.
-func (e *TokenEndpoint) throttled(ctx context.Context, key, ip string) error {
-	d1, err1 := e.limiter.Check(ctx, key)
-	d2, err2 := e.ipLimiter.Check(ctx, ip)
-	if err := errors.Join(err1, err2); err != nil {
-		return fmt.Errorf("guard: limiter: %w", err)
-	}
-	if wait := max(d1, d2); wait > 0 {
-		err := *errTokenThrottled
-		err.RetryAfter = wait
-		return &err
-	}
-	return nil
-}
-
-// fail records a failed attempt; a limiter error is logged, the answer is a failure anyway.
-func (e *TokenEndpoint) fail(ctx context.Context, key, ip string) {
-	if err := errors.Join(e.limiter.Fail(ctx, key), e.ipLimiter.Fail(ctx, ip)); err != nil {
-		e.log(ctx, "limiter failed", "error", err)
-	}
-}
-
-func (e *TokenEndpoint) reset(ctx context.Context, key string) {
-	if err := e.limiter.Reset(ctx, key); err != nil {
-		e.log(ctx, "limiter failed", "error", err)
-	}
+// storeDown answers a failing user or client store: fail closed, 503 with
+// Retry-After; the cause goes to the log and the ErrorWriter, never the body.
+func (e *TokenEndpoint) storeDown(ctx context.Context, what string, err error) error {
+	e.logError(ctx, what+" failed", "error", err)
+	return unavailable(fmt.Errorf("guard: %s: %w", what, err))
 }
 
 func (e *TokenEndpoint) log(ctx context.Context, msg string, args ...any) {
@@ -611,142 +597,4 @@ func (e *TokenEndpoint) logError(ctx context.Context, msg string, args ...any) {
 	if e.cfg.Logger != nil {
 		e.cfg.Logger.ErrorContext(ctx, msg, args...)
 	}
-}
-
-// secureTransport: TLS, a loopback peer, a trusted proxy that says https, or
-// the dangerous option.
-func (e *TokenEndpoint) secureTransport(r *http.Request) bool {
-	if r.TLS != nil || e.cfg.DangerouslyAllowInsecureHTTP {
-		return true
-	}
-	peer, ok := peerAddr(r)
-	if !ok {
-		return false
-	}
-	if peer.IsLoopback() {
-		return true
-	}
-	return e.trusted(peer) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
-}
-
-// limiterIPKey is the limiter key of a client IP: the address for IPv4, the
-// /64 prefix for IPv6 (one host usually holds a whole /64, so counting single
-// IPv6 addresses would let it rotate past the limit).
-func limiterIPKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() {
-		return "ip:" + ip
-	}
-	p, _ := a.WithZone("").Prefix(64)
-	return "ip:" + p.String()
-}
-
-func peerAddr(r *http.Request) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		a, err := netip.ParseAddr(host)
-		return a.Unmap(), err == nil
-	}
-	return ap.Addr().Unmap(), true
-}
-
-func (e *TokenEndpoint) trusted(a netip.Addr) bool {
-	for _, p := range e.cfg.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// clientIP is the TCP peer, or, when the peer is a trusted proxy, the
-// rightmost X-Forwarded-For address that is not a trusted proxy.
-func (e *TokenEndpoint) clientIP(r *http.Request) string {
-	peer, ok := peerAddr(r)
-	if !ok {
-		return r.RemoteAddr
-	}
-	if !e.trusted(peer) {
-		return peer.String()
-	}
-	xff := r.Header.Values("X-Forwarded-For")
-	for i := len(xff) - 1; i >= 0; i-- {
-		parts := strings.Split(xff[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return peer.String()
-			}
-			a = a.Unmap()
-			if !e.trusted(a) {
-				return a.String()
-			}
-			peer = a
-		}
-	}
-	return peer.String()
-}
-
-// parseScope splits a scope parameter (RFC 6749 §3.3: scope-tokens of
-// NQCHAR separated by single spaces).
-func parseScope(s string) ([]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	list := strings.Split(s, " ")
-	for _, tok := range list {
-		if tok == "" {
-			return nil, errTokenScope
-		}
-		for i := 0; i < len(tok); i++ {
-			if c := tok[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-				return nil, errTokenScope
-			}
-		}
-	}
-	return list, nil
-}
-
-// grantScopes: requested ⊆ allowed, else invalid_scope; nothing requested
-// means everything allowed.
-func grantScopes(requested, allowed []string) ([]string, error) {
-	if len(requested) == 0 {
-		return slices.Clone(allowed), nil
-	}
-	var granted []string
-	for _, s := range requested {
-		if !slices.Contains(allowed, s) {
-			return nil, errTokenScope
-		}
-		if !slices.Contains(granted, s) {
-			granted = append(granted, s)
-		}
-	}
-	return granted, nil
-}
-
-func intersect(a, b []string) []string {
-	var out []string
-	for _, s := range a {
-		if slices.Contains(b, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, s := range a {
-		if !slices.Contains(b, s) {
-			return false
-		}
-	}
-	return true
 }

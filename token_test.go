@@ -227,7 +227,11 @@ func newTokFixture(t testing.TB, hcfg PasswordHasherConfig, mod func(*TokenEndpo
 		Clients:             clients,
 		Limiter:             NewMemoryLimiter(MemoryLimiterConfig{Threshold: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, Forget: time.Minute, Now: clock.Now}),
 		IPLimiter:           NewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now}),
-		Logger:              slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AccountLimiter:      NewMemoryLimiter(MemoryLimiterConfig{Threshold: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, Forget: time.Minute, Now: clock.Now}),
+		// Most tests log in without a client; TestTokenPasswordGrantClients
+		// covers the default, which requires one while Clients is set.
+		DangerouslyAllowPasswordGrantWithoutClient: true,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -480,9 +484,15 @@ func TestTokenErrors(t *testing.T) {
 		{"secret form-decoded: raw '+' is a space", nil, tokRequest(cc, withHeader("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(tokSvcID)+":"+strings.ReplaceAll(url.QueryEscape(tokSvcPW), "%2B", "+"))))), 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), tokErrBody("invalid_client", "client authentication failed"), 1},
 		{"unknown client via Basic", nil, tokRequest(cc, withBasic("ghost", "x")), 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), tokErrBody("invalid_client", "client authentication failed"), 1},
 		{"disabled client", nil, tokRequest(cc, withBasic("off", tokWebPW)), 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), tokErrBody("invalid_client", "client authentication failed"), 1},
-		{"wrong client secret in body: no challenge", nil, tokRequest(form("grant_type", "client_credentials", "client_id", tokSvcID, "client_secret", "nope")), 401, tokErrorHeaders(), tokErrBody("invalid_client", "client authentication failed"), 1},
-		{"client_id without secret", nil, tokRequest(form("grant_type", "client_credentials", "client_id", tokSvcID)), 401, tokErrorHeaders(), tokErrBody("invalid_client", "client authentication failed"), 0},
-		{"client secret with no ClientStore", func(c *TokenEndpointConfig) { c.Clients = nil }, tokRequest(pw(), withBasic(tokWebID, tokWebPW)), 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), tokErrBody("invalid_client", "client authentication failed"), 0},
+		{"wrong client secret in body: 400, no challenge", nil, tokRequest(form("grant_type", "client_credentials", "client_id", tokSvcID, "client_secret", "nope")), 400, tokErrorHeaders(), tokErrBody("invalid_client", "client authentication failed"), 1},
+		{"unknown client in body", nil, tokRequest(form("grant_type", "client_credentials", "client_id", "ghost", "client_secret", "nope")), 400, tokErrorHeaders(), tokErrBody("invalid_client", "client authentication failed"), 1},
+		{"client_id without secret", nil, tokRequest(form("grant_type", "client_credentials", "client_id", tokSvcID)), 400, tokErrorHeaders(), tokErrBody("invalid_client", "client authentication failed"), 1},
+		{"Basic with empty secret, confidential client", nil, tokRequest(cc, withBasic(tokSvcID, "")), 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), tokErrBody("invalid_client", "client authentication failed"), 1},
+		{"client secret with no ClientStore", func(c *TokenEndpointConfig) { c.Clients = nil }, tokRequest(pw(), withBasic(tokWebID, tokWebPW)), 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), tokErrBody("invalid_client", "client authentication failed"), 1},
+		{"client secret in body with no ClientStore", func(c *TokenEndpointConfig) { c.Clients = nil }, tokRequest(pw("client_id", tokWebID, "client_secret", tokWebPW)), 400, tokErrorHeaders(), tokErrBody("invalid_client", "client authentication failed"), 1},
+		{"client_id over 256 bytes", nil, tokRequest(form("grant_type", "client_credentials", "client_id", strings.Repeat("c", 257), "client_secret", "x")), 400, tokErrorHeaders(), invReq("username or client_id too long"), 0},
+		{"Basic client_id over 256 bytes", nil, tokRequest(cc, withBasic(strings.Repeat("c", 257), "x")), 400, tokErrorHeaders(), invReq("username or client_id too long"), 0},
+		{"username over 256 bytes", nil, tokRequest(form("grant_type", "password", "username", strings.Repeat("u", 257), "password", "x")), 400, tokErrorHeaders(), invReq("username or client_id too long"), 0},
 		{"password client wants client_credentials", nil, tokRequest(cc, withBasic(tokWebID, tokWebPW)), 400, tokErrorHeaders(), tokErrBody("unauthorized_client", "client not allowed this grant"), 1},
 		{"client_credentials client wants password", nil, tokRequest(pw(), withBasic(tokSvcID, tokSvcPW)), 400, tokErrorHeaders(), tokErrBody("unauthorized_client", "client not allowed this grant"), 1},
 		{"client scope not allowed", nil, tokRequest(form("grant_type", "client_credentials", "scope", "admin"), withBasic(tokSvcID, tokSvcPW)), 400, tokErrorHeaders(), tokErrBody("invalid_scope", "requested scope not allowed"), 1},
@@ -680,20 +690,20 @@ func TestTokenTransport(t *testing.T) {
 	}
 }
 
-// tokKeyRecorder is a LoginLimiter that records the keys it sees.
+// tokKeyRecorder is a LoginLimiter that records the keys it reserves.
 type tokKeyRecorder struct {
 	mu    sync.Mutex
 	fails []string
 }
 
-func (l *tokKeyRecorder) Check(context.Context, string) (time.Duration, error) { return 0, nil }
-func (l *tokKeyRecorder) Fail(_ context.Context, key string) error {
+func (l *tokKeyRecorder) Reserve(_ context.Context, key string) (Reservation, error) {
 	l.mu.Lock()
 	l.fails = append(l.fails, key)
 	l.mu.Unlock()
-	return nil
+	return Reservation{}, nil
 }
-func (l *tokKeyRecorder) Reset(context.Context, string) error { return nil }
+func (l *tokKeyRecorder) Refund(context.Context, string) error  { return nil }
+func (l *tokKeyRecorder) Succeed(context.Context, string) error { return nil }
 
 func TestTokenClientIP(t *testing.T) {
 	t.Parallel()
@@ -704,17 +714,17 @@ func TestTokenClientIP(t *testing.T) {
 		xff    []string
 		want   string
 	}{
-		{"direct peer", "198.51.100.7:1234", nil, "ip:198.51.100.7"},
-		{"untrusted peer's XFF ignored", "198.51.100.7:1234", []string{"203.0.113.9"}, "ip:198.51.100.7"},
-		{"trusted proxy", "10.0.0.2:80", []string{"203.0.113.9"}, "ip:203.0.113.9"},
-		{"rightmost untrusted wins over a spoofed left entry", "10.0.0.2:80", []string{"1.1.1.1, 203.0.113.9, 10.0.0.3"}, "ip:203.0.113.9"},
-		{"several XFF lines", "10.0.0.2:80", []string{"1.1.1.1", "203.0.113.9", "10.9.9.9"}, "ip:203.0.113.9"},
-		{"garbage stops at the last trusted hop", "10.0.0.2:80", []string{"1.1.1.1, junk, 10.0.0.3"}, "ip:10.0.0.3"},
-		{"all trusted", "10.0.0.2:80", []string{"10.0.0.1"}, "ip:10.0.0.1"},
-		{"trusted proxy, no XFF", "10.0.0.2:80", nil, "ip:10.0.0.2"},
-		{"IPv4-mapped peer", "[::ffff:198.51.100.7]:1", nil, "ip:198.51.100.7"},
-		{"IPv6 counted per /64", "[2001:db8:1:2:aaaa::1]:1", nil, "ip:2001:db8:1:2::/64"},
-		{"IPv6 via trusted proxy", "[fd00::1]:1", []string{"2001:db8:1:2::99"}, "ip:2001:db8:1:2::/64"},
+		{"direct peer", "198.51.100.7:1234", nil, "198.51.100.7"},
+		{"untrusted peer's XFF ignored", "198.51.100.7:1234", []string{"203.0.113.9"}, "198.51.100.7"},
+		{"trusted proxy", "10.0.0.2:80", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"rightmost untrusted wins over a spoofed left entry", "10.0.0.2:80", []string{"1.1.1.1, 203.0.113.9, 10.0.0.3"}, "203.0.113.9"},
+		{"several XFF lines", "10.0.0.2:80", []string{"1.1.1.1", "203.0.113.9", "10.9.9.9"}, "203.0.113.9"},
+		{"garbage stops at the last trusted hop", "10.0.0.2:80", []string{"1.1.1.1, junk, 10.0.0.3"}, "10.0.0.3"},
+		{"all trusted", "10.0.0.2:80", []string{"10.0.0.1"}, "10.0.0.1"},
+		{"trusted proxy, no XFF", "10.0.0.2:80", nil, "10.0.0.2"},
+		{"IPv4-mapped peer", "[::ffff:198.51.100.7]:1", nil, "198.51.100.7"},
+		{"IPv6 counted per /64", "[2001:db8:1:2:aaaa::1]:1", nil, "2001:db8:1:2::/64"},
+		{"IPv6 via trusted proxy", "[fd00::1]:1", []string{"2001:db8:1:2::99"}, "2001:db8:1:2::/64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -730,8 +740,8 @@ func TestTokenClientIP(t *testing.T) {
 			}
 			rec := f.do(r)
 			checkTokResponse(t, rec, 400, tokErrorHeaders(), tokErrBody("invalid_grant", "invalid username or password"))
-			if !slices.Equal(ipl.fails, []string{c.want}) {
-				t.Errorf("IP limiter keys: got %q, want [%q]", ipl.fails, c.want)
+			if want := limiterKey("ip:", c.want); !slices.Equal(ipl.fails, []string{want}) {
+				t.Errorf("IP limiter keys: got %q, want [%q] (the digest of %q)", ipl.fails, want, c.want)
 			}
 		})
 	}
@@ -787,12 +797,19 @@ func TestTokenBruteForce(t *testing.T) {
 				return
 			}
 			f.checkTokSuccess(t, try(tokAlicePW), "read write")
-			// Success resets the user's count.
-			for range 3 {
-				checkTokResponse(t, try("wrong"), 400, tokErrorHeaders(), badLogin)
-			}
-			h, b := throttled("1")
+			good := "198.51.100." + strconv.Itoa(ip) + ":1"
+			// A success does not wipe the account's count: from new
+			// addresses, one more guess and the wait is back.
+			checkTokResponse(t, try("wrong"), 400, tokErrorHeaders(), badLogin)
+			h, b := throttled("8")
 			checkTokResponse(t, try("wrong"), 429, h, b)
+			// The address alice logged in from is counted on its own.
+			for range 3 {
+				rec := f.do(tokRequest(form("grant_type", "password", "username", user, "password", "wrong"), withRemote(good)))
+				checkTokResponse(t, rec, 400, tokErrorHeaders(), badLogin)
+			}
+			h, b = throttled("1")
+			checkTokResponse(t, f.do(tokRequest(form("grant_type", "password", "username", user, "password", tokAlicePW), withRemote(good))), 429, h, b)
 		})
 	}
 
@@ -952,7 +969,7 @@ func TestTokenStoreError(t *testing.T) {
 		tokRequest(form("grant_type", "client_credentials"), withBasic(tokSvcID, tokSvcPW)),
 	} {
 		rec := f.do(r)
-		checkTokResponse(t, rec, 500, tokErrorHeaders(), tokErrBody("server_error", ""))
+		checkTokResponse(t, rec, 503, tokErrorHeaders("Retry-After", "5"), tokErrBody("temporarily_unavailable", "service unavailable; retry later"))
 	}
 	for _, err := range seen {
 		if !errors.Is(err, errTokStoreDown) {
@@ -1025,13 +1042,13 @@ func TestTokenSecretsNotLogged(t *testing.T) {
 // tokNopLimiter never throttles.
 type tokNopLimiter struct{}
 
-func (tokNopLimiter) Check(context.Context, string) (time.Duration, error) { return 0, nil }
-func (tokNopLimiter) Fail(context.Context, string) error                   { return nil }
-func (tokNopLimiter) Reset(context.Context, string) error                  { return nil }
+func (tokNopLimiter) Reserve(context.Context, string) (Reservation, error) { return Reservation{}, nil }
+func (tokNopLimiter) Refund(context.Context, string) error                 { return nil }
+func (tokNopLimiter) Succeed(context.Context, string) error                { return nil }
 
 func BenchmarkTokenEndpoint(b *testing.B) {
 	f := newTokFixture(b, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
-		c.Limiter, c.IPLimiter, c.Logger = tokNopLimiter{}, tokNopLimiter{}, nil
+		c.Limiter, c.IPLimiter, c.AccountLimiter, c.Logger = tokNopLimiter{}, tokNopLimiter{}, tokNopLimiter{}, nil
 	})
 	f.e.hasher = f.hasher
 	for _, bc := range []struct {
@@ -1091,7 +1108,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 		f.Add(s[0], s[1], s[2])
 	}
 	fx := newTokFixture(f, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
-		c.Limiter, c.IPLimiter, c.Logger = tokNopLimiter{}, tokNopLimiter{}, nil
+		c.Limiter, c.IPLimiter, c.AccountLimiter, c.Logger = tokNopLimiter{}, tokNopLimiter{}, tokNopLimiter{}, nil
 	})
 	fx.e.hasher = fx.hasher
 	f.Fuzz(func(t *testing.T, body, contentType, auth string) {

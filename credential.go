@@ -1,0 +1,98 @@
+package guard
+
+import (
+	"context"
+	"errors"
+)
+
+// credential is one secret presented for an account: a user's password or a
+// client's secret, with what the store returned for the account.
+type credential struct {
+	kind     *credentialKind
+	account  string // the canonical name: the store's, or as typed when unknown
+	secret   string // as presented
+	hash     Secret // the stored hash, when found
+	found    bool   // the store knows the account
+	disabled bool
+}
+
+// errCredential is returned by check for every failed verification; the
+// grant answers it with its own error (invalid_grant, invalid_client).
+var errCredential = errors.New("guard: credential rejected")
+
+// check is the one way a password or client secret is verified: reserve an
+// attempt, verify at the cost of exactly one hash at the current policy on
+// every path (unknown account, empty or unreadable stored hash, disabled
+// account, wrong secret), then settle the reservation. It returns
+// errCredential on a failed verification, a 429 when throttled, a 503 when
+// the hashing pool is saturated or a limiter fails.
+func (e *TokenEndpoint) check(ctx context.Context, req *tokenRequest, c credential) (needsRehash bool, err error) {
+	l, err := e.reserve(ctx, c.kind.name, c.account, req)
+	if err != nil {
+		if errors.Is(err, ErrThrottled) {
+			e.log(ctx, c.kind.throttled, c.kind.field, c.account, "ip", req.ip)
+		}
+		return false, err
+	}
+	var verr error
+	if c.found && c.hash != "" {
+		needsRehash, verr = e.hasher.Verify(ctx, c.secret, string(c.hash))
+	} else {
+		// Unknown account, or one without a password (SSO only): the same
+		// work as a real check, and always a failure.
+		verr = e.hasher.VerifyDummy(ctx, c.secret)
+		if verr == nil {
+			verr = ErrPasswordMismatch
+		}
+	}
+	if verr == nil && c.disabled {
+		verr = errDisabled
+	}
+	switch {
+	case verr == nil:
+		l.succeed(ctx)
+		return needsRehash, nil
+	case errors.Is(verr, ErrBusy):
+		l.cancel(ctx) // never evaluated: not a failure
+		return false, errTokenBusy
+	case errors.Is(verr, ErrMalformedHash), errors.Is(verr, ErrUnsupportedHash):
+		// A stored hash that cannot be read is a server-side problem
+		// (corrupted or tampered record): the client hears a wrong
+		// password, the log hears this, without the hash.
+		e.logError(ctx, "stored hash unreadable", c.kind.field, c.account, "kind", hashProblem(verr))
+	}
+	e.log(ctx, c.kind.failed, c.kind.field, c.account, "ip", req.ip, "reason", failReason(c, verr))
+	return false, errCredential
+}
+
+var errDisabled = errors.New("guard: account disabled")
+
+// credentialKind names an account kind in limiter keys and log lines.
+type credentialKind struct{ name, field, failed, throttled string }
+
+var (
+	userCredential   = &credentialKind{"user", "username", "login failed", "login throttled"}
+	clientCredential = &credentialKind{"client", "client_id", "client authentication failed", "token request throttled"}
+)
+
+func hashProblem(err error) string {
+	if errors.Is(err, ErrUnsupportedHash) {
+		return "unsupported"
+	}
+	return "malformed"
+}
+
+// failReason names why a verification failed, for the log line.
+func failReason(c credential, err error) string {
+	switch {
+	case !c.found:
+		return "unknown"
+	case c.hash == "":
+		return "no password"
+	case errors.Is(err, errDisabled):
+		return "disabled"
+	case errors.Is(err, ErrMalformedHash), errors.Is(err, ErrUnsupportedHash):
+		return "unreadable stored hash"
+	}
+	return "mismatch"
+}

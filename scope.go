@@ -1,0 +1,66 @@
+package guard
+
+import (
+	"slices"
+	"strings"
+)
+
+// parseScope splits a scope parameter (RFC 6749 §3.3: scope-tokens of
+// NQCHAR separated by single spaces).
+func parseScope(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	list := strings.Split(s, " ")
+	for _, tok := range list {
+		if tok == "" {
+			return nil, errTokenScope
+		}
+		for i := 0; i < len(tok); i++ {
+			if c := tok[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+				return nil, errTokenScope
+			}
+		}
+	}
+	return list, nil
+}
+
+// grantScopes: requested ⊆ allowed, else invalid_scope; nothing requested
+// means everything allowed.
+func grantScopes(requested, allowed []string) ([]string, error) {
+	if len(requested) == 0 {
+		return slices.Clone(allowed), nil
+	}
+	var granted []string
+	for _, s := range requested {
+		if !slices.Contains(allowed, s) {
+			return nil, errTokenScope
+		}
+		if !slices.Contains(granted, s) {
+			granted = append(granted, s)
+		}
+	}
+	return granted, nil
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			return false
+		}
+	}
+	return true
+}
