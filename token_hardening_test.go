@@ -452,4 +452,3 @@ func TestTokenLimiterKeys(t *testing.T) {
 		}
 	}
 }
-
