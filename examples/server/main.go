@@ -132,7 +132,10 @@ func newApp(ctx context.Context, secret []byte, apiKey string, origins []string,
 		Hasher:              hasher,
 		Users:               store,
 		EnablePasswordGrant: true,
-		Logger:              log,
+		// Clients written for the FastAPI app send username and password
+		// without grant_type, as OAuth2PasswordRequestForm allows.
+		InferPasswordGrant: true,
+		Logger:             log,
 	})
 	if err != nil {
 		return nil, err

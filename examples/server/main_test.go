@@ -55,6 +55,17 @@ func TestSeedApp(t *testing.T) {
 	}
 	alice, bob := login("alice", "wonderland"), login("bob", "builder")
 
+	// Clients written for the FastAPI app: a form without grant_type
+	// (OAuth2PasswordRequestForm), and requests-oauthlib's
+	// LegacyApplicationClient, which names itself in Basic with no secret.
+	if w := do("POST", "/token", url.Values{"username": {"alice"}, "password": {"wonderland"}}, nil); w.Code != 200 {
+		t.Errorf("login without grant_type: got %d %s, want 200", w.Code, w.Body)
+	}
+	if w := do("POST", "/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}},
+		map[string]string{"Authorization": "Basic ZGVtby1hcHA6"}); w.Code != 200 { // "demo-app:"
+		t.Errorf("login as a public client in Basic: got %d %s, want 200", w.Code, w.Body)
+	}
+
 	tests := []struct {
 		name, method, target string
 		header               map[string]string
