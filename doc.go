@@ -53,10 +53,22 @@
 //     no fallback; jku, x5u, jwk and x5c headers are ignored; exp and sub are
 //     required; claim names are matched exactly and duplicates rejected
 //     (RFC 7519 §7.3); tokens over 8 KiB are rejected before decoding.
-//   - Passwords: argon2id by default, bcrypt and passlib formats verified and
-//     upgraded on login; a bounded pool of hashing slots sheds load with 503
-//     instead of queueing; unknown users cost the same hashing work as known
-//     ones; failed logins are throttled per user and per IP.
+//   - Passwords: bcrypt at cost 12 by default, which passlib's
+//     CryptContext(schemes=["bcrypt"]) reads, so a FastAPI service can share
+//     the user table; argon2id is one setting away; argon2id, bcrypt and
+//     passlib formats are verified and upgraded on login; a bounded pool of
+//     hashing slots sheds load with 503 instead of queueing; every failed
+//     check (unknown user, wrong password, disabled account, account without
+//     a password, unreadable stored hash, unknown client) costs one hash at
+//     the current policy, so timing tells nothing about accounts.
+//   - Logins: each attempt is counted before hashing, in one atomic step,
+//     on three counters: the account from this IP, the IP, and the account
+//     from addresses it never logged in from. A success is remembered for
+//     its address (30 days by default), so a guesser elsewhere cannot lock
+//     the user out of an address she used before. Waits double from 1s to
+//     at most 15m after the last failure: never a permanent lockout.
+//     Usernames and client ids over 256 bytes are refused; limiter keys are
+//     fixed-size digests of the store's canonical name.
 //   - API keys: only SHA-256 digests are stored and compared.
 //   - Secrets (passwords, client secrets, keys, tokens) are held in types
 //     that print as REDACTED, including through log/slog.
