@@ -109,8 +109,8 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 		c.ID = rand.Text()
 	}
 	for _, s := range c.Scopes {
-		if s == "" || strings.ContainsAny(s, " \"\\") {
-			return "", fmt.Errorf("guard: scope %q is not a scope token", s)
+		if !validScopeToken(s) {
+			return "", fmt.Errorf("guard: scope %q is not a scope token (RFC 6749 §3.3)", s)
 		}
 	}
 	if err := checkExtra(c.Extra); err != nil {

@@ -316,3 +316,30 @@ func TestIssuerConfigIsCopied(t *testing.T) {
 		t.Errorf("Audience: got %q, want [api]", c.Audience)
 	}
 }
+
+// TestIssueRefusesBadScopeTokens: Issue writes only RFC 6749 §3.3 scope
+// tokens, so no scope it signs can be read back as two.
+func TestIssueRefusesBadScopeTokens(t *testing.T) {
+	iss, err := NewTokenIssuer(IssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, ""), Now: jwtClock(jwtNow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "read admin", "read\tadmin", "read\nadmin", "read\radmin", "read\x00", "read\x7f",
+		"read\u00a0admin", "read\u2028admin", `a"b`, `a\b`, "café"} {
+		if _, err := iss.Issue(context.Background(), Claims{Subject: "a", Scopes: []string{"read", s}}); err == nil {
+			t.Errorf("Issue with scope %q: got nil error, want an error", s)
+		}
+	}
+	tok, err := iss.Issue(context.Background(), Claims{Subject: "a", Scopes: []string{"read", "urn:x:write", "a!#[]~"}})
+	if err != nil {
+		t.Fatalf("Issue with valid scopes: %v", err)
+	}
+	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{jwtMustHMAC(t, HS256, jwtSecret32, "")}})
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"read", "urn:x:write", "a!#[]~"}; !slices.Equal(c.Scopes, want) {
+		t.Errorf("Scopes: got %q, want %q", c.Scopes, want)
+	}
+}
