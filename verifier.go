@@ -286,7 +286,7 @@ func (v *Verifier) verify(token string, c *Claims) error {
 			v.cache.remove(sum)
 			return err
 		}
-		*c = e.claims // shares the entry's read-only slices
+		copyClaims(c, &e.claims) // the request gets its own slices
 		return nil
 	}
 	payload, k, err := v.verifySignature(token)
@@ -300,7 +300,7 @@ func (v *Verifier) verify(token string, c *Claims) error {
 	if err := v.checkClaims(payload, c, e); err != nil {
 		return err
 	}
-	e.claims = *c
+	copyClaims(&e.claims, c) // the entry keeps its own slices
 	v.cache.put(sum, e, v.now())
 	return nil
 }
