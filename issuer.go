@@ -33,7 +33,9 @@ type IssuerConfig struct {
 
 // TokenIssuer mints signed JWT access tokens (RFC 9068 shape: header typ
 // "at+jwt" and the key's kid; claims iss, aud, sub, iat, exp, jti, role(s),
-// scope). It is immutable and safe for concurrent use.
+// scope). It is immutable and safe for concurrent use. A TokenIssuer not built
+// by [NewTokenIssuer] (the zero value, a nil pointer) has no key: Issue
+// returns an error.
 type TokenIssuer struct {
 	key      *Key
 	issuer   string
@@ -48,6 +50,8 @@ func NewTokenIssuer(cfg IssuerConfig) (*TokenIssuer, error) {
 	var errs []error
 	if cfg.Key == nil {
 		errs = append(errs, errors.New("guard: IssuerConfig.Key is nil"))
+	} else if !cfg.Key.usable() {
+		errs = append(errs, errors.New("guard: IssuerConfig.Key is a zero Key"))
 	} else if !cfg.Key.CanSign() {
 		errs = append(errs, fmt.Errorf("guard: IssuerConfig.Key %v cannot sign (public key only)", cfg.Key))
 	}
@@ -86,6 +90,9 @@ func (i *TokenIssuer) TTL() time.Duration { return i.ttl }
 // ExpiresAt is cut to that); ID to 128 random bits. Extra, when set, must be a
 // JSON object whose names do not collide with the claims Issue writes.
 func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
+	if i == nil || i.key == nil {
+		return "", errors.New("guard: TokenIssuer used without NewTokenIssuer; it has no key")
+	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}

@@ -75,6 +75,10 @@ type Key struct {
 	priv crypto.Signer    // nil for verification-only keys
 }
 
+// usable reports whether k was built by a constructor: a zero Key has no
+// algorithm and no material.
+func (k *Key) usable() bool { return k.alg.valid() && (k.hmac != nil || k.pub != nil) }
+
 // Algorithm returns the only algorithm the key may be used with.
 func (k *Key) Algorithm() Algorithm { return k.alg }
 

@@ -76,6 +76,12 @@ type VerifierConfig struct {
 
 // Verifier verifies JWT access tokens and guards handlers with them. It is
 // immutable after [NewVerifier] and safe for concurrent use.
+//
+// A Verifier not built by NewVerifier (the zero value, or a nil pointer)
+// has no keys and admits nothing: Verify and Authenticate return an
+// *[Error] with status 500 that matches neither [ErrInvalidToken] nor
+// [ErrNoCredentials] (the fault is the server's), and RequireBearer answers
+// every request 500 server_error through [WriteError] without calling next.
 type Verifier struct {
 	keys        []*Key
 	byKID       map[string]*Key
@@ -102,7 +108,7 @@ type verifierErrors struct {
 }
 
 // NewVerifier validates cfg and returns a Verifier. It reports every problem
-// at once: no keys, a nil key, two keys with the same kid, one key material
+// at once: no keys, a nil or zero key, two keys with the same kid, one key material
 // offered for two algorithms, a leeway outside [0, 5m], a negative size cap.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	var errs []error
@@ -125,6 +131,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	for i, k := range cfg.Keys {
 		if k == nil {
 			errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] is nil", i))
+			continue
+		}
+		if !k.usable() {
+			errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] is a zero Key; build keys with NewHMACKey, NewPublicKey, NewPrivateKey, ParsePEMKey or ParseJWK", i))
 			continue
 		}
 		k = k.Public()
@@ -184,6 +194,14 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	v.errs = newVerifierErrors(realm)
 	return v, nil
 }
+
+// errZeroVerifier answers every use of a Verifier not built by NewVerifier.
+var errZeroVerifier = prerender(&Error{
+	Status:      http.StatusInternalServerError,
+	Code:        "server_error",
+	Description: "verifier not configured",
+	Err:         errors.New("guard: Verifier used without NewVerifier"),
+})
 
 func newVerifierErrors(realm string) verifierErrors {
 	ch := []string{bearerChallenge(realm)}
@@ -262,6 +280,9 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 //
 // ctx is accepted for future key sources; Verify does no I/O.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if v == nil || v.now == nil {
+		return nil, errZeroVerifier
+	}
 	c := new(Claims)
 	if err := v.verify(token, c); err != nil {
 		return nil, err
