@@ -26,6 +26,9 @@ type IssuerConfig struct {
 	// Audience is written as "aud" when not empty (a string for one value).
 	Audience []string
 	// TTL is the token lifetime. Default [DefaultTokenTTL] (15 minutes).
+	// Verifiers refuse tokens that live longer than their
+	// VerifierConfig.MaxTokenLifetime (default [DefaultMaxTokenLifetime], 24
+	// hours); a longer TTL needs verifiers configured for it.
 	TTL time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,9 @@ const (
 	MaxLeeway = 5 * time.Minute
 	// DefaultRealm is the realm of challenges when a config leaves Realm empty.
 	DefaultRealm = "api"
+	// DefaultMaxTokenLifetime is the longest token lifetime a Verifier
+	// accepts when VerifierConfig.MaxTokenLifetime is zero.
+	DefaultMaxTokenLifetime = 24 * time.Hour
 )
 
 // VerifierConfig configures a [Verifier]. The zero value is not usable:
@@ -42,6 +46,14 @@ type VerifierConfig struct {
 	Audiences []string
 	// Leeway is the allowed clock skew for exp, nbf and iat. Default 0; at most [MaxLeeway].
 	Leeway time.Duration
+	// MaxTokenLifetime bounds how long a token may live: its exp may lie at
+	// most this far (plus Leeway) ahead of now, and when it has an iat,
+	// exp - iat may be at most this. A token over the bound is refused (401
+	// invalid_token, [ErrTokenLifetime]), so a mis-issued token, say with exp
+	// in year 9999, does not stay valid for ever. Default
+	// [DefaultMaxTokenLifetime] (24 hours); raise it for longer-lived tokens.
+	// It must not be negative.
+	MaxTokenLifetime time.Duration
 	// RequireAccessTokenType accepts only tokens whose header "typ" is
 	// "at+jwt" (RFC 9068 §2.1). Default false: "JWT", "at+jwt" or no "typ".
 	RequireAccessTokenType bool
@@ -89,6 +101,7 @@ type Verifier struct {
 	issuers     []string
 	audiences   []string
 	leeway      time.Duration
+	maxLife     float64 // seconds
 	strictTyp   bool
 	maxLen      int
 	now         func() time.Time
@@ -105,6 +118,7 @@ type verifierErrors struct {
 	noCredentials, invalidRequest, twoCredentials                             *Error
 	malformed, tooLarge, signature, alg, kid, crit, typ                       *Error
 	expired, notYet, issued, issuer, audience, missingExp, missingSub, claims *Error
+	lifetime                                                                  *Error
 }
 
 // NewVerifier validates cfg and returns a Verifier. It reports every problem
@@ -159,6 +173,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
 		errs = append(errs, fmt.Errorf("guard: Leeway %v is outside [0, %v]", cfg.Leeway, MaxLeeway))
 	}
+	if cfg.MaxTokenLifetime < 0 {
+		errs = append(errs, fmt.Errorf("guard: MaxTokenLifetime %v is negative", cfg.MaxTokenLifetime))
+	}
 	if cfg.CacheSize < 0 {
 		errs = append(errs, errors.New("guard: CacheSize is negative"))
 	}
@@ -184,6 +201,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if v.maxLen == 0 {
 		v.maxLen = DefaultMaxTokenBytes
 	}
+	v.maxLife = cmp.Or(cfg.MaxTokenLifetime, DefaultMaxTokenLifetime).Seconds()
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -227,6 +245,7 @@ func newVerifierErrors(realm string) verifierErrors {
 		missingExp:     invalid("exp claim required", ErrMissingClaim),
 		missingSub:     invalid("sub claim required", ErrMissingClaim),
 		claims:         invalid("malformed claims", ErrMalformedToken),
+		lifetime:       invalid("token lifetime too long", ErrTokenLifetime),
 	}
 }
 
@@ -275,8 +294,9 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 // base64url ([ErrMalformedToken]); header with a known "alg" and "kid"
 // ([ErrAlgorithm], [ErrUnknownKey]), no "crit", an accepted "typ"; the
 // signature ([ErrInvalidSignature]) before the claims are decoded; then the
-// claims: exp required ([ErrTokenExpired]), nbf and iat with the leeway
-// ([ErrTokenNotYetValid]), iss and aud when configured, sub required.
+// claims: exp required ([ErrTokenExpired]) and within MaxTokenLifetime
+// ([ErrTokenLifetime]), nbf and iat with the leeway ([ErrTokenNotYetValid]),
+// iss and aud when configured, sub required.
 //
 // ctx is accepted for future key sources; Verify does no I/O.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
@@ -454,7 +474,10 @@ func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
 	return nil
 }
 
-// checkTimes applies exp (required), nbf and iat with the leeway.
+// checkTimes applies exp (required), nbf and iat with the leeway, and the
+// lifetime cap: exp at most maxLife (plus the leeway, for clock skew) ahead
+// of now, and exp - iat at most maxLife (both from the issuer's clock, so
+// without leeway).
 func (v *Verifier) checkTimes(exp, nbf, iat numericDate) error {
 	now := v.now()
 	nowSec := float64(now.Unix()) + float64(now.Nanosecond())/1e9
@@ -464,6 +487,9 @@ func (v *Verifier) checkTimes(exp, nbf, iat numericDate) error {
 	}
 	if nowSec >= exp.sec+lee {
 		return v.errs.expired
+	}
+	if exp.sec-nowSec > v.maxLife+lee || iat.set && exp.sec-iat.sec > v.maxLife {
+		return v.errs.lifetime
 	}
 	if nbf.set && nowSec+lee < nbf.sec {
 		return v.errs.notYet

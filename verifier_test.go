@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +68,7 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{"leeway over 5m", VerifierConfig{Keys: []*Key{hs}, Leeway: MaxLeeway + time.Nanosecond}, []string{"Leeway"}},
 		{"negative leeway", VerifierConfig{Keys: []*Key{hs}, Leeway: -time.Second}, []string{"Leeway"}},
 		{"negative size cap", VerifierConfig{Keys: []*Key{hs}, MaxTokenBytes: -1}, []string{"MaxTokenBytes"}},
+		{"negative max lifetime", VerifierConfig{Keys: []*Key{hs}, MaxTokenLifetime: -time.Second}, []string{"MaxTokenLifetime"}},
 		{"empty issuer", VerifierConfig{Keys: []*Key{hs}, Issuers: []string{"a", ""}}, []string{"empty issuer"}},
 		{"empty audience", VerifierConfig{Keys: []*Key{hs}, Audiences: []string{""}}, []string{"empty audience"}},
 		{"all at once", VerifierConfig{Keys: []*Key{nil}, Leeway: time.Hour, MaxTokenBytes: -5},
@@ -317,7 +320,7 @@ func badInputCases(t testing.TB) []verifyCase {
 		{name: "exp float just past", token: atExp(num(-1)+".5", ""), want: []error{ErrTokenExpired}},
 		{name: "exp now", token: atExp(num(0), ""), want: []error{ErrTokenExpired}},
 		{name: "exp now+1", token: atExp(num(1), "")},
-		{name: "exp huge", token: atExp("1e300", "")},
+		{name: "exp huge", token: atExp("1e300", ""), want: []error{ErrTokenLifetime}},
 		{name: "exp past within leeway", token: atExp(num(-30), ""), cfg: withLeeway(time.Minute)},
 		{name: "exp past beyond leeway", token: atExp(num(-61), ""), cfg: withLeeway(time.Minute), want: []error{ErrTokenExpired}},
 		{name: "exp duplicate", token: sign(h, `{"sub":"alice","exp":`+jwtExp+`,"exp":`+jwtExp+`}`), want: []error{ErrMalformedToken}},
@@ -474,6 +477,71 @@ func TestVerifySizeCap(t *testing.T) {
 			_, err = v.Verify(context.Background(), strings.Repeat("!", want+1))
 			jwtCheckErr(t, err, ErrTokenTooLarge)
 		})
+	}
+}
+
+// TestVerifyMaxTokenLifetime: exp may lie at most MaxTokenLifetime (default
+// 24h) plus the leeway ahead of now, and exp - iat may not exceed it, so a
+// mis-issued token with exp in year 9999 is refused rather than valid forever.
+func TestVerifyMaxTokenLifetime(t *testing.T) {
+	k := jwtBadInputKey()
+	now := jwtNow.Unix()
+	in := func(d time.Duration) string { return strconv.FormatInt(now+int64(d/time.Second), 10) }
+	tests := []struct {
+		name     string
+		exp, iat string // iat "" means absent
+		max      time.Duration
+		leeway   time.Duration
+		want     []error
+	}{
+		{name: "1h", exp: in(time.Hour)},
+		{name: "exactly 24h", exp: in(24 * time.Hour)},
+		{name: "24h and 1s", exp: in(24*time.Hour + time.Second), want: []error{ErrTokenLifetime}},
+		{name: "24h and a fraction", exp: in(24*time.Hour) + ".5", want: []error{ErrTokenLifetime}},
+		{name: "year 9999", exp: "253402300799", want: []error{ErrTokenLifetime}},
+		{name: "2^63-1", exp: "9223372036854775807", want: []error{ErrTokenLifetime}},
+		{name: "1e300", exp: "1e300", want: []error{ErrTokenLifetime}},
+		{name: "24h and 30s within a 1m leeway", exp: in(24*time.Hour + 30*time.Second), leeway: time.Minute},
+		{name: "24h and 61s beyond a 1m leeway", exp: in(24*time.Hour + 61*time.Second), leeway: time.Minute, want: []error{ErrTokenLifetime}},
+		{name: "raised to 30 days", exp: in(29 * 24 * time.Hour), max: 30 * 24 * time.Hour},
+		{name: "raised to 30 days, 31 asked", exp: in(31 * 24 * time.Hour), max: 30 * 24 * time.Hour, want: []error{ErrTokenLifetime}},
+		{name: "lowered to 5m", exp: in(10 * time.Minute), max: 5 * time.Minute, want: []error{ErrTokenLifetime}},
+		{name: "exp-iat exactly 24h", exp: in(time.Hour), iat: in(-23 * time.Hour)},
+		{name: "exp-iat 25h", exp: in(time.Hour), iat: in(-24 * time.Hour), want: []error{ErrTokenLifetime}},
+		{name: "exp-iat 25h, leeway does not stretch it", exp: in(time.Hour), iat: in(-24 * time.Hour), leeway: MaxLeeway, want: []error{ErrTokenLifetime}},
+		{name: "exp-iat of a year, iat long ago", exp: in(time.Hour), iat: in(-365 * 24 * time.Hour), want: []error{ErrTokenLifetime}},
+		{name: "exp-iat 25h with a 48h cap", exp: in(time.Hour), iat: in(-24 * time.Hour), max: 48 * time.Hour},
+		{name: "expired wins over lifetime", exp: in(-time.Second), iat: in(-48 * time.Hour), want: []error{ErrTokenExpired}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}, MaxTokenLifetime: tt.max, Leeway: tt.leeway})
+			extra := ""
+			if tt.iat != "" {
+				extra = `,"iat":` + tt.iat
+			}
+			_, err := v.Verify(context.Background(), jwtSign(t, k, `{"alg":"HS256"}`, `{"sub":"a","exp":`+tt.exp+extra+`}`))
+			jwtCheckErr(t, err, tt.want...)
+		})
+	}
+
+	// Over HTTP the answer is 401 invalid_token.
+	bv := newTestVerifier(t, VerifierConfig{})
+	tok := forgeHS256(`{"alg":"HS256"}`, `{"sub":"u","exp":253402300799,"role":"admin"}`)
+	next := &nextHandler{}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	bv.RequireBearer(next).ServeHTTP(rec, req)
+	ch, body := invalidToken("token lifetime too long")
+	checkError(t, rec, http.StatusUnauthorized, ch, body)
+	if next.ran {
+		t.Error("next ran")
+	}
+
+	// Tokens from a default TokenIssuer are well within the default cap.
+	if DefaultTokenTTL > DefaultMaxTokenLifetime/4 {
+		t.Errorf("DefaultTokenTTL %v is not well within DefaultMaxTokenLifetime %v", DefaultTokenTTL, DefaultMaxTokenLifetime)
 	}
 }
 
