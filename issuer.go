@@ -19,7 +19,9 @@ const DefaultTokenTTL = 15 * time.Minute
 // IssuerConfig configures a [TokenIssuer]. The config is copied; changing it
 // afterwards has no effect.
 type IssuerConfig struct {
-	// Key signs tokens; it must hold a secret or private key. Required.
+	// Key signs tokens; it must hold a secret or private key. Required. A
+	// key bound with [Key.ForIssuers] must be bound to Issuer, and Issue
+	// refuses a Claims.Issuer it is not bound to.
 	Key *Key
 	// Issuer is written as "iss" when not empty.
 	Issuer string
@@ -57,6 +59,9 @@ func NewTokenIssuer(cfg IssuerConfig) (*TokenIssuer, error) {
 		errs = append(errs, errors.New("guard: IssuerConfig.Key is a zero Key"))
 	} else if !cfg.Key.CanSign() {
 		errs = append(errs, fmt.Errorf("guard: IssuerConfig.Key %v cannot sign (public key only)", cfg.Key))
+	}
+	if cfg.Key != nil && !cfg.Key.signsFor(cfg.Issuer) {
+		errs = append(errs, fmt.Errorf("guard: IssuerConfig.Key %v is not bound to Issuer %q", cfg.Key, cfg.Issuer))
 	}
 	if cfg.TTL < 0 {
 		errs = append(errs, errors.New("guard: IssuerConfig.TTL is negative"))
@@ -105,6 +110,9 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 	now := i.now()
 	if c.Issuer == "" {
 		c.Issuer = i.issuer
+	}
+	if !i.key.signsFor(c.Issuer) {
+		return "", fmt.Errorf("guard: %v is not bound to issuer %q", i.key, c.Issuer)
 	}
 	if len(c.Audience) == 0 {
 		c.Audience = i.audience

@@ -343,3 +343,24 @@ func TestIssueRefusesBadScopeTokens(t *testing.T) {
 		t.Errorf("Scopes: got %q, want %q", c.Scopes, want)
 	}
 }
+
+// TestIssuerKeyBoundToIssuers: a key bound with ForIssuers signs only for
+// the issuers it is bound to.
+func TestIssuerKeyBoundToIssuers(t *testing.T) {
+	k := jwtMustHMAC(t, HS256, jwtSecret32, "").ForIssuers("https://a")
+	for _, iss := range []string{"", "https://b"} {
+		if _, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: iss}); err == nil {
+			t.Errorf("NewTokenIssuer with a key bound to https://a, Issuer %q: got nil error", iss)
+		}
+	}
+	i, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: "https://a", Now: jwtClock(jwtNow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i.Issue(context.Background(), Claims{Subject: "s"}); err != nil {
+		t.Errorf("Issue for the bound issuer: %v", err)
+	}
+	if _, err := i.Issue(context.Background(), Claims{Subject: "s", Issuer: "https://b"}); err == nil {
+		t.Error("Issue with Claims.Issuer outside the key's binding: got nil error")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,10 @@ type VerifierConfig struct {
 	// Keys verify tokens. Each key allows exactly its own algorithm; a token
 	// whose "kid" names no key, or that has no "kid" while more than one key of
 	// its algorithm exists, is rejected. There is never a fallback key. Private
-	// keys are accepted; only their public half is used.
+	// keys are accepted; only their public half is used. A key bound with
+	// [Key.ForIssuers] verifies only tokens whose "iss" it is bound to
+	// (otherwise 401 invalid_token, [ErrInvalidIssuer]): with several
+	// tenants, bind each tenant's key to its issuer.
 	Keys []*Key
 	// Issuers, when not empty, are the accepted "iss" values (any of). Empty:
 	// "iss" is not checked.
@@ -152,6 +156,16 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 			continue
 		}
 		k = k.Public()
+		if k.bound && len(k.issuers) == 0 {
+			errs = append(errs, fmt.Errorf("guard: %v is bound to no issuer", k))
+		}
+		for _, iss := range k.issuers {
+			if iss == "" {
+				errs = append(errs, fmt.Errorf("guard: %v is bound to an empty issuer", k))
+			} else if len(cfg.Issuers) > 0 && !slices.Contains(cfg.Issuers, iss) {
+				errs = append(errs, fmt.Errorf("guard: %v is bound to issuer %q, which Issuers does not accept", k, iss))
+			}
+		}
 		for _, o := range v.keys {
 			if sameMaterial(k, o) {
 				if k.alg != o.alg {
@@ -296,7 +310,8 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 // signature ([ErrInvalidSignature]) before the claims are decoded; then the
 // claims: exp required ([ErrTokenExpired]) and within MaxTokenLifetime
 // ([ErrTokenLifetime]), nbf and iat with the leeway ([ErrTokenNotYetValid]),
-// iss and aud when configured, sub required.
+// iss when configured or when the key is bound to issuers ([ErrInvalidIssuer]),
+// aud when configured, sub required.
 //
 // ctx is accepted for future key sources; Verify does no I/O.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
@@ -312,11 +327,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 
 func (v *Verifier) verify(token string, c *Claims) error {
 	if v.cache == nil {
-		payload, _, err := v.verifySignature(token)
+		payload, k, err := v.verifySignature(token)
 		if err != nil {
 			return err
 		}
-		return v.checkClaims(payload, c, nil)
+		return v.checkClaims(payload, k, c, nil)
 	}
 	if len(token) > v.maxLen {
 		return v.errs.tooLarge
@@ -335,10 +350,10 @@ func (v *Verifier) verify(token string, c *Claims) error {
 		return err
 	}
 	if k.hmac != nil {
-		return v.checkClaims(payload, c, nil) // an HMAC is cheaper than a cache lookup
+		return v.checkClaims(payload, k, c, nil) // an HMAC is cheaper than a cache lookup
 	}
 	e := new(cachedToken)
-	if err := v.checkClaims(payload, c, e); err != nil {
+	if err := v.checkClaims(payload, k, c, e); err != nil {
 		return err
 	}
 	copyClaims(&e.claims, c) // the entry keeps its own slices
@@ -440,9 +455,11 @@ func (v *Verifier) typAccepted(typ string) bool {
 	return typ == "jwt" && !v.strictTyp
 }
 
-// checkClaims decodes the payload segment into c and applies the claim
-// rules. When e is not nil it also receives the time claims, for the cache.
-func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
+// checkClaims decodes the payload segment, signed by k, into c and applies
+// the claim rules. When e is not nil it also receives the time claims, for
+// the cache. A cache hit needs no issuer check again: the entry is keyed by
+// the whole token, so its iss and its key are the ones checked here.
+func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) error {
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.token = append(sc.token[:0], seg...)
@@ -458,7 +475,7 @@ func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
 	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {
 		return err
 	}
-	if len(v.issuers) > 0 && !contains(v.issuers, w.Iss) {
+	if len(v.issuers) > 0 && !contains(v.issuers, w.Iss) || !k.signsFor(w.Iss) {
 		return v.errs.issuer
 	}
 	if len(v.audiences) > 0 && !anyIn(w.Aud, v.audiences) {

@@ -783,3 +783,112 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyKeyBoundToIssuers: a key bound with ForIssuers verifies only
+// tokens whose iss it is bound to, so in a multi-tenant verifier tenant A's
+// key cannot vouch for iss=B. Unbound keys keep verifying any iss.
+func TestVerifyKeyBoundToIssuers(t *testing.T) {
+	const issA, issB = "https://a.example", "https://b.example"
+	kA := jwtMustPriv(t, ES256, jwtP256(), "a")
+	kB := jwtMustPriv(t, EdDSA, jwtEd(), "b")
+	kC := jwtMustHMAC(t, HS256, jwtSecret32, "c")
+	kAB := jwtMustHMAC(t, HS256, jwtSecret64, "ab")
+	bound := []*Key{kA.ForIssuers(issA), kB.ForIssuers(issB), kC, kAB.ForIssuers(issA, issB)}
+	tok := func(k *Key, iss string) string {
+		claims := jwtClaims("")
+		if iss != "" {
+			claims = jwtClaims(`,"iss":"` + iss + `"`)
+		}
+		return jwtSign(t, k, `{"alg":"`+string(k.Algorithm())+`","kid":"`+k.KeyID()+`"}`, claims)
+	}
+	tests := []struct {
+		name    string
+		issuers []string // VerifierConfig.Issuers
+		token   string
+		want    []error
+	}{
+		{"A signs for A", []string{issA, issB}, tok(kA, issA), nil},
+		{"B signs for B", []string{issA, issB}, tok(kB, issB), nil},
+		{"A signs for B", []string{issA, issB}, tok(kA, issB), []error{ErrInvalidIssuer}},
+		{"B signs for A", []string{issA, issB}, tok(kB, issA), []error{ErrInvalidIssuer}},
+		{"unbound key, any accepted iss", []string{issA, issB}, tok(kC, issB), nil},
+		{"key bound to both, A", []string{issA, issB}, tok(kAB, issA), nil},
+		{"key bound to both, B", []string{issA, issB}, tok(kAB, issB), nil},
+		{"no Issuers: A signs for B", nil, tok(kA, issB), []error{ErrInvalidIssuer}},
+		{"no Issuers: A signs for another", nil, tok(kA, "https://evil.example"), []error{ErrInvalidIssuer}},
+		{"no Issuers: A signs without iss", nil, tok(kA, ""), []error{ErrInvalidIssuer}},
+		{"no Issuers: A signs for A", nil, tok(kA, issA), nil},
+		{"no Issuers: unbound key, any iss", nil, tok(kC, "https://evil.example"), nil},
+		{"no Issuers: unbound key, no iss", nil, tok(kC, ""), nil},
+	}
+	for _, tt := range tests {
+		for _, cache := range []int{0, 16} {
+			t.Run(fmt.Sprintf("%s/cache %d", tt.name, cache), func(t *testing.T) {
+				v := jwtVerifier(t, VerifierConfig{Keys: bound, Issuers: tt.issuers, CacheSize: cache})
+				for range 2 {
+					_, err := v.Verify(context.Background(), tt.token)
+					jwtCheckErr(t, err, tt.want...)
+				}
+			})
+		}
+	}
+
+	// Over HTTP: 401 invalid_token, issuer not accepted.
+	v := jwtVerifier(t, VerifierConfig{Keys: bound})
+	next := &nextHandler{}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer "+tok(kA, issB))
+	v.RequireBearer(next).ServeHTTP(rec, req)
+	ch, body := invalidToken("issuer not accepted")
+	checkError(t, rec, http.StatusUnauthorized, ch, body)
+	if next.ran {
+		t.Error("next ran")
+	}
+
+	// ForIssuers returns a copy: the original stays unbound, and the
+	// arguments are copied.
+	list := []string{issA}
+	kA2 := kA.ForIssuers(list...)
+	list[0] = issB
+	if _, err := jwtVerifier(t, VerifierConfig{Keys: []*Key{kA}}).Verify(context.Background(), tok(kA, issB)); err != nil {
+		t.Errorf("original key after ForIssuers: got %v, want nil", err)
+	}
+	_, err := jwtVerifier(t, VerifierConfig{Keys: []*Key{kA2}}).Verify(context.Background(), tok(kA, issB))
+	jwtCheckErr(t, err, ErrInvalidIssuer)
+	if _, err := jwtVerifier(t, VerifierConfig{Keys: []*Key{kA2.Public()}}).Verify(context.Background(), tok(kA, issA)); err != nil {
+		t.Errorf("Public of a bound key, its issuer: got %v, want nil", err)
+	}
+	_, err = jwtVerifier(t, VerifierConfig{Keys: []*Key{kA2.Public()}}).Verify(context.Background(), tok(kA, issB))
+	jwtCheckErr(t, err, ErrInvalidIssuer)
+	if got := kA2.String(); !strings.Contains(got, issA) {
+		t.Errorf("String of a bound key: got %q, want it to name %q", got, issA)
+	}
+}
+
+func TestNewVerifierRefusesBadIssuerBinding(t *testing.T) {
+	k := jwtMustHMAC(t, HS256, jwtSecret32, "")
+	tests := []struct {
+		name string
+		cfg  VerifierConfig
+		msg  string
+	}{
+		{"bound to no issuer", VerifierConfig{Keys: []*Key{k.ForIssuers()}}, "bound to no issuer"},
+		{"bound to an empty issuer", VerifierConfig{Keys: []*Key{k.ForIssuers("https://a", "")}}, "empty issuer"},
+		{"bound to an issuer Issuers does not accept", VerifierConfig{Keys: []*Key{k.ForIssuers("https://a")}, Issuers: []string{"https://b"}}, `"https://a"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := NewVerifier(tt.cfg)
+			if err == nil || v != nil {
+				t.Fatalf("got %v, %v; want an error", v, err)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q: want it to mention %q", err, tt.msg)
+			}
+		})
+	}
+	if (*Key)(nil).ForIssuers("https://a") != nil {
+		t.Error("ForIssuers on a nil key: want nil")
+	}
+}
