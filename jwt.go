@@ -68,7 +68,7 @@ func (a Algorithm) valid() bool {
 // optional key ID ("kid"), and optionally to the issuers it may sign for
 // ([Key.ForIssuers]). A Key is immutable and safe for concurrent use.
 // Build one with [NewHMACKey], [NewPublicKey], [NewPrivateKey], [ParsePEMKey]
-// or [ParseJWK]; the zero Key is refused wherever a key is configured.
+// or [ParseJWK]; [NewVerifier] and [NewTokenIssuer] refuse the zero Key.
 type Key struct {
 	alg  Algorithm
 	kid  string
@@ -88,7 +88,8 @@ type Key struct {
 // invalid_token matching [ErrInvalidIssuer]. This is checked in addition to
 // VerifierConfig.Issuers.
 //
-// k itself is not changed, and issuers is copied. A key that is never bound
+// k itself is not changed, and issuers is copied; on a bound key the new
+// binding replaces the old one. A key that is never bound
 // (the default) verifies tokens of any issuer that VerifierConfig.Issuers
 // accepts. [NewVerifier] refuses a key bound to no issuer, to an empty one,
 // or to one that VerifierConfig.Issuers, when set, does not list.

@@ -126,8 +126,10 @@ type verifierErrors struct {
 }
 
 // NewVerifier validates cfg and returns a Verifier. It reports every problem
-// at once: no keys, a nil or zero key, two keys with the same kid, one key material
-// offered for two algorithms, a leeway outside [0, 5m], a negative size cap.
+// at once: no keys, a nil or zero key, two keys with the same kid, one key
+// material offered for two algorithms, a key bound to no issuer, to an empty
+// one or to one Issuers does not accept, a leeway outside [0, 5m], a
+// negative MaxTokenLifetime, a negative size cap.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	var errs []error
 	v := &Verifier{
