@@ -21,15 +21,20 @@ import (
 //   - a malformed header, two Authorization headers, or a header and a query
 //     token at once: 400 invalid_request;
 //   - a token that does not verify: 401 invalid_token with a fixed
-//     error_description.
+//     error_description;
+//   - a Verifier not built by [NewVerifier]: 500 server_error, always.
 func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := v.authenticate(w, r)
-		if err != nil {
-			if err == v.errs.noCredentials && v.allowAnon {
-				next.ServeHTTP(w, r)
-				return
-			}
+		switch {
+		case err == nil:
+		case err == errZeroVerifier: // no ErrorWriter to ask: v has no config
+			WriteError(w, r, err)
+			return
+		case err == v.errs.noCredentials && v.allowAnon:
+			next.ServeHTTP(w, r)
+			return
+		default:
 			v.writeError(w, r, err)
 			return
 		}
@@ -76,6 +81,9 @@ func (c *principalCtx) String() string {
 var principalPool = sync.Pool{New: func() any { return new(principalCtx) }}
 
 func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*principalCtx, error) {
+	if v == nil || v.now == nil {
+		return nil, errZeroVerifier
+	}
 	token, err := v.extract(w, r)
 	if err != nil {
 		return nil, err

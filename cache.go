@@ -19,9 +19,46 @@ type tokenCache struct {
 }
 
 // cachedToken is an immutable verified token: its claims and time claims.
+// Its claims share no memory with any request: copyClaims fills it on the
+// miss and hands out copies on every hit, so a handler that writes into its
+// Principal's or Claims' slices changes only its own request.
 type cachedToken struct {
 	claims        Claims
 	exp, nbf, iat numericDate
+}
+
+// copyClaims sets dst to a copy of src that shares no mutable memory with
+// it. Strings are immutable and shared. Audience, Roles and Scopes get one
+// backing array together, each a full slice expression of it so that an
+// append to one cannot write into the next; a lone role lives in
+// dst.oneRole, so a role-only token costs nothing here. Extra is copied
+// when present. nil and empty slices stay as they were.
+func copyClaims(dst, src *Claims) {
+	*dst = *src
+	n := len(src.Audience) + len(src.Roles) + len(src.Scopes)
+	if n == 1 && len(src.Roles) == 1 {
+		dst.oneRole[0] = src.Roles[0]
+		dst.Roles = dst.oneRole[:1:1]
+	} else if n > 0 {
+		buf := make([]string, 0, n)
+		buf, dst.Audience = appendPart(buf, src.Audience)
+		buf, dst.Roles = appendPart(buf, src.Roles)
+		_, dst.Scopes = appendPart(buf, src.Scopes)
+	}
+	if src.Extra != nil {
+		dst.Extra = append([]byte(nil), src.Extra...)
+	}
+}
+
+// appendPart appends part to buf and returns the appended elements as their
+// own full slice (nil when part is nil).
+func appendPart(buf, part []string) (_, own []string) {
+	if part == nil {
+		return buf, nil
+	}
+	i := len(buf)
+	buf = append(buf, part...)
+	return buf, buf[i:len(buf):len(buf)]
 }
 
 func newTokenCache(size int) *tokenCache { return &tokenCache{limit: int64(size)} }

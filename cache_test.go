@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,5 +146,139 @@ func BenchmarkVerifyCached(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// mutateClaims writes into every slice of c and p, as a careless handler might.
+func mutateClaims(p *Principal) {
+	for i := range p.Roles {
+		p.Roles[i] = "admin"
+	}
+	for i := range p.Scopes {
+		p.Scopes[i] = "admin"
+	}
+	if c := p.Claims; c != nil {
+		for i := range c.Audience {
+			c.Audience[i] = "evil"
+		}
+		for i := range c.Roles {
+			c.Roles[i] = "admin"
+		}
+		for i := range c.Scopes {
+			c.Scopes[i] = "admin"
+		}
+		for i := range c.Extra {
+			c.Extra[i] = ' '
+		}
+	}
+}
+
+// TestTokenCacheHandsOutCopies: with the cache on, what one request gets is
+// its own: a handler that writes into its principal's or claims' slices
+// changes nothing for later requests with the same token, whether it got the
+// claims on the miss that filled the entry or on a hit.
+func TestTokenCacheHandsOutCopies(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra string
+	}{
+		{"one role", `,"role":"user"`},
+		{"roles, scope, aud, extra", `,"roles":["user","viewer"],"scope":"read write","scp":["list"],"aud":["api","web"],"tenant":"t1"`},
+		{"role and scope", `,"role":"user","scope":"read"`},
+		{"aud string", `,"aud":"api","role":"user"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, k, _ := cacheFixture(t, 16)
+			tok := jwtSign(t, k, `{"alg":"ES256"}`, jwtClaims(tt.extra))
+			want, err := v.Verify(context.Background(), tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// want is now only ours; compare against a fresh deep copy.
+			want = deepCopyClaims(want)
+			v.cache.remove(hashToken(tok)) // start from a miss
+
+			admin := v.RequireBearer(RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+			careless := v.RequireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p, _ := PrincipalFrom(r.Context())
+				mutateClaims(p)
+			}))
+			serve := func(h http.Handler) int {
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				h.ServeHTTP(rec, req)
+				return rec.Code
+			}
+			for i := range 3 { // a miss, then hits
+				if got := serve(careless); got != http.StatusOK {
+					t.Fatalf("request %d: got %d, want 200", i, got)
+				}
+				if _, ok := v.cache.get(hashToken(tok)); !ok {
+					t.Fatalf("request %d: token not cached", i)
+				}
+				if got := serve(admin); got != http.StatusForbidden {
+					t.Errorf("after a handler rewrote its roles (request %d): /admin got %d, want 403", i, got)
+				}
+				c, err := v.Verify(context.Background(), tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(deepCopyClaims(c), want) {
+					t.Errorf("request %d: cached claims changed:\n got %+v\nwant %+v", i, c, want)
+				}
+				mutateClaims(&Principal{Claims: c})
+			}
+		})
+	}
+}
+
+func deepCopyClaims(c *Claims) *Claims {
+	d := *c
+	d.Audience = slices.Clone(c.Audience)
+	d.Roles = slices.Clone(c.Roles)
+	d.Scopes = slices.Clone(c.Scopes)
+	d.Extra = slices.Clone(c.Extra)
+	d.oneRole = [1]string{}
+	return &d
+}
+
+// cachedVerifyAllocBudget is the allocations of a cache hit for a token with
+// one "role" (the *Claims; the role lives in Claims itself) and for a token
+// with roles, scopes, aud and extra claims (plus one backing array for every
+// string slice and one copy of Extra).
+const (
+	cachedVerifyAllocBudgetOneRole = 1
+	cachedVerifyAllocBudgetFull    = 3
+)
+
+func TestTokenCacheHitAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are measured in full runs without -race")
+	}
+	for _, tt := range []struct {
+		name   string
+		extra  string
+		budget float64
+	}{
+		{"one role", `,"role":"admin"`, cachedVerifyAllocBudgetOneRole},
+		{"full", `,"roles":["a","b"],"scope":"r w","aud":"api","tenant":"t"`, cachedVerifyAllocBudgetFull},
+	} {
+		v, k, _ := cacheFixture(t, 16)
+		tok := jwtSign(t, k, `{"alg":"ES256"}`, jwtClaims(tt.extra))
+		ctx := context.Background()
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		got := testing.AllocsPerRun(200, func() {
+			if _, err := v.Verify(ctx, tok); err != nil {
+				panic(err)
+			}
+		})
+		t.Logf("cached Verify, %s: %.0f allocs/op", tt.name, got)
+		if got > tt.budget {
+			t.Errorf("cached Verify, %s: got %.0f allocs/op, want <= %.0f", tt.name, got, tt.budget)
+		}
 	}
 }

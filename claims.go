@@ -242,11 +242,51 @@ func (w *wireClaims) fill(c *Claims) {
 	}
 	c.Scopes = w.Scp
 	if w.Scope != "" {
-		c.Scopes = append(strings.Fields(string(w.Scope)), w.Scp...)
+		c.Scopes = splitScope(string(w.Scope), w.Scp)
 	}
 	if len(w.Extra) > 0 {
 		c.Extra = w.Extra
 	}
+}
+
+// validScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
+// 1*NQCHAR, where NQCHAR is %x21 / %x23-5B / %x5D-7E (printable ASCII
+// without space, '"' and '\\'). It is the one rule for scope names in this
+// package: what Issue writes and what a token request may ask for.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// splitScope returns the scope tokens of a "scope" claim followed by more.
+// The list is split on U+0020 only (RFC 6749 §3.3): a tab, a newline or a
+// Unicode space stays inside its token, which then matches no scope a
+// handler requires. Empty tokens, from doubled, leading or trailing spaces,
+// are dropped rather than failing the token: they grant nothing (no
+// requirement can name ""), issuers in the wild do emit them, and dropping
+// them cannot join or split a real token. The scope characters are not
+// checked here: an unusual token simply never matches.
+func splitScope(s string, more []string) []string {
+	list := make([]string, 0, strings.Count(s, " ")+1+len(more))
+	for s != "" {
+		var tok string
+		tok, s, _ = strings.Cut(s, " ")
+		if tok != "" {
+			list = append(list, tok)
+		}
+	}
+	list = append(list, more...)
+	if len(list) == 0 {
+		return more
+	}
+	return list
 }
 
 // wire builds the JSON form of c for issuing. One role is written as "role"

@@ -2,6 +2,8 @@ package guard
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -194,5 +196,83 @@ func TestNumericDateTime(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestValidScopeToken(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"read", true},
+		{"urn:example:read", true},
+		{"https://api.example/read", true},
+		{"!#$%&'()*+,-./:;<=>?@[]^_`{|}~", true},
+		{"", false},
+		{"read admin", false},
+		{"read\tadmin", false},
+		{"read\nadmin", false},
+		{"read\x00", false},
+		{"read\x7f", false},
+		{`say"hi"`, false},
+		{`back\slash`, false},
+		{"café", false},
+		{"read\u00a0admin", false},
+	}
+	for _, tt := range tests {
+		if got := validScopeToken(tt.s); got != tt.want {
+			t.Errorf("validScopeToken(%q): got %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}
+
+// TestVerifyScopeSplitsOnSpaceOnly: the "scope" claim is split on U+0020
+// only; any other whitespace stays inside a scope token, which then matches
+// nothing.
+func TestVerifyScopeSplitsOnSpaceOnly(t *testing.T) {
+	tests := []struct {
+		name  string
+		scope string // JSON string body
+		want  []string
+	}{
+		{"single space", `read admin`, []string{"read", "admin"}},
+		{"tab", `read\tadmin`, []string{"read\tadmin"}},
+		{"newline", `read\nadmin`, []string{"read\nadmin"}},
+		{"carriage return", `read\radmin`, []string{"read\radmin"}},
+		{"vertical tab and form feed", `read\u000badmin\fx`, []string{"read\vadmin\fx"}},
+		{"no-break space", `read\u00a0admin`, []string{"read\u00a0admin"}},
+		{"next line", `read\u0085admin`, []string{"read\u0085admin"}},
+		{"ideographic space", `read\u3000admin`, []string{"read\u3000admin"}},
+		{"double space ignored", `read  admin`, []string{"read", "admin"}},
+		{"leading and trailing spaces ignored", ` read admin `, []string{"read", "admin"}},
+	}
+	k := jwtBadInputKey()
+	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := jwtSign(t, k, `{"alg":"HS256"}`, jwtClaims(`,"scope":"`+tt.scope+`","scp":["x"]`))
+			c, err := v.Verify(context.Background(), tok)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if want := append(slices.Clone(tt.want), "x"); !slices.Equal(c.Scopes, want) {
+				t.Errorf("Scopes: got %q, want %q", c.Scopes, want)
+			}
+		})
+	}
+
+	// Over HTTP: "read<TAB>admin" grants neither read nor admin.
+	hk := testHSKey(t)
+	bv := newTestVerifier(t, VerifierConfig{Keys: []*Key{hk}})
+	tok := forgeHS256(`{"alg":"HS256"}`, `{"sub":"u","exp":`+validExp+`,"scope":"read\tadmin"}`)
+	for _, scope := range []string{"admin", "read"} {
+		next := &nextHandler{}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		bv.RequireBearer(RequireScope(scope)(next)).ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden || next.ran {
+			t.Errorf("RequireScope(%q) with scope read<TAB>admin: got %d (next ran: %v), want 403", scope, rec.Code, next.ran)
+		}
 	}
 }

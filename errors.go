@@ -42,6 +42,9 @@ var (
 	ErrInvalidAudience = errors.New("guard: invalid audience")
 	// ErrMissingClaim: a required claim (exp, sub) is absent or of the wrong type.
 	ErrMissingClaim = errors.New("guard: missing required claim")
+	// ErrTokenLifetime: exp lies further ahead than the verifier's maximum
+	// token lifetime, or exp - iat exceeds it.
+	ErrTokenLifetime = errors.New("guard: token lifetime too long")
 
 	// ErrNotFound is what a store ([UserStore], [ClientStore], [APIKeyStore])
 	// returns for an unknown name or key; callers answer it like bad credentials.

@@ -19,13 +19,18 @@ const DefaultTokenTTL = 15 * time.Minute
 // IssuerConfig configures a [TokenIssuer]. The config is copied; changing it
 // afterwards has no effect.
 type IssuerConfig struct {
-	// Key signs tokens; it must hold a secret or private key. Required.
+	// Key signs tokens; it must hold a secret or private key. Required. A
+	// key bound with [Key.ForIssuers] must be bound to Issuer, and Issue
+	// refuses a Claims.Issuer it is not bound to.
 	Key *Key
 	// Issuer is written as "iss" when not empty.
 	Issuer string
 	// Audience is written as "aud" when not empty (a string for one value).
 	Audience []string
 	// TTL is the token lifetime. Default [DefaultTokenTTL] (15 minutes).
+	// Verifiers refuse tokens that live longer than their
+	// VerifierConfig.MaxTokenLifetime (default [DefaultMaxTokenLifetime], 24
+	// hours); a longer TTL needs verifiers configured for it.
 	TTL time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -33,7 +38,9 @@ type IssuerConfig struct {
 
 // TokenIssuer mints signed JWT access tokens (RFC 9068 shape: header typ
 // "at+jwt" and the key's kid; claims iss, aud, sub, iat, exp, jti, role(s),
-// scope). It is immutable and safe for concurrent use.
+// scope). It is immutable and safe for concurrent use. A TokenIssuer not built
+// by [NewTokenIssuer] (the zero value, a nil pointer) has no key: Issue
+// returns an error.
 type TokenIssuer struct {
 	key      *Key
 	issuer   string
@@ -48,8 +55,13 @@ func NewTokenIssuer(cfg IssuerConfig) (*TokenIssuer, error) {
 	var errs []error
 	if cfg.Key == nil {
 		errs = append(errs, errors.New("guard: IssuerConfig.Key is nil"))
+	} else if !cfg.Key.usable() {
+		errs = append(errs, errors.New("guard: IssuerConfig.Key is a zero Key"))
 	} else if !cfg.Key.CanSign() {
 		errs = append(errs, fmt.Errorf("guard: IssuerConfig.Key %v cannot sign (public key only)", cfg.Key))
+	}
+	if cfg.Key != nil && !cfg.Key.signsFor(cfg.Issuer) {
+		errs = append(errs, fmt.Errorf("guard: IssuerConfig.Key %v is not bound to Issuer %q", cfg.Key, cfg.Issuer))
 	}
 	if cfg.TTL < 0 {
 		errs = append(errs, errors.New("guard: IssuerConfig.TTL is negative"))
@@ -86,6 +98,9 @@ func (i *TokenIssuer) TTL() time.Duration { return i.ttl }
 // ExpiresAt is cut to that); ID to 128 random bits. Extra, when set, must be a
 // JSON object whose names do not collide with the claims Issue writes.
 func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
+	if i == nil || i.key == nil {
+		return "", errors.New("guard: TokenIssuer used without NewTokenIssuer; it has no key")
+	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -95,6 +110,9 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 	now := i.now()
 	if c.Issuer == "" {
 		c.Issuer = i.issuer
+	}
+	if !i.key.signsFor(c.Issuer) {
+		return "", fmt.Errorf("guard: %v is not bound to issuer %q", i.key, c.Issuer)
 	}
 	if len(c.Audience) == 0 {
 		c.Audience = i.audience
@@ -109,8 +127,8 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 		c.ID = rand.Text()
 	}
 	for _, s := range c.Scopes {
-		if s == "" || strings.ContainsAny(s, " \"\\") {
-			return "", fmt.Errorf("guard: scope %q is not a scope token", s)
+		if !validScopeToken(s) {
+			return "", fmt.Errorf("guard: scope %q is not a scope token (RFC 6749 §3.3)", s)
 		}
 	}
 	if err := checkExtra(c.Extra); err != nil {

@@ -316,3 +316,51 @@ func TestIssuerConfigIsCopied(t *testing.T) {
 		t.Errorf("Audience: got %q, want [api]", c.Audience)
 	}
 }
+
+// TestIssueRefusesBadScopeTokens: Issue writes only RFC 6749 §3.3 scope
+// tokens, so no scope it signs can be read back as two.
+func TestIssueRefusesBadScopeTokens(t *testing.T) {
+	iss, err := NewTokenIssuer(IssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, ""), Now: jwtClock(jwtNow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "read admin", "read\tadmin", "read\nadmin", "read\radmin", "read\x00", "read\x7f",
+		"read\u00a0admin", "read\u2028admin", `a"b`, `a\b`, "café"} {
+		if _, err := iss.Issue(context.Background(), Claims{Subject: "a", Scopes: []string{"read", s}}); err == nil {
+			t.Errorf("Issue with scope %q: got nil error, want an error", s)
+		}
+	}
+	tok, err := iss.Issue(context.Background(), Claims{Subject: "a", Scopes: []string{"read", "urn:x:write", "a!#[]~"}})
+	if err != nil {
+		t.Fatalf("Issue with valid scopes: %v", err)
+	}
+	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{jwtMustHMAC(t, HS256, jwtSecret32, "")}})
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"read", "urn:x:write", "a!#[]~"}; !slices.Equal(c.Scopes, want) {
+		t.Errorf("Scopes: got %q, want %q", c.Scopes, want)
+	}
+}
+
+// TestIssuerKeyBoundToIssuers: a key bound with ForIssuers signs only for
+// the issuers it is bound to.
+func TestIssuerKeyBoundToIssuers(t *testing.T) {
+	k := jwtMustHMAC(t, HS256, jwtSecret32, "").ForIssuers("https://a")
+	for _, iss := range []string{"", "https://b"} {
+		if _, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: iss}); err == nil {
+			t.Errorf("NewTokenIssuer with a key bound to https://a, Issuer %q: got nil error", iss)
+		}
+	}
+	i, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: "https://a", Now: jwtClock(jwtNow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i.Issue(context.Background(), Claims{Subject: "s"}); err != nil {
+		t.Errorf("Issue for the bound issuer: %v", err)
+	}
+	if _, err := i.Issue(context.Background(), Claims{Subject: "s", Issuer: "https://b"}); err == nil {
+		t.Error("Issue with Claims.Issuer outside the key's binding: got nil error")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
+	"slices"
 	"sync"
 )
 
@@ -64,16 +65,50 @@ func (a Algorithm) valid() bool {
 }
 
 // Key is a signing or verification key bound to exactly one [Algorithm] and an
-// optional key ID ("kid"). A Key is immutable and safe for concurrent use.
+// optional key ID ("kid"), and optionally to the issuers it may sign for
+// ([Key.ForIssuers]). A Key is immutable and safe for concurrent use.
 // Build one with [NewHMACKey], [NewPublicKey], [NewPrivateKey], [ParsePEMKey]
-// or [ParseJWK].
+// or [ParseJWK]; [NewVerifier] and [NewTokenIssuer] refuse the zero Key.
 type Key struct {
 	alg  Algorithm
 	kid  string
 	hmac *hmacKey         // HS*
 	pub  crypto.PublicKey // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey
 	priv crypto.Signer    // nil for verification-only keys
+
+	bound   bool     // set by ForIssuers: only tokens of issuers count
+	issuers []string // never modified after ForIssuers
 }
+
+// ForIssuers returns a copy of k bound to issuers: a [Verifier] accepts a
+// token signed with it only when the token's "iss" is exactly one of them,
+// and a [TokenIssuer] signs with it only for them. With several tenants
+// behind one verifier, bind each tenant's key to its issuer, so that tenant
+// A's key cannot vouch for a token claiming iss=B; such a token gets 401
+// invalid_token matching [ErrInvalidIssuer]. This is checked in addition to
+// VerifierConfig.Issuers.
+//
+// k itself is not changed, and issuers is copied; on a bound key the new
+// binding replaces the old one. A key that is never bound
+// (the default) verifies tokens of any issuer that VerifierConfig.Issuers
+// accepts. [NewVerifier] refuses a key bound to no issuer, to an empty one,
+// or to one that VerifierConfig.Issuers, when set, does not list.
+// ForIssuers on a nil key returns nil.
+func (k *Key) ForIssuers(issuers ...string) *Key {
+	if k == nil {
+		return nil
+	}
+	c := *k
+	c.bound, c.issuers = true, slices.Clone(issuers)
+	return &c
+}
+
+// signsFor reports whether k may sign or verify a token with "iss" iss.
+func (k *Key) signsFor(iss string) bool { return !k.bound || slices.Contains(k.issuers, iss) }
+
+// usable reports whether k was built by a constructor: a zero Key has no
+// algorithm and no material.
+func (k *Key) usable() bool { return k.alg.valid() && (k.hmac != nil || k.pub != nil) }
 
 // Algorithm returns the only algorithm the key may be used with.
 func (k *Key) Algorithm() Algorithm { return k.alg }
@@ -90,15 +125,20 @@ func (k *Key) Public() *Key {
 	if k.hmac != nil || k.priv == nil {
 		return k
 	}
-	return &Key{alg: k.alg, kid: k.kid, pub: k.pub}
+	return &Key{alg: k.alg, kid: k.kid, pub: k.pub, bound: k.bound, issuers: k.issuers}
 }
 
-// String describes the key without any key material.
+// String describes the key without any key material: its algorithm, kid
+// and, for a bound key, its issuers.
 func (k *Key) String() string {
-	if k.kid == "" {
-		return fmt.Sprintf("guard.Key(%s)", k.alg)
+	s := "guard.Key(" + string(k.alg)
+	if k.kid != "" {
+		s += fmt.Sprintf(", kid=%q", k.kid)
 	}
-	return fmt.Sprintf("guard.Key(%s, kid=%q)", k.alg, k.kid)
+	if k.bound {
+		s += fmt.Sprintf(", iss=%q", k.issuers)
+	}
+	return s + ")"
 }
 
 // hmacKey keeps keyed MAC states in a pool: hmac.New costs several

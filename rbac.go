@@ -23,7 +23,11 @@ type AuthorizerConfig struct {
 }
 
 // Authorizer builds role and scope middleware that share one role hierarchy
-// and error writer. It is immutable and safe for concurrent use.
+// and error writer. It is immutable and safe for concurrent use. The zero
+// value (and a nil *Authorizer) is the default one, as built by
+// NewAuthorizer(AuthorizerConfig{}): no hierarchy, realm [DefaultRealm],
+// [WriteError]; like any Authorizer it denies without a principal (401) or
+// without the role or scope (403).
 type Authorizer struct {
 	impliedBy   map[string][]string // role -> every role that implies it, itself included
 	challenge   []string
@@ -97,8 +101,17 @@ func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 	return defaultAuthorizer.RequireScope(scopes...)
 }
 
+// orDefault returns a, or the default Authorizer for a nil or zero one.
+func (a *Authorizer) orDefault() *Authorizer {
+	if a == nil || a.writeError == nil {
+		return defaultAuthorizer
+	}
+	return a
+}
+
 // RequireRole is like the package-level [RequireRole], honouring the role hierarchy.
 func (a *Authorizer) RequireRole(roles ...string) func(http.Handler) http.Handler {
+	a = a.orDefault()
 	// Every role that satisfies the requirement, computed once.
 	var accepted []string
 	for _, r := range roles {
@@ -123,6 +136,7 @@ func (a *Authorizer) RequireRole(roles ...string) func(http.Handler) http.Handle
 
 // RequireScope is like the package-level [RequireScope].
 func (a *Authorizer) RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	a = a.orDefault()
 	need := slices.Clone(scopes)
 	forbidden := a.forbidden(scopes)
 	return a.middleware(func(p *Principal) bool {

@@ -1,11 +1,13 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,9 @@ const (
 	MaxLeeway = 5 * time.Minute
 	// DefaultRealm is the realm of challenges when a config leaves Realm empty.
 	DefaultRealm = "api"
+	// DefaultMaxTokenLifetime is the longest token lifetime a Verifier
+	// accepts when VerifierConfig.MaxTokenLifetime is zero.
+	DefaultMaxTokenLifetime = 24 * time.Hour
 )
 
 // VerifierConfig configures a [Verifier]. The zero value is not usable:
@@ -32,7 +37,10 @@ type VerifierConfig struct {
 	// Keys verify tokens. Each key allows exactly its own algorithm; a token
 	// whose "kid" names no key, or that has no "kid" while more than one key of
 	// its algorithm exists, is rejected. There is never a fallback key. Private
-	// keys are accepted; only their public half is used.
+	// keys are accepted; only their public half is used. A key bound with
+	// [Key.ForIssuers] verifies only tokens whose "iss" it is bound to
+	// (otherwise 401 invalid_token, [ErrInvalidIssuer]): with several
+	// tenants, bind each tenant's key to its issuer.
 	Keys []*Key
 	// Issuers, when not empty, are the accepted "iss" values (any of). Empty:
 	// "iss" is not checked.
@@ -42,6 +50,14 @@ type VerifierConfig struct {
 	Audiences []string
 	// Leeway is the allowed clock skew for exp, nbf and iat. Default 0; at most [MaxLeeway].
 	Leeway time.Duration
+	// MaxTokenLifetime bounds how long a token may live: its exp may lie at
+	// most this far (plus Leeway) ahead of now, and when it has an iat,
+	// exp - iat may be at most this. A token over the bound is refused (401
+	// invalid_token, [ErrTokenLifetime]), so a mis-issued token, say with exp
+	// in year 9999, does not stay valid for ever. Default
+	// [DefaultMaxTokenLifetime] (24 hours); raise it for longer-lived tokens.
+	// It must not be negative.
+	MaxTokenLifetime time.Duration
 	// RequireAccessTokenType accepts only tokens whose header "typ" is
 	// "at+jwt" (RFC 9068 §2.1). Default false: "JWT", "at+jwt" or no "typ".
 	RequireAccessTokenType bool
@@ -76,6 +92,12 @@ type VerifierConfig struct {
 
 // Verifier verifies JWT access tokens and guards handlers with them. It is
 // immutable after [NewVerifier] and safe for concurrent use.
+//
+// A Verifier not built by NewVerifier (the zero value, or a nil pointer)
+// has no keys and admits nothing: Verify and Authenticate return an
+// *[Error] with status 500 that matches neither [ErrInvalidToken] nor
+// [ErrNoCredentials] (the fault is the server's), and RequireBearer answers
+// every request 500 server_error through [WriteError] without calling next.
 type Verifier struct {
 	keys        []*Key
 	byKID       map[string]*Key
@@ -83,6 +105,7 @@ type Verifier struct {
 	issuers     []string
 	audiences   []string
 	leeway      time.Duration
+	maxLife     float64 // seconds
 	strictTyp   bool
 	maxLen      int
 	now         func() time.Time
@@ -99,11 +122,14 @@ type verifierErrors struct {
 	noCredentials, invalidRequest, twoCredentials                             *Error
 	malformed, tooLarge, signature, alg, kid, crit, typ                       *Error
 	expired, notYet, issued, issuer, audience, missingExp, missingSub, claims *Error
+	lifetime                                                                  *Error
 }
 
 // NewVerifier validates cfg and returns a Verifier. It reports every problem
-// at once: no keys, a nil key, two keys with the same kid, one key material
-// offered for two algorithms, a leeway outside [0, 5m], a negative size cap.
+// at once: no keys, a nil or zero key, two keys with the same kid, one key
+// material offered for two algorithms, a key bound to no issuer, to an empty
+// one or to one Issuers does not accept, a leeway outside [0, 5m], a
+// negative MaxTokenLifetime, a negative size cap.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	var errs []error
 	v := &Verifier{
@@ -127,7 +153,21 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 			errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] is nil", i))
 			continue
 		}
+		if !k.usable() {
+			errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] is a zero Key; build keys with NewHMACKey, NewPublicKey, NewPrivateKey, ParsePEMKey or ParseJWK", i))
+			continue
+		}
 		k = k.Public()
+		if k.bound && len(k.issuers) == 0 {
+			errs = append(errs, fmt.Errorf("guard: %v is bound to no issuer", k))
+		}
+		for _, iss := range k.issuers {
+			if iss == "" {
+				errs = append(errs, fmt.Errorf("guard: %v is bound to an empty issuer", k))
+			} else if len(cfg.Issuers) > 0 && !slices.Contains(cfg.Issuers, iss) {
+				errs = append(errs, fmt.Errorf("guard: %v is bound to issuer %q, which Issuers does not accept", k, iss))
+			}
+		}
 		for _, o := range v.keys {
 			if sameMaterial(k, o) {
 				if k.alg != o.alg {
@@ -148,6 +188,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
 		errs = append(errs, fmt.Errorf("guard: Leeway %v is outside [0, %v]", cfg.Leeway, MaxLeeway))
+	}
+	if cfg.MaxTokenLifetime < 0 {
+		errs = append(errs, fmt.Errorf("guard: MaxTokenLifetime %v is negative", cfg.MaxTokenLifetime))
 	}
 	if cfg.CacheSize < 0 {
 		errs = append(errs, errors.New("guard: CacheSize is negative"))
@@ -174,6 +217,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if v.maxLen == 0 {
 		v.maxLen = DefaultMaxTokenBytes
 	}
+	v.maxLife = cmp.Or(cfg.MaxTokenLifetime, DefaultMaxTokenLifetime).Seconds()
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -184,6 +228,14 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	v.errs = newVerifierErrors(realm)
 	return v, nil
 }
+
+// errZeroVerifier answers every use of a Verifier not built by NewVerifier.
+var errZeroVerifier = prerender(&Error{
+	Status:      http.StatusInternalServerError,
+	Code:        "server_error",
+	Description: "verifier not configured",
+	Err:         errors.New("guard: Verifier used without NewVerifier"),
+})
 
 func newVerifierErrors(realm string) verifierErrors {
 	ch := []string{bearerChallenge(realm)}
@@ -209,6 +261,7 @@ func newVerifierErrors(realm string) verifierErrors {
 		missingExp:     invalid("exp claim required", ErrMissingClaim),
 		missingSub:     invalid("sub claim required", ErrMissingClaim),
 		claims:         invalid("malformed claims", ErrMalformedToken),
+		lifetime:       invalid("token lifetime too long", ErrTokenLifetime),
 	}
 }
 
@@ -257,11 +310,16 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 // base64url ([ErrMalformedToken]); header with a known "alg" and "kid"
 // ([ErrAlgorithm], [ErrUnknownKey]), no "crit", an accepted "typ"; the
 // signature ([ErrInvalidSignature]) before the claims are decoded; then the
-// claims: exp required ([ErrTokenExpired]), nbf and iat with the leeway
-// ([ErrTokenNotYetValid]), iss and aud when configured, sub required.
+// claims: exp required ([ErrTokenExpired]) and within MaxTokenLifetime
+// ([ErrTokenLifetime]), nbf and iat with the leeway ([ErrTokenNotYetValid]),
+// iss when configured or when the key is bound to issuers ([ErrInvalidIssuer]),
+// aud when configured, sub required.
 //
 // ctx is accepted for future key sources; Verify does no I/O.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if v == nil || v.now == nil {
+		return nil, errZeroVerifier
+	}
 	c := new(Claims)
 	if err := v.verify(token, c); err != nil {
 		return nil, err
@@ -271,11 +329,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 
 func (v *Verifier) verify(token string, c *Claims) error {
 	if v.cache == nil {
-		payload, _, err := v.verifySignature(token)
+		payload, k, err := v.verifySignature(token)
 		if err != nil {
 			return err
 		}
-		return v.checkClaims(payload, c, nil)
+		return v.checkClaims(payload, k, c, nil)
 	}
 	if len(token) > v.maxLen {
 		return v.errs.tooLarge
@@ -286,7 +344,7 @@ func (v *Verifier) verify(token string, c *Claims) error {
 			v.cache.remove(sum)
 			return err
 		}
-		*c = e.claims // shares the entry's read-only slices
+		copyClaims(c, &e.claims) // the request gets its own slices
 		return nil
 	}
 	payload, k, err := v.verifySignature(token)
@@ -294,13 +352,13 @@ func (v *Verifier) verify(token string, c *Claims) error {
 		return err
 	}
 	if k.hmac != nil {
-		return v.checkClaims(payload, c, nil) // an HMAC is cheaper than a cache lookup
+		return v.checkClaims(payload, k, c, nil) // an HMAC is cheaper than a cache lookup
 	}
 	e := new(cachedToken)
-	if err := v.checkClaims(payload, c, e); err != nil {
+	if err := v.checkClaims(payload, k, c, e); err != nil {
 		return err
 	}
-	e.claims = *c
+	copyClaims(&e.claims, c) // the entry keeps its own slices
 	v.cache.put(sum, e, v.now())
 	return nil
 }
@@ -399,9 +457,11 @@ func (v *Verifier) typAccepted(typ string) bool {
 	return typ == "jwt" && !v.strictTyp
 }
 
-// checkClaims decodes the payload segment into c and applies the claim
-// rules. When e is not nil it also receives the time claims, for the cache.
-func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
+// checkClaims decodes the payload segment, signed by k, into c and applies
+// the claim rules. When e is not nil it also receives the time claims, for
+// the cache. A cache hit needs no issuer check again: the entry is keyed by
+// the whole token, so its iss and its key are the ones checked here.
+func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) error {
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.token = append(sc.token[:0], seg...)
@@ -417,7 +477,7 @@ func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
 	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {
 		return err
 	}
-	if len(v.issuers) > 0 && !contains(v.issuers, w.Iss) {
+	if len(v.issuers) > 0 && !contains(v.issuers, w.Iss) || !k.signsFor(w.Iss) {
 		return v.errs.issuer
 	}
 	if len(v.audiences) > 0 && !anyIn(w.Aud, v.audiences) {
@@ -433,7 +493,10 @@ func (v *Verifier) checkClaims(seg string, c *Claims, e *cachedToken) error {
 	return nil
 }
 
-// checkTimes applies exp (required), nbf and iat with the leeway.
+// checkTimes applies exp (required), nbf and iat with the leeway, and the
+// lifetime cap: exp at most maxLife (plus the leeway, for clock skew) ahead
+// of now, and exp - iat at most maxLife (both from the issuer's clock, so
+// without leeway).
 func (v *Verifier) checkTimes(exp, nbf, iat numericDate) error {
 	now := v.now()
 	nowSec := float64(now.Unix()) + float64(now.Nanosecond())/1e9
@@ -443,6 +506,9 @@ func (v *Verifier) checkTimes(exp, nbf, iat numericDate) error {
 	}
 	if nowSec >= exp.sec+lee {
 		return v.errs.expired
+	}
+	if exp.sec-nowSec > v.maxLife+lee || iat.set && exp.sec-iat.sec > v.maxLife {
+		return v.errs.lifetime
 	}
 	if nbf.set && nowSec+lee < nbf.sec {
 		return v.errs.notYet

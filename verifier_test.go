@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +68,7 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{"leeway over 5m", VerifierConfig{Keys: []*Key{hs}, Leeway: MaxLeeway + time.Nanosecond}, []string{"Leeway"}},
 		{"negative leeway", VerifierConfig{Keys: []*Key{hs}, Leeway: -time.Second}, []string{"Leeway"}},
 		{"negative size cap", VerifierConfig{Keys: []*Key{hs}, MaxTokenBytes: -1}, []string{"MaxTokenBytes"}},
+		{"negative max lifetime", VerifierConfig{Keys: []*Key{hs}, MaxTokenLifetime: -time.Second}, []string{"MaxTokenLifetime"}},
 		{"empty issuer", VerifierConfig{Keys: []*Key{hs}, Issuers: []string{"a", ""}}, []string{"empty issuer"}},
 		{"empty audience", VerifierConfig{Keys: []*Key{hs}, Audiences: []string{""}}, []string{"empty audience"}},
 		{"all at once", VerifierConfig{Keys: []*Key{nil}, Leeway: time.Hour, MaxTokenBytes: -5},
@@ -317,7 +320,7 @@ func badInputCases(t testing.TB) []verifyCase {
 		{name: "exp float just past", token: atExp(num(-1)+".5", ""), want: []error{ErrTokenExpired}},
 		{name: "exp now", token: atExp(num(0), ""), want: []error{ErrTokenExpired}},
 		{name: "exp now+1", token: atExp(num(1), "")},
-		{name: "exp huge", token: atExp("1e300", "")},
+		{name: "exp huge", token: atExp("1e300", ""), want: []error{ErrTokenLifetime}},
 		{name: "exp past within leeway", token: atExp(num(-30), ""), cfg: withLeeway(time.Minute)},
 		{name: "exp past beyond leeway", token: atExp(num(-61), ""), cfg: withLeeway(time.Minute), want: []error{ErrTokenExpired}},
 		{name: "exp duplicate", token: sign(h, `{"sub":"alice","exp":`+jwtExp+`,"exp":`+jwtExp+`}`), want: []error{ErrMalformedToken}},
@@ -474,6 +477,71 @@ func TestVerifySizeCap(t *testing.T) {
 			_, err = v.Verify(context.Background(), strings.Repeat("!", want+1))
 			jwtCheckErr(t, err, ErrTokenTooLarge)
 		})
+	}
+}
+
+// TestVerifyMaxTokenLifetime: exp may lie at most MaxTokenLifetime (default
+// 24h) plus the leeway ahead of now, and exp - iat may not exceed it, so a
+// mis-issued token with exp in year 9999 is refused rather than valid forever.
+func TestVerifyMaxTokenLifetime(t *testing.T) {
+	k := jwtBadInputKey()
+	now := jwtNow.Unix()
+	in := func(d time.Duration) string { return strconv.FormatInt(now+int64(d/time.Second), 10) }
+	tests := []struct {
+		name     string
+		exp, iat string // iat "" means absent
+		max      time.Duration
+		leeway   time.Duration
+		want     []error
+	}{
+		{name: "1h", exp: in(time.Hour)},
+		{name: "exactly 24h", exp: in(24 * time.Hour)},
+		{name: "24h and 1s", exp: in(24*time.Hour + time.Second), want: []error{ErrTokenLifetime}},
+		{name: "24h and a fraction", exp: in(24*time.Hour) + ".5", want: []error{ErrTokenLifetime}},
+		{name: "year 9999", exp: "253402300799", want: []error{ErrTokenLifetime}},
+		{name: "2^63-1", exp: "9223372036854775807", want: []error{ErrTokenLifetime}},
+		{name: "1e300", exp: "1e300", want: []error{ErrTokenLifetime}},
+		{name: "24h and 30s within a 1m leeway", exp: in(24*time.Hour + 30*time.Second), leeway: time.Minute},
+		{name: "24h and 61s beyond a 1m leeway", exp: in(24*time.Hour + 61*time.Second), leeway: time.Minute, want: []error{ErrTokenLifetime}},
+		{name: "raised to 30 days", exp: in(29 * 24 * time.Hour), max: 30 * 24 * time.Hour},
+		{name: "raised to 30 days, 31 asked", exp: in(31 * 24 * time.Hour), max: 30 * 24 * time.Hour, want: []error{ErrTokenLifetime}},
+		{name: "lowered to 5m", exp: in(10 * time.Minute), max: 5 * time.Minute, want: []error{ErrTokenLifetime}},
+		{name: "exp-iat exactly 24h", exp: in(time.Hour), iat: in(-23 * time.Hour)},
+		{name: "exp-iat 25h", exp: in(time.Hour), iat: in(-24 * time.Hour), want: []error{ErrTokenLifetime}},
+		{name: "exp-iat 25h, leeway does not stretch it", exp: in(time.Hour), iat: in(-24 * time.Hour), leeway: MaxLeeway, want: []error{ErrTokenLifetime}},
+		{name: "exp-iat of a year, iat long ago", exp: in(time.Hour), iat: in(-365 * 24 * time.Hour), want: []error{ErrTokenLifetime}},
+		{name: "exp-iat 25h with a 48h cap", exp: in(time.Hour), iat: in(-24 * time.Hour), max: 48 * time.Hour},
+		{name: "expired wins over lifetime", exp: in(-time.Second), iat: in(-48 * time.Hour), want: []error{ErrTokenExpired}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}, MaxTokenLifetime: tt.max, Leeway: tt.leeway})
+			extra := ""
+			if tt.iat != "" {
+				extra = `,"iat":` + tt.iat
+			}
+			_, err := v.Verify(context.Background(), jwtSign(t, k, `{"alg":"HS256"}`, `{"sub":"a","exp":`+tt.exp+extra+`}`))
+			jwtCheckErr(t, err, tt.want...)
+		})
+	}
+
+	// Over HTTP the answer is 401 invalid_token.
+	bv := newTestVerifier(t, VerifierConfig{})
+	tok := forgeHS256(`{"alg":"HS256"}`, `{"sub":"u","exp":253402300799,"role":"admin"}`)
+	next := &nextHandler{}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	bv.RequireBearer(next).ServeHTTP(rec, req)
+	ch, body := invalidToken("token lifetime too long")
+	checkError(t, rec, http.StatusUnauthorized, ch, body)
+	if next.ran {
+		t.Error("next ran")
+	}
+
+	// Tokens from a default TokenIssuer are well within the default cap.
+	if DefaultTokenTTL > DefaultMaxTokenLifetime/4 {
+		t.Errorf("DefaultTokenTTL %v is not well within DefaultMaxTokenLifetime %v", DefaultTokenTTL, DefaultMaxTokenLifetime)
 	}
 }
 
@@ -714,4 +782,113 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify accepted %q with claims %+v", token, c)
 		}
 	})
+}
+
+// TestVerifyKeyBoundToIssuers: a key bound with ForIssuers verifies only
+// tokens whose iss it is bound to, so in a multi-tenant verifier tenant A's
+// key cannot vouch for iss=B. Unbound keys keep verifying any iss.
+func TestVerifyKeyBoundToIssuers(t *testing.T) {
+	const issA, issB = "https://a.example", "https://b.example"
+	kA := jwtMustPriv(t, ES256, jwtP256(), "a")
+	kB := jwtMustPriv(t, EdDSA, jwtEd(), "b")
+	kC := jwtMustHMAC(t, HS256, jwtSecret32, "c")
+	kAB := jwtMustHMAC(t, HS256, jwtSecret64, "ab")
+	bound := []*Key{kA.ForIssuers(issA), kB.ForIssuers(issB), kC, kAB.ForIssuers(issA, issB)}
+	tok := func(k *Key, iss string) string {
+		claims := jwtClaims("")
+		if iss != "" {
+			claims = jwtClaims(`,"iss":"` + iss + `"`)
+		}
+		return jwtSign(t, k, `{"alg":"`+string(k.Algorithm())+`","kid":"`+k.KeyID()+`"}`, claims)
+	}
+	tests := []struct {
+		name    string
+		issuers []string // VerifierConfig.Issuers
+		token   string
+		want    []error
+	}{
+		{"A signs for A", []string{issA, issB}, tok(kA, issA), nil},
+		{"B signs for B", []string{issA, issB}, tok(kB, issB), nil},
+		{"A signs for B", []string{issA, issB}, tok(kA, issB), []error{ErrInvalidIssuer}},
+		{"B signs for A", []string{issA, issB}, tok(kB, issA), []error{ErrInvalidIssuer}},
+		{"unbound key, any accepted iss", []string{issA, issB}, tok(kC, issB), nil},
+		{"key bound to both, A", []string{issA, issB}, tok(kAB, issA), nil},
+		{"key bound to both, B", []string{issA, issB}, tok(kAB, issB), nil},
+		{"no Issuers: A signs for B", nil, tok(kA, issB), []error{ErrInvalidIssuer}},
+		{"no Issuers: A signs for another", nil, tok(kA, "https://evil.example"), []error{ErrInvalidIssuer}},
+		{"no Issuers: A signs without iss", nil, tok(kA, ""), []error{ErrInvalidIssuer}},
+		{"no Issuers: A signs for A", nil, tok(kA, issA), nil},
+		{"no Issuers: unbound key, any iss", nil, tok(kC, "https://evil.example"), nil},
+		{"no Issuers: unbound key, no iss", nil, tok(kC, ""), nil},
+	}
+	for _, tt := range tests {
+		for _, cache := range []int{0, 16} {
+			t.Run(fmt.Sprintf("%s/cache %d", tt.name, cache), func(t *testing.T) {
+				v := jwtVerifier(t, VerifierConfig{Keys: bound, Issuers: tt.issuers, CacheSize: cache})
+				for range 2 {
+					_, err := v.Verify(context.Background(), tt.token)
+					jwtCheckErr(t, err, tt.want...)
+				}
+			})
+		}
+	}
+
+	// Over HTTP: 401 invalid_token, issuer not accepted.
+	v := jwtVerifier(t, VerifierConfig{Keys: bound})
+	next := &nextHandler{}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer "+tok(kA, issB))
+	v.RequireBearer(next).ServeHTTP(rec, req)
+	ch, body := invalidToken("issuer not accepted")
+	checkError(t, rec, http.StatusUnauthorized, ch, body)
+	if next.ran {
+		t.Error("next ran")
+	}
+
+	// ForIssuers returns a copy: the original stays unbound, and the
+	// arguments are copied.
+	list := []string{issA}
+	kA2 := kA.ForIssuers(list...)
+	list[0] = issB
+	if _, err := jwtVerifier(t, VerifierConfig{Keys: []*Key{kA}}).Verify(context.Background(), tok(kA, issB)); err != nil {
+		t.Errorf("original key after ForIssuers: got %v, want nil", err)
+	}
+	_, err := jwtVerifier(t, VerifierConfig{Keys: []*Key{kA2}}).Verify(context.Background(), tok(kA, issB))
+	jwtCheckErr(t, err, ErrInvalidIssuer)
+	if _, err := jwtVerifier(t, VerifierConfig{Keys: []*Key{kA2.Public()}}).Verify(context.Background(), tok(kA, issA)); err != nil {
+		t.Errorf("Public of a bound key, its issuer: got %v, want nil", err)
+	}
+	_, err = jwtVerifier(t, VerifierConfig{Keys: []*Key{kA2.Public()}}).Verify(context.Background(), tok(kA, issB))
+	jwtCheckErr(t, err, ErrInvalidIssuer)
+	if got := kA2.String(); !strings.Contains(got, issA) {
+		t.Errorf("String of a bound key: got %q, want it to name %q", got, issA)
+	}
+}
+
+func TestNewVerifierRefusesBadIssuerBinding(t *testing.T) {
+	k := jwtMustHMAC(t, HS256, jwtSecret32, "")
+	tests := []struct {
+		name string
+		cfg  VerifierConfig
+		msg  string
+	}{
+		{"bound to no issuer", VerifierConfig{Keys: []*Key{k.ForIssuers()}}, "bound to no issuer"},
+		{"bound to an empty issuer", VerifierConfig{Keys: []*Key{k.ForIssuers("https://a", "")}}, "empty issuer"},
+		{"bound to an issuer Issuers does not accept", VerifierConfig{Keys: []*Key{k.ForIssuers("https://a")}, Issuers: []string{"https://b"}}, `"https://a"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := NewVerifier(tt.cfg)
+			if err == nil || v != nil {
+				t.Fatalf("got %v, %v; want an error", v, err)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q: want it to mention %q", err, tt.msg)
+			}
+		})
+	}
+	if (*Key)(nil).ForIssuers("https://a") != nil {
+		t.Error("ForIssuers on a nil key: want nil")
+	}
 }
