@@ -160,7 +160,7 @@ type APIKeyRecord struct {
 //
 // LookupAPIKey returns the record, an error matching [ErrNotFound]
 // when no key has the digest, or any other error when the backend fails
-// (the middleware then answers 500 without detail). The middleware, not the
+// (the middleware then answers 503 temporarily_unavailable with Retry-After, failing closed). The middleware, not the
 // store, checks Revoked and ExpiresAt. Implementations must be safe for
 // concurrent use; a lookup should take constant time in the number of keys.
 type APIKeyStore interface {
@@ -441,7 +441,7 @@ func isQuotable(s string) bool {
 //   - (nil, *[Error]) otherwise: 400 invalid_request ([ErrInvalidRequest])
 //     for several keys or an empty one; 401 invalid_token ([ErrInvalidAPIKey]
 //     and [ErrInvalidToken]) for an unknown, revoked, expired, malformed or
-//     oversized key; 500 server_error when the store fails.
+//     oversized key; 503 temporarily_unavailable with Retry-After when the store fails.
 //
 // Authenticate does not write a response; callers that accept query keys
 // should send Cache-Control: no-store as [APIKeyAuth.RequireAPIKey] does.
@@ -457,7 +457,7 @@ func (a *APIKeyAuth) Authenticate(r *http.Request) (*Principal, error) {
 // [APIKeyAuth.Authenticate]. On success it stores the [Principal] in the
 // request context (see [PrincipalFrom]) and calls next; on failure it calls
 // the ErrorWriter (by default [WriteError]: 401 with the ApiKey challenge, 400
-// invalid_request, or 500) and does not call next. When the key came from the
+// invalid_request, or 503) and does not call next. When the key came from the
 // query string, Cache-Control: no-store and Referrer-Policy: no-referrer are
 // set before next runs.
 func (a *APIKeyAuth) RequireAPIKey(next http.Handler) http.Handler {
@@ -552,11 +552,17 @@ func (a *APIKeyAuth) verify(ctx context.Context, key string) (*Principal, error)
 	case errors.Is(err, ErrNotFound):
 		return nil, a.errUnknown
 	case err != nil:
-		return nil, &Error{Status: http.StatusInternalServerError, Code: "server_error", Err: fmt.Errorf("guard: API key store: %w", err)}
+		return nil, unavailable(fmt.Errorf("guard: API key store: %w", err))
 	case rec.Revoked:
 		return nil, a.errRevoked
 	case !rec.ExpiresAt.IsZero() && !a.now().Before(rec.ExpiresAt):
 		return nil, a.errExpired
 	}
-	return &Principal{Subject: rec.Subject, Roles: rec.Roles, Scopes: rec.Scopes, Method: MethodAPIKey}, nil
+	// The principal gets its own copy of the lists (one allocation for both):
+	// a store may hand out its records' slices, and a handler that writes to
+	// p.Roles must not change what the next request with this key gets.
+	lists := append(make([]string, 0, len(rec.Roles)+len(rec.Scopes)), rec.Roles...)
+	lists = append(lists, rec.Scopes...)
+	n := len(rec.Roles)
+	return &Principal{Subject: rec.Subject, Roles: lists[:n:n], Scopes: lists[n:], Method: MethodAPIKey}, nil
 }

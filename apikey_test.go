@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,7 +82,7 @@ const (
 	bodyExpired        = `{"error":"invalid_token","error_description":"API key expired"}` + "\n"
 	bodyMultiple       = `{"error":"invalid_request","error_description":"more than one API key"}` + "\n"
 	bodyEmpty          = `{"error":"invalid_request","error_description":"empty API key"}` + "\n"
-	bodyServer         = `{"error":"server_error"}` + "\n"
+	bodyUnavailable    = `{"error":"temporarily_unavailable","error_description":"service unavailable; retry later"}` + "\n"
 )
 
 func TestRequireAPIKey(t *testing.T) {
@@ -134,8 +135,8 @@ func TestRequireAPIKey(t *testing.T) {
 		{name: "same key twice in the header", cfg: base, req: req{header: []string{f.good, f.good}}, wantStatus: 400, wantHeaders: errorHeaders(challengeMalformed), wantBody: bodyMultiple},
 		{name: "two keys in the header", cfg: base, req: req{header: []string{f.good, demoKey}}, wantStatus: 400, wantHeaders: errorHeaders(challengeMalformed), wantBody: bodyMultiple},
 		{name: "over the size cap", cfg: small, req: req{header: []string{demoKey}}, wantStatus: 401, wantHeaders: errorHeaders(challengeInvalid), wantBody: bodyInvalid},
-		{name: "store failure is a bare 500", cfg: failing, req: req{header: []string{demoKey}}, wantStatus: 500,
-			wantHeaders: map[string]string{"WWW-Authenticate": "", "Content-Type": "application/json"}, wantBody: bodyServer},
+		{name: "store failure: 503, fail closed", cfg: failing, req: req{header: []string{demoKey}}, wantStatus: 503,
+			wantHeaders: map[string]string{"WWW-Authenticate": "", "Content-Type": "application/json", "Retry-After": "5"}, wantBody: bodyUnavailable},
 
 		{name: "query ignored unless enabled", cfg: base, req: req{query: "api_key=" + demoKey}, wantStatus: 401,
 			wantHeaders: map[string]string{"WWW-Authenticate": challengeBare, "Referrer-Policy": ""}, wantBody: bodyMissing},
@@ -240,7 +241,7 @@ func TestAPIKeyAuthenticateErrors(t *testing.T) {
 		{name: "revoked", auth: a, keys: []string{f.revoked}, wantStatus: 401, err: []error{ErrInvalidAPIKey, ErrInvalidToken}},
 		{name: "expired", auth: a, keys: []string{f.expired}, wantStatus: 401, err: []error{ErrInvalidAPIKey, ErrInvalidToken}},
 		{name: "two", auth: a, keys: []string{"x", "y"}, wantStatus: 400, err: []error{ErrInvalidRequest}, notErr: []error{ErrNoCredentials, ErrInvalidAPIKey}},
-		{name: "store down", auth: broken, keys: []string{"x"}, wantStatus: 500, err: []error{errStoreDown}, notErr: []error{ErrInvalidAPIKey, ErrNoCredentials}},
+		{name: "store down", auth: broken, keys: []string{"x"}, wantStatus: 503, err: []error{errStoreDown}, notErr: []error{ErrInvalidAPIKey, ErrNoCredentials}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -644,5 +645,32 @@ func BenchmarkGenerateAPIKey(b *testing.B) {
 		if _, _, err := GenerateAPIKey("gk"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAPIKeyPrincipalOwnsItsLists: a handler that writes to the principal's
+// roles or scopes changes nothing for the next request with the same key.
+func TestAPIKeyPrincipalOwnsItsLists(t *testing.T) {
+	t.Parallel()
+	f := newAPIKeyFixture(t)
+	a, err := NewAPIKeyAuth(APIKeyConfig{Store: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen [][]string
+	h := a.RequireAPIKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := PrincipalFrom(r.Context())
+		seen = append(seen, slices.Concat(p.Roles, p.Scopes))
+		p.Roles[0], p.Scopes[0] = "root", "everything"
+		p.Roles = append(p.Roles, "grown") // must not write into Scopes
+	}))
+	for range 2 {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", f.good)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	want := []string{"admin", "read", "write"}
+	if len(seen) != 2 || !slices.Equal(seen[0], want) || !slices.Equal(seen[1], want) {
+		t.Errorf("roles+scopes seen by two requests: got %q, want %q twice", seen, want)
 	}
 }

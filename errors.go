@@ -271,7 +271,7 @@ func mapSentinel(err error) *Error {
 	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrMalformedToken), errors.Is(err, ErrTokenTooLarge),
 		errors.Is(err, ErrInvalidSignature), errors.Is(err, ErrAlgorithm), errors.Is(err, ErrUnknownKey),
 		errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenNotYetValid), errors.Is(err, ErrInvalidIssuer),
-		errors.Is(err, ErrInvalidAudience), errors.Is(err, ErrMissingClaim):
+		errors.Is(err, ErrInvalidAudience), errors.Is(err, ErrMissingClaim), errors.Is(err, ErrTokenLifetime):
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid token", Challenges: bearer}
 	case errors.Is(err, ErrInvalidAPIKey):
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key",
@@ -378,4 +378,12 @@ func writerOrDefault(w ErrorWriter) ErrorWriter {
 		return WriteError
 	}
 	return w
+}
+
+// unavailable answers a failing dependency (a user, client or API-key store,
+// a limiter): fail closed with 503 temporarily_unavailable and Retry-After;
+// the cause stays out of the body.
+func unavailable(cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+		Description: "service unavailable; retry later", RetryAfter: 5 * time.Second, Err: cause}
 }

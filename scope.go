@@ -13,13 +13,8 @@ func parseScope(s string) ([]string, error) {
 	}
 	list := strings.Split(s, " ")
 	for _, tok := range list {
-		if tok == "" {
+		if !validScopeToken(tok) { // also refuses "" from a doubled space
 			return nil, errTokenScope
-		}
-		for i := 0; i < len(tok); i++ {
-			if c := tok[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-				return nil, errTokenScope
-			}
 		}
 	}
 	return list, nil

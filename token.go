@@ -263,13 +263,6 @@ func tokenError(status int, code, desc string, cause error) *Error {
 	return prerender(&Error{Status: status, Code: code, Description: desc, Err: cause})
 }
 
-// unavailable answers a failing dependency (user or client store, limiter):
-// fail closed with 503 and Retry-After; the cause stays out of the body.
-func unavailable(cause error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-		Description: "service unavailable; retry later", RetryAfter: 5 * time.Second, Err: cause}
-}
-
 var (
 	errTokenMethod     = tokenError(http.StatusMethodNotAllowed, "invalid_request", "POST required", nil)
 	errTokenTLS        = tokenError(http.StatusBadRequest, "invalid_request", "TLS required", nil)
