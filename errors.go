@@ -376,3 +376,9 @@ func writerOrDefault(w ErrorWriter) ErrorWriter {
 	}
 	return w
 }
+
+// ErrWeakSecret: [NewHMACKey] refused a secret that is published (on the
+// wordlists used to crack JWTs) or built from a short pattern (one repeated
+// unit, a counting sequence, very few distinct bytes). Generate the secret
+// with crypto/rand instead.
+var ErrWeakSecret = errors.New("guard: weak HMAC secret")
