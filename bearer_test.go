@@ -36,7 +36,7 @@ var testNow = time.Unix(1_700_000_000, 0)
 func testClock() time.Time { return testNow }
 
 // testSecret is the HS256 secret of testHSKey and forgeHS256.
-var testSecret = []byte("0123456789abcdef0123456789abcdef")
+var testSecret = []byte("n7Ff2QxL9pKc4ZvT1mWb8RjH5sYd0GeA")
 
 func testHSKey(t testing.TB) *Key {
 	t.Helper()

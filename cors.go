@@ -38,7 +38,9 @@ type CORSConfig struct {
 	// DangerouslyAllowInsecureOrigins is set. Default false.
 	AllowCredentials bool
 	// AllowedMethods lists the methods allowed cross-origin, case-sensitive.
-	// Default GET, HEAD, POST. "*", CONNECT, TRACE and TRACK are refused.
+	// Default GET, HEAD, POST; an empty non-nil list allows none. OPTIONS is
+	// allowed only when listed (scripts must then pass the preflight for it).
+	// "*", CONNECT, TRACE and TRACK are refused.
 	AllowedMethods []string
 	// AllowedHeaders lists the request headers allowed cross-origin, besides
 	// Authorization and APIKeyHeader, which are always allowed. "*" allows
@@ -271,6 +273,10 @@ func (c *CORS) methodAllowed(m string) bool {
 	return false
 }
 
+// corsPreflightVary is the Vary value rs/cors sends on preflight responses
+// (without Private Network Access, which NewCORS does not enable).
+const corsPreflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
 var denyAllCORS = func() *CORS {
 	c, err := NewCORS(CORSConfig{})
 	if err != nil {
@@ -284,11 +290,17 @@ var denyAllCORS = func() *CORS {
 //   - A preflight (OPTIONS with Access-Control-Request-Method) is answered
 //     here with 204 and never reaches next, so authentication inside it does
 //     not see credential-less preflights. The CORS headers are present only
-//     when the origin, method and requested headers are all allowed.
+//     when the origin, method and requested headers are all allowed; a
+//     preflight for OPTIONS is allowed only when AllowedMethods lists it.
 //   - Any other request, including an OPTIONS without
 //     Access-Control-Request-Method, goes to next. For an allowed origin and
 //     method, Access-Control-Allow-Origin, Access-Control-Allow-Credentials
-//     (when configured) and Access-Control-Expose-Headers are set first.
+//     (when configured) and Access-Control-Expose-Headers are set first, so
+//     scripts can read the responses of the layers inside, 401s included.
+//   - A request with more than one Origin field, or a preflight with more
+//     than one Access-Control-Request-Method field, gets no CORS headers: an
+//     Origin names one origin (RFC 6454 §7), and a list in one field matches
+//     no configured origin either.
 //   - Every response carries Vary: Origin (preflights also vary on the
 //     request method and headers), whatever the origin, so caches never
 //     serve one origin's response to another.
@@ -303,11 +315,21 @@ func (c *CORS) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		vary := h["Vary"]
-		if r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0 && r.Header["Access-Control-Request-Method"][0] != "" {
+		origins := r.Header["Origin"]
+		if reqMethod := r.Header["Access-Control-Request-Method"]; r.Method == http.MethodOptions && len(reqMethod) > 0 && reqMethod[0] != "" {
+			// rs/cors appends to Vary; make sure that cannot write into a
+			// backing array another layer shares.
+			vary = vary[:len(vary):len(vary)]
+			// rs/cors would echo every Origin and every requested method,
+			// checking only the first, and grants OPTIONS whatever the
+			// configuration: refuse those here, as it refuses an origin.
+			if len(origins) != 1 || len(reqMethod) != 1 || !c.methodAllowed(reqMethod[0]) {
+				h["Vary"] = append(vary, corsPreflightVary)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 			if vary != nil {
-				// rs/cors appends to Vary; make sure that cannot write into a
-				// backing array another layer shares.
-				h["Vary"] = vary[:len(vary):len(vary)]
+				h["Vary"] = vary
 			}
 			c.rs.HandlerFunc(w, r)
 			return
@@ -317,7 +339,6 @@ func (c *CORS) Handler(next http.Handler) http.Handler {
 		// headers and "true". Each header gets a full slice (cap == len) of
 		// it, so appends by next reallocate, and writes stay in this response.
 		n := len(vary) + 1
-		origins := r.Header["Origin"]
 		allow := len(origins) == 1 && c.allowed(origins[0]) && c.methodAllowed(r.Method)
 		size := n
 		if allow {

@@ -105,6 +105,18 @@ func TestCORSHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withOptionsCfg := corsSeedConfig
+	withOptionsCfg.AllowedMethods = []string{http.MethodGet, http.MethodOptions}
+	withOptions, err := NewCORS(withOptionsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMethodsCfg := corsSeedConfig
+	noMethodsCfg.AllowedMethods = []string{}
+	noMethods, err := NewCORS(noMethodsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var nilCORS *CORS
 	const exposed = "Www-Authenticate, X-Request-Id"
 	preflight := func(origin, method, headers string) map[string]string {
@@ -123,7 +135,8 @@ func TestCORSHandler(t *testing.T) {
 		cors        *CORS
 		method      string
 		reqHeaders  map[string]string
-		preVary     string // Vary set by an outer layer before CORS runs
+		rawHeaders  map[string][]string // set as given, for repeated fields
+		preVary     string              // Vary set by an outer layer before CORS runs
 		wantStatus  int
 		wantHeaders map[string]string // "" means absent; multiple values joined with " | "
 		wantNext    bool
@@ -172,6 +185,46 @@ func TestCORSHandler(t *testing.T) {
 			wantHeaders: map[string]string{acao: "", acam: ""}},
 		{name: "zero value denies", cors: &CORS{}, method: "GET", reqHeaders: map[string]string{"Origin": "https://app.example.com"}, wantStatus: 200, wantHeaders: noCORS, wantNext: true},
 		{name: "nil denies", cors: nilCORS, method: "OPTIONS", reqHeaders: preflight("https://app.example.com", "GET", ""), wantStatus: 204, wantHeaders: map[string]string{acao: ""}},
+
+		// An Origin field names one origin (RFC 6454 §7; the Fetch standard
+		// sends one). Two fields, or a list in one, are refused whole:
+		// rs/cors would echo every value, one of them never checked.
+		{name: "two origins", cors: seed, method: "GET", rawHeaders: map[string][]string{"Origin": {"http://localhost:3000", "https://evil.example"}},
+			wantStatus: 200, wantHeaders: noCORS, wantNext: true},
+		{name: "two allowed origins", cors: seed, method: "GET", rawHeaders: map[string][]string{"Origin": {"http://localhost:3000", "https://app.example.com"}},
+			wantStatus: 200, wantHeaders: noCORS, wantNext: true},
+		{name: "origin list in one field", cors: seed, method: "GET", reqHeaders: map[string]string{"Origin": "http://localhost:3000, https://evil.example"},
+			wantStatus: 200, wantHeaders: noCORS, wantNext: true},
+		{name: "origin list in one field, wildcard", cors: seed, method: "GET", reqHeaders: map[string]string{"Origin": "https://a.example.org https://evil.example"},
+			wantStatus: 200, wantHeaders: noCORS, wantNext: true},
+		{name: "preflight two origins", cors: seed, method: "OPTIONS", reqHeaders: preflight("", "GET", ""),
+			rawHeaders: map[string][]string{"Origin": {"http://localhost:3000", "https://evil.example"}}, wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acac: "", acam: "", acah: "", acma: "", aceh: ""}},
+		{name: "preflight two allowed origins", cors: seed, method: "OPTIONS", reqHeaders: preflight("", "GET", ""),
+			rawHeaders: map[string][]string{"Origin": {"http://localhost:3000", "https://app.example.com"}}, wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acac: "", acam: "", acma: ""}},
+		{name: "preflight two origins, public", cors: public, method: "OPTIONS", reqHeaders: preflight("", "GET", ""),
+			rawHeaders: map[string][]string{"Origin": {"https://a.example", "https://b.example"}}, wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acam: "", acma: ""}},
+		{name: "preflight origin list in one field", cors: seed, method: "OPTIONS", reqHeaders: preflight("http://localhost:3000, https://evil.example", "GET", ""), wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acac: "", acam: ""}},
+		{name: "preflight two request methods", cors: seed, method: "OPTIONS", reqHeaders: preflight("http://localhost:3000", "", ""),
+			rawHeaders: map[string][]string{"Access-Control-Request-Method": {"PUT", "DELETE"}}, wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acac: "", acam: ""}},
+
+		// OPTIONS is a method like any other: allowed cross-origin only when
+		// listed, for the preflight and for the request that follows it.
+		{name: "preflight for OPTIONS, not listed", cors: seed, method: "OPTIONS", reqHeaders: preflight("http://localhost:3000", "OPTIONS", ""), wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acac: "", acam: "", acma: ""}},
+		{name: "preflight for OPTIONS, listed", cors: withOptions, method: "OPTIONS", reqHeaders: preflight("http://localhost:3000", "OPTIONS", ""), wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "http://localhost:3000", acac: "true", acam: "OPTIONS", acma: "600"}},
+		{name: "OPTIONS without request method, OPTIONS listed", cors: withOptions, method: "OPTIONS",
+			reqHeaders: map[string]string{"Origin": "http://localhost:3000"}, wantStatus: 200,
+			wantHeaders: map[string]string{"Vary": "Origin", acao: "http://localhost:3000", acac: "true", aceh: exposed, acam: "", acma: ""}, wantNext: true},
+		{name: "empty method list denies preflight", cors: noMethods, method: "OPTIONS", reqHeaders: preflight("http://localhost:3000", "GET", ""), wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acam: ""}},
+		{name: "empty method list denies", cors: noMethods, method: "GET", reqHeaders: map[string]string{"Origin": "http://localhost:3000"}, wantStatus: 200,
+			wantHeaders: noCORS, wantNext: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +235,12 @@ func TestCORSHandler(t *testing.T) {
 			}))
 			r := httptest.NewRequest(tt.method, "/api", nil)
 			for k, v := range tt.reqHeaders {
-				r.Header.Set(k, v)
+				if v != "" {
+					r.Header.Set(k, v)
+				}
+			}
+			for k, v := range tt.rawHeaders {
+				r.Header[k] = v
 			}
 			w := httptest.NewRecorder()
 			if tt.preVary != "" {
@@ -273,17 +331,17 @@ func TestCORSOuterVaryNotWrittenThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := c.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	for _, method := range []string{"GET", "OPTIONS"} {
+	for _, tc := range []struct{ method, reqMethod string }{{"GET", "GET"}, {"OPTIONS", "GET"}, {"OPTIONS", "OPTIONS"}} {
 		shared := make([]string, 1, 4)
 		shared[0] = "Accept-Encoding"
-		r := httptest.NewRequest(method, "/", nil)
+		r := httptest.NewRequest(tc.method, "/", nil)
 		r.Header.Set("Origin", "http://localhost:3000")
-		r.Header.Set("Access-Control-Request-Method", "GET")
+		r.Header.Set("Access-Control-Request-Method", tc.reqMethod) // OPTIONS is refused by corsSeedConfig
 		w := httptest.NewRecorder()
 		w.Header()["Vary"] = shared
 		h.ServeHTTP(w, r)
 		if extra := shared[:2][1]; extra != "" {
-			t.Errorf("%s: CORS wrote %q into the outer layer's backing array", method, extra)
+			t.Errorf("%s for %s: CORS wrote %q into the outer layer's backing array", tc.method, tc.reqMethod, extra)
 		}
 	}
 }
@@ -329,6 +387,84 @@ func TestCORSOutsideAuth(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != 204 || ran || w.Header().Get("WWW-Authenticate") != "" || w.Header().Get(acah) != "x-api-key" {
 		t.Errorf("preflight: got %d %v (next ran %v), want 204 allowing x-api-key without a challenge", w.Code, w.Header(), ran)
+	}
+}
+
+// TestCORSOptionsRequestReachesAuth: an OPTIONS request without
+// Access-Control-Request-Method is an actual request. It goes to the auth
+// layer, and when OPTIONS is an allowed method its 401 carries the CORS
+// headers a script needs to read it; the preflight for OPTIONS is granted
+// exactly when the OPTIONS request itself would be.
+func TestCORSOptionsRequestReachesAuth(t *testing.T) {
+	const (
+		origin    = "http://localhost:3000"
+		challenge = `Bearer realm="api"`
+		body      = `{"error":"unauthorized"}`
+	)
+	withOptionsCfg := corsSeedConfig
+	withOptionsCfg.AllowedMethods = []string{http.MethodGet, http.MethodOptions}
+	withOptions, err := NewCORS(withOptionsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := NewCORS(corsSeedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		cors        *CORS
+		acrm        string // Access-Control-Request-Method; "" for none
+		wantStatus  int
+		wantHeaders map[string]string // "" means absent
+		wantBody    string
+		wantNext    bool
+	}{
+		{name: "OPTIONS listed: request", cors: withOptions, wantStatus: 401,
+			wantHeaders: map[string]string{"Vary": "Origin", acao: origin, acac: "true", aceh: "Www-Authenticate, X-Request-Id",
+				acam: "", acma: "", "WWW-Authenticate": challenge, "Content-Type": "application/json"},
+			wantBody: body, wantNext: true},
+		{name: "OPTIONS listed: preflight", cors: withOptions, acrm: "OPTIONS", wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: origin, acac: "true", acam: "OPTIONS", acma: "600",
+				aceh: "", "WWW-Authenticate": ""}},
+		{name: "OPTIONS not listed: request", cors: seed, wantStatus: 401,
+			wantHeaders: map[string]string{"Vary": "Origin", acao: "", acac: "", aceh: "", "WWW-Authenticate": challenge},
+			wantBody:    body, wantNext: true},
+		{name: "OPTIONS not listed: preflight", cors: seed, acrm: "OPTIONS", wantStatus: 204,
+			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acac: "", acam: "", acma: "", "WWW-Authenticate": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ran := false
+			auth := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ran = true
+				w.Header().Set("WWW-Authenticate", challenge)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(body))
+			})
+			r := httptest.NewRequest(http.MethodOptions, "/protected", nil)
+			r.Header.Set("Origin", origin)
+			if tt.acrm != "" {
+				r.Header.Set("Access-Control-Request-Method", tt.acrm)
+			}
+			w := httptest.NewRecorder()
+			tt.cors.Handler(auth).ServeHTTP(w, r)
+			if w.Code != tt.wantStatus {
+				t.Errorf("status: got %d, want %d", w.Code, tt.wantStatus)
+			}
+			for k, want := range tt.wantHeaders {
+				if got := strings.Join(w.Header().Values(k), " | "); got != want {
+					t.Errorf("%s: got %q, want %q", k, got, want)
+				}
+			}
+			if got := w.Body.String(); got != tt.wantBody {
+				t.Errorf("body: got %q, want %q", got, tt.wantBody)
+			}
+			if ran != tt.wantNext {
+				t.Errorf("next ran: got %v, want %v", ran, tt.wantNext)
+			}
+		})
 	}
 }
 

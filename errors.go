@@ -387,3 +387,9 @@ func unavailable(cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 		Description: "service unavailable; retry later", RetryAfter: 5 * time.Second, Err: cause}
 }
+
+// ErrWeakSecret: [NewHMACKey] refused a secret that is published (on the
+// wordlists used to crack JWTs) or built from a short pattern (one repeated
+// unit, a counting sequence, very few distinct bytes). Generate the secret
+// with crypto/rand instead.
+var ErrWeakSecret = errors.New("guard: weak HMAC secret")

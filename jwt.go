@@ -197,13 +197,19 @@ func (k *hmacKey) equal(msg, sig []byte) bool {
 
 // NewHMACKey returns a key for HS256, HS384 or HS512. The secret is copied.
 // It refuses a secret shorter than the hash output (32 bytes for HS256,
-// RFC 7518 §3.2), which also refuses an empty one.
+// RFC 7518 §3.2), which also refuses an empty one, and, with an error
+// matching [ErrWeakSecret], a secret that is published on JWT cracking
+// wordlists or built from a short pattern (a repeated unit, a counting
+// sequence, fewer than 6 distinct bytes).
 func NewHMACKey(alg Algorithm, secret []byte, kid string) (*Key, error) {
 	if !alg.isHMAC() {
 		return nil, fmt.Errorf("guard: %q is not an HMAC algorithm", alg)
 	}
 	if n := alg.hash().Size(); len(secret) < n {
 		return nil, fmt.Errorf("guard: %s secret is %d bytes; at least %d are required", alg, len(secret), n)
+	}
+	if err := checkHMACSecret(secret); err != nil {
+		return nil, err
 	}
 	return &Key{alg: alg, kid: kid, hmac: newHMACKey(alg.hash(), secret)}, nil
 }

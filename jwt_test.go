@@ -57,9 +57,9 @@ func jwtClock(t time.Time) func() time.Time { return func() time.Time { return t
 
 // jwtSecret32 etc. are HMAC secrets of exactly the minimum length.
 var (
-	jwtSecret32 = bytes.Repeat([]byte{0x5a}, 32)
-	jwtSecret48 = bytes.Repeat([]byte{0x6b}, 48)
-	jwtSecret64 = bytes.Repeat([]byte{0x7c}, 64)
+	jwtSecret32 = []byte("ZcaAHPeTjaZlORSw9FF6J1NyCFPbYcAa")
+	jwtSecret48 = []byte("uMnK0jL/3bPKFzklJavfreOMf1x9TEID1/Y6rQ/ObIH4D6PO")
+	jwtSecret64 = []byte("CridYymMH638Me6csdpl0sVdPGus5+b/C3KmOEn/5qFGQvMmtU31i/iBM3CSbLuF")
 )
 
 func jwtMustHMAC(t testing.TB, alg Algorithm, secret []byte, kid string) *Key {
@@ -183,7 +183,7 @@ func TestNewHMACKeyCopiesSecret(t *testing.T) {
 }
 
 func TestKeyStringHasNoMaterial(t *testing.T) {
-	k := jwtMustHMAC(t, HS256, []byte("0123456789abcdef0123456789abcdef"), "k1")
+	k := jwtMustHMAC(t, HS256, []byte("q3W8vRzK1mYp6TnB0cXe5LhJ9sDf2GaU"), "k1")
 	if got, want := k.String(), `guard.Key(HS256, kid="k1")`; got != want {
 		t.Errorf("String: got %q, want %q", got, want)
 	}
@@ -313,7 +313,7 @@ func TestSignVerify(t *testing.T) {
 	others := map[Algorithm]*Key{
 		HS256: jwtMustHMAC(t, HS256, jwtSecret64, ""),
 		HS384: jwtMustHMAC(t, HS384, jwtSecret64, ""),
-		HS512: jwtMustHMAC(t, HS512, bytes.Repeat([]byte{1}, 64), ""),
+		HS512: jwtMustHMAC(t, HS512, []byte("Yh3kP9mQ2wL7vB4nX8cR1tZ6sD0fG5jA-e2uK7pW9qM4bV1xN8zC3rT6yH0gL5sF"), ""),
 		RS256: jwtMustPriv(t, RS256, jwtRSA2(), ""),
 		PS256: jwtMustPriv(t, PS256, jwtRSA2(), ""),
 		ES256: jwtMustPriv(t, ES256, jwtP256b(), ""),

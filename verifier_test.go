@@ -591,7 +591,7 @@ func TestVerifyIssuerAudience(t *testing.T) {
 // an HS256 token of its exact shape, made here with crypto/hmac (not with
 // our issuer), verifies when no issuer or audience is configured.
 func TestVerifySeedToken(t *testing.T) {
-	secret := []byte("b7e2c1d4f5a6978812ab34cd56ef7890b7e2c1d4f5a6978812ab34cd56ef7890") // openssl rand -hex 32
+	secret := []byte("3f9c27a1e84b6d05c2f7a9e13b58d4c60a7e2f91d3b84c56e07a19f2c6d83b4e") // openssl rand -hex 32
 	tok := hs256Raw(secret, `{"alg":"HS256","typ":"JWT"}`, `{"sub":"alice","role":"admin","exp":`+jwtExp+`}`)
 	k, err := NewHMACKey(HS256, secret, "")
 	if err != nil {
