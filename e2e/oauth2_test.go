@@ -23,6 +23,7 @@ const (
 	svcID   = "svc:reports"
 	svcPW   = "s3:cr%t+é ü/=" // ':' '%' '+', non-ASCII and a space: x/oauth2 form-encodes it in Basic
 	webID   = "web"
+	spaID   = "spa" // a public client: no secret
 	webPW   = "web-secret"
 )
 
@@ -99,6 +100,7 @@ func newServer(t *testing.T) *server {
 		Clients: clients{
 			svcID: {SecretHash: hash(svcPW), Roles: []string{"service"}, Scopes: []string{"read", "write"}},
 			webID: {SecretHash: hash(webPW), Grants: []string{"password"}, Scopes: []string{"read", "write"}},
+			spaID: {Public: true, Grants: []string{"password"}, Scopes: []string{"read", "write"}},
 		},
 	})
 	if err != nil {
@@ -188,9 +190,9 @@ func TestPasswordCredentialsToken(t *testing.T) {
 		client   string   // client_id claim
 		pScopes  []string
 	}{
-		{"public client, params", "", "", oauth2.AuthStyleInParams, nil, []string{"params"}, "read write", "", []string{"read", "write"}},
-		{"public client, header", "", "", oauth2.AuthStyleInHeader, []string{"read"}, []string{"basic"}, "", "", []string{"read"}},
-		{"public client, auto-detect", "", "", oauth2.AuthStyleAutoDetect, []string{"write"}, []string{"basic"}, "", "", []string{"write"}},
+		{"public client, params", spaID, "", oauth2.AuthStyleInParams, nil, []string{"params"}, "read write", spaID, []string{"read", "write"}},
+		{"public client, header", spaID, "", oauth2.AuthStyleInHeader, []string{"read"}, []string{"basic"}, "", spaID, []string{"read"}},
+		{"public client, auto-detect", spaID, "", oauth2.AuthStyleAutoDetect, []string{"write"}, []string{"basic"}, "", spaID, []string{"write"}},
 		{"confidential client, header", webID, webPW, oauth2.AuthStyleInHeader, []string{"read"}, []string{"basic"}, "", webID, []string{"read"}},
 		{"confidential client, params", webID, webPW, oauth2.AuthStyleInParams, nil, []string{"params"}, "read write", webID, []string{"read", "write"}},
 		{"confidential client, auto-detect", webID, webPW, oauth2.AuthStyleAutoDetect, []string{"read", "write"}, []string{"basic"}, "", webID, []string{"read", "write"}},
@@ -280,13 +282,19 @@ func TestErrors(t *testing.T) {
 		}
 	}
 
-	t.Run("wrong password", func(t *testing.T) {
+	t.Run("no client", func(t *testing.T) {
+		// With clients registered, the password grant must name one.
 		cfg := oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+		_, err := cfg.PasswordCredentialsToken(s.ctx(), "alice", alicePW)
+		retrieveError(t, err, http.StatusUnauthorized, "invalid_client")
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		cfg := oauth2.Config{ClientID: spaID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}}
 		_, err := cfg.PasswordCredentialsToken(s.ctx(), "alice", "not-the-password")
 		retrieveError(t, err, http.StatusBadRequest, "invalid_grant")
 	})
 	t.Run("unknown user", func(t *testing.T) {
-		cfg := oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
+		cfg := oauth2.Config{ClientID: spaID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
 		_, err := cfg.PasswordCredentialsToken(s.ctx(), "mallory", alicePW)
 		retrieveError(t, err, http.StatusBadRequest, "invalid_grant")
 	})
