@@ -59,9 +59,23 @@ type Argon2Params struct {
 // good production configuration; every field documents its default.
 type PasswordHasherConfig struct {
 	// Schemes lists the accepted schemes, like passlib's CryptContext: the first
-	// is the default used by Hash; the others only verify, and a hash in them
-	// is reported as needing a rehash. Default: argon2id, bcrypt,
-	// bcrypt_sha256, pbkdf2_sha256. The first must be argon2id or bcrypt.
+	// is the default used by Hash; the others only verify. Default: bcrypt,
+	// argon2id, bcrypt_sha256, pbkdf2_sha256. The first must be bcrypt or
+	// argon2id. Which hashes need a rehash is described on
+	// [PasswordHasher.Verify].
+	//
+	// bcrypt is the default so that a user table shared with a Python service
+	// using passlib's CryptContext(schemes=["bcrypt"]) stays readable there:
+	// hashes are written as $2b$, passlib's own form, and a rehash on login
+	// never moves a user to a scheme that service cannot check. Choose
+	// Argon2id instead, with
+	//
+	//	Schemes: []guard.Scheme{guard.SchemeArgon2id, guard.SchemeBcrypt},
+	//
+	// (add bcrypt_sha256 and pbkdf2_sha256 if such hashes are stored) when no
+	// bcrypt-only service shares the table and you want passwords over 72
+	// bytes or a memory-hard hash that costs GPU crackers more; existing
+	// bcrypt hashes then verify and are rehashed to Argon2id on login.
 	Schemes []Scheme
 	// BcryptCost is the bcrypt cost (log2 rounds) for new hashes and the
 	// floor below which bcrypt hashes need a rehash. Default 12; minimum 10.
@@ -84,8 +98,9 @@ type PasswordHasherConfig struct {
 	QueueTimeout time.Duration
 
 	// MaxBcryptCost is the highest bcrypt (and bcrypt_sha256) cost Verify will
-	// run; a stored hash above it fails with [ErrUnsupportedHash] without being
-	// computed. Default 14 (about 4× the default cost).
+	// run; a stored hash above this or the other ceilings below fails with
+	// [ErrUnsupportedHash] after the dummy work (see [PasswordHasher.Verify])
+	// instead of its own. Default 14 (about 4× the default cost).
 	MaxBcryptCost int
 	// MaxArgon2Memory is the highest Argon2 memory, in KiB, Verify will run.
 	// Default 262144 (256 MiB, 4× argon2-cffi's default of 64 MiB).
@@ -137,6 +152,11 @@ type PasswordHasher struct {
 	// dummy is a hash in the default scheme at the current policy whose
 	// password nobody knows; VerifyDummy runs against it.
 	dummy passwordHash
+
+	// kdfTrace, when not nil, is called once per key-derivation run (bcrypt,
+	// Argon2id, PBKDF2), just before it, with the parameters it runs at.
+	// Tests only; set it before the hasher is shared.
+	kdfTrace func(*passwordHash)
 }
 
 // NewPasswordHasher validates cfg and returns a hasher. All problems are
@@ -150,7 +170,7 @@ func NewPasswordHasher(cfg PasswordHasherConfig) (*PasswordHasher, error) {
 
 	schemes := cfg.Schemes
 	if len(schemes) == 0 {
-		schemes = []Scheme{SchemeArgon2id, SchemeBcrypt, SchemeBcryptSHA256, SchemePBKDF2SHA256}
+		schemes = []Scheme{SchemeBcrypt, SchemeArgon2id, SchemeBcryptSHA256, SchemePBKDF2SHA256}
 	}
 	enabled := make(map[Scheme]bool, len(schemes))
 	for _, s := range schemes {
@@ -281,16 +301,18 @@ func randomBytes(n int) ([]byte, error) {
 	return b, nil
 }
 
-// Hash hashes password with the default scheme and returns the encoded hash
-// (PHC string for argon2id, $2b$ modular crypt for bcrypt). It waits for a
+// Hash hashes password with the default scheme and returns the encoded
+// hash: $2b$ modular crypt for bcrypt (the zero config's scheme, at cost 12,
+// in the form passlib writes), a PHC string for argon2id. It waits for a
 // free slot as described on [PasswordHasherConfig.QueueTimeout]; once
 // started, the computation is not interrupted by ctx.
 //
 // Hash enforces no password policy (empty passwords are hashed like any
-// other). It fails with [ErrPasswordTooLong] above [MaxPasswordLen] bytes, or
-// above 72 bytes when the default is bcrypt (bcrypt would silently ignore the
-// rest), with [ErrPasswordContainsNUL] for a NUL byte under bcrypt, and with
-// an error matching [ErrBusy] when no slot is free in time.
+// other). It fails with [ErrPasswordTooLong] above [MaxPasswordLen] bytes,
+// or above 72 bytes when the default is bcrypt, as in the zero config
+// (bcrypt would silently ignore the rest); with [ErrPasswordContainsNUL] for
+// a NUL byte under bcrypt; and with an error matching [ErrBusy] when no slot
+// is free in time.
 func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := checkPasswordLen(h.def, password); err != nil {
 		return "", err
@@ -310,10 +332,12 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 	case SchemeArgon2id:
 		a := h.argon2
 		ph := passwordHash{scheme: SchemeArgon2id, version: 0x13, cost: int(a.Time), memory: a.Memory,
-			threads: a.Threads, salt: salt,
-			sum: argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)}
+			threads: a.Threads, salt: salt}
+		h.trace(&ph)
+		ph.sum = argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)
 		return ph.String(), nil
 	default:
+		h.trace(&passwordHash{scheme: SchemeBcrypt, ident: "2b", cost: h.bcryptCost})
 		b, err := bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
 		if err != nil {
 			return "", fmt.Errorf("guard: bcrypt: %w", err)
@@ -344,72 +368,109 @@ func checkPasswordLen(scheme Scheme, password string) error {
 
 // Verify reports whether password matches the stored hash encoded, in any
 // enabled scheme. On a match err is nil and needsRehash says whether the
-// caller should store a fresh Hash of the password: true when the hash is not
-// in the default scheme, or its cost or sizes are below the current policy
-// (never because they are above it).
+// caller should store a fresh Hash of the password:
+//   - a bcrypt hash needs one when its cost is below BcryptCost, or when the
+//     default is Argon2id;
+//   - an Argon2id hash, when its parameters are below [PasswordHasherConfig.Argon2],
+//     whatever the default: one that meets them is not moved to a bcrypt
+//     default, which would trade a memory-hard hash for a weaker one;
+//   - bcrypt_sha256 and pbkdf2_sha256 hashes always;
+//   - never when Hash would refuse the password (over 72 bytes or with a NUL
+//     byte under a bcrypt default): the stored hash that works is kept.
 //
-// Failures: [ErrPasswordMismatch] for a wrong password; [ErrMalformedHash] or
-// [ErrUnsupportedHash] for a stored hash that cannot be checked (a server-side
-// problem worth logging; such hashes are refused before any computation, so a
-// poisoned $2b$31$ or a 4 GiB Argon2 hash costs nothing); an error matching
-// [ErrBusy] (and the context's error, if it ended) when no slot is free in time.
+// Costs and sizes above the policy never call for a rehash.
+//
+// Every failure costs the same work: a wrong password is one computation at
+// the stored hash's parameters, and every failure found without computing
+// (no stored hash, a malformed or unsupported one, a password the stored
+// scheme cannot take) is followed by the dummy work of [PasswordHasher.VerifyDummy], one
+// computation in the default scheme at the current policy, taken through the
+// same pool of slots. So the response time does not tell such accounts from
+// unknown users, and a poisoned stored hash (a $2b$31$, a 4 GiB Argon2 hash)
+// costs no more than one verification at the policy.
+//
+// Failures: [ErrPasswordMismatch] for a wrong password, and for an empty
+// encoded hash, which is an account with no password (single sign-on only),
+// not a corrupt one; [ErrMalformedHash] or [ErrUnsupportedHash] for a stored
+// hash that cannot be checked, a server-side problem worth logging apart
+// from wrong passwords (the error names what is wrong, never the hash
+// itself); an error matching [ErrBusy] (and the context's error, if it ended)
+// when no slot is free in time, whatever else is wrong.
 //
 // bcrypt rule: bcrypt reads only 72 bytes, and this package never truncates.
 // A password over 72 bytes (or containing NUL) checked against a bcrypt hash
 // is a mismatch (the error also matches [ErrPasswordTooLong] or
 // [ErrPasswordContainsNUL]), even if the hash was made by a library that
 // truncated silently. bcrypt_sha256 and the other schemes have no such limit.
+// Any password over [MaxPasswordLen] bytes is a mismatch matching
+// [ErrPasswordTooLong].
 func (h *PasswordHasher) Verify(ctx context.Context, password, encoded string) (needsRehash bool, err error) {
-	ph, err := parsePasswordHash(encoded)
+	ph, err := h.checkable(password, encoded)
 	if err != nil {
-		return false, err
-	}
-	if err := h.admit(&ph); err != nil {
+		if busy := h.dummyWork(ctx, password); busy != nil {
+			return false, busy
+		}
 		return false, err
 	}
 	if err := h.verify(ctx, password, &ph); err != nil {
 		return false, err
 	}
-	return h.needsRehash(&ph), nil
+	return h.needsRehash(&ph, password), nil
 }
 
 // VerifyDummy does the work of verifying password against a hash in the
 // default scheme at the current policy, and always fails: with
 // [ErrPasswordMismatch], or an error matching [ErrBusy] like Verify. Call it
 // when the user is unknown, so that the response time does not tell which
-// users exist.
+// users exist. Its cost does not depend on the password.
 func (h *PasswordHasher) VerifyDummy(ctx context.Context, password string) error {
-	err := h.verify(ctx, password, &h.dummy)
-	if err == nil || !errors.Is(err, ErrBusy) {
-		// err == nil would need the random dummy checksum to match.
-		return ErrPasswordMismatch
+	if err := h.dummyWork(ctx, password); err != nil {
+		return err
 	}
-	return err
+	return ErrPasswordMismatch
 }
 
 var (
 	errMismatchTooLong = fmt.Errorf("%w (%w)", ErrPasswordMismatch, ErrPasswordTooLong)
 	errMismatchNUL     = fmt.Errorf("%w (%w)", ErrPasswordMismatch, ErrPasswordContainsNUL)
+	errMismatchNoHash  = fmt.Errorf("%w (no password set)", ErrPasswordMismatch)
 )
 
-// verify checks password against an admitted hash under the pool.
-func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwordHash) error {
+// checkable parses encoded and reports, without computing anything, why
+// password cannot be checked against it.
+func (h *PasswordHasher) checkable(password, encoded string) (passwordHash, error) {
+	if encoded == "" {
+		return passwordHash{}, errMismatchNoHash
+	}
+	ph, err := parsePasswordHash(encoded)
+	if err != nil {
+		return ph, err
+	}
+	if err := h.admit(&ph); err != nil {
+		return ph, err
+	}
 	if len(password) > MaxPasswordLen {
-		return errMismatchTooLong
+		return ph, errMismatchTooLong
 	}
 	if ph.scheme == SchemeBcrypt {
 		if len(password) > bcryptMaxPasswordLen {
-			return errMismatchTooLong
+			return ph, errMismatchTooLong
 		}
 		if strings.IndexByte(password, 0) >= 0 {
-			return errMismatchNUL
+			return ph, errMismatchNUL
 		}
 	}
+	return ph, nil
+}
+
+// verify checks password against a checkable hash: one computation, under
+// the pool.
+func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwordHash) error {
 	if err := h.acquire(ctx); err != nil {
 		return err
 	}
 	defer h.release()
-	ok, err := ph.check(password)
+	ok, err := ph.check(password, h.kdfTrace)
 	if err != nil {
 		return err
 	}
@@ -417,6 +478,32 @@ func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwo
 		return ErrPasswordMismatch
 	}
 	return nil
+}
+
+// dummyWork checks password against the dummy hash under the pool and
+// ignores the result; it fails only with ErrBusy. Whatever the password,
+// the work is one computation at the current policy: bcrypt gets at most its
+// 72 bytes (it takes as long for any length), every scheme at most
+// MaxPasswordLen.
+func (h *PasswordHasher) dummyWork(ctx context.Context, password string) error {
+	limit := MaxPasswordLen
+	if h.dummy.scheme == SchemeBcrypt {
+		limit = bcryptMaxPasswordLen
+	}
+	password = password[:min(len(password), limit)]
+	if err := h.acquire(ctx); err != nil {
+		return err
+	}
+	defer h.release()
+	// A match would need the random dummy checksum to match: ignore it.
+	_, _ = h.dummy.check(password, h.kdfTrace)
+	return nil
+}
+
+func (h *PasswordHasher) trace(ph *passwordHash) {
+	if h.kdfTrace != nil {
+		h.kdfTrace(ph)
+	}
 }
 
 // admit refuses hashes of disabled schemes or above the cost ceilings.
@@ -444,13 +531,14 @@ func (h *PasswordHasher) admit(ph *passwordHash) error {
 	return nil
 }
 
-func (h *PasswordHasher) needsRehash(ph *passwordHash) bool {
-	if ph.scheme != h.def {
-		return true
+// needsRehash applies the rules written on Verify to a hash password matched.
+func (h *PasswordHasher) needsRehash(ph *passwordHash, password string) bool {
+	if checkPasswordLen(h.def, password) != nil {
+		return false
 	}
 	switch ph.scheme {
 	case SchemeBcrypt:
-		return ph.cost < h.bcryptCost
+		return h.def != SchemeBcrypt || ph.cost < h.bcryptCost
 	case SchemeArgon2id:
 		a := h.argon2
 		return ph.memory < a.Memory || uint32(ph.cost) < a.Time ||

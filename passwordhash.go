@@ -309,8 +309,12 @@ func parseBcryptSHA256(s string) (passwordHash, error) {
 }
 
 // check computes the hash of password under p's parameters and compares it
-// in constant time.
-func (p *passwordHash) check(password string) (bool, error) {
+// in constant time. trace, if not nil, is called just before the
+// key-derivation run.
+func (p *passwordHash) check(password string, trace func(*passwordHash)) (bool, error) {
+	if trace != nil {
+		trace(p)
+	}
 	switch p.scheme {
 	case SchemeArgon2id:
 		got := argon2.IDKey([]byte(password), p.salt, uint32(p.cost), p.memory, p.threads, uint32(len(p.sum)))
