@@ -380,14 +380,14 @@ func checkPasswordLen(scheme Scheme, password string) error {
 //
 // Costs and sizes above the policy never call for a rehash.
 //
-// Every failure costs the same work: a wrong password is one computation at
-// the stored hash's parameters, and every failure found without computing
-// (no stored hash, a malformed or unsupported one, a password the stored
-// scheme cannot take) is followed by the dummy work of [PasswordHasher.VerifyDummy], one
-// computation in the default scheme at the current policy, taken through the
-// same pool of slots. So the response time does not tell such accounts from
-// unknown users, and a poisoned stored hash (a $2b$31$, a 4 GiB Argon2 hash)
-// costs no more than one verification at the policy.
+// Every failure costs one computation: a wrong password, one at the stored
+// hash's parameters; every failure found without computing (no stored hash,
+// a malformed or unsupported one, a password the stored scheme cannot take),
+// the dummy work of [PasswordHasher.VerifyDummy]: one computation in the
+// default scheme at the current policy, through the same pool of slots. So
+// the response time does not tell such accounts from unknown users, and a
+// poisoned stored hash (a $2b$31$, a 4 GiB Argon2 hash) costs no more than
+// one verification at the policy.
 //
 // Failures: [ErrPasswordMismatch] for a wrong password, and for an empty
 // encoded hash, which is an account with no password (single sign-on only),
