@@ -2,18 +2,10 @@ package guard
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,9 +18,6 @@ import (
 // [ErrPasswordTooLong] and never match in Verify; the cap keeps a huge request
 // body from becoming a huge hashing job.
 const MaxPasswordLen = 4096
-
-// maxHashLen bounds a stored hash string before any parsing.
-const maxHashLen = 512
 
 // Scheme names a password-hash scheme, spelled as in passlib's CryptContext.
 type Scheme string
@@ -70,9 +59,23 @@ type Argon2Params struct {
 // good production configuration; every field documents its default.
 type PasswordHasherConfig struct {
 	// Schemes lists the accepted schemes, like passlib's CryptContext: the first
-	// is the default used by Hash; the others only verify, and a hash in them
-	// is reported as needing a rehash. Default: argon2id, bcrypt,
-	// bcrypt_sha256, pbkdf2_sha256. The first must be argon2id or bcrypt.
+	// is the default used by Hash; the others only verify. Default: bcrypt,
+	// argon2id, bcrypt_sha256, pbkdf2_sha256. The first must be bcrypt or
+	// argon2id. Which hashes need a rehash is described on
+	// [PasswordHasher.Verify].
+	//
+	// bcrypt is the default so that a user table shared with a Python service
+	// using passlib's CryptContext(schemes=["bcrypt"]) stays readable there:
+	// hashes are written as $2b$, passlib's own form, and a rehash on login
+	// never moves a user to a scheme that service cannot check. Choose
+	// Argon2id instead, with
+	//
+	//	Schemes: []guard.Scheme{guard.SchemeArgon2id, guard.SchemeBcrypt},
+	//
+	// (add bcrypt_sha256 and pbkdf2_sha256 if such hashes are stored) when no
+	// bcrypt-only service shares the table and you want passwords over 72
+	// bytes or a memory-hard hash that costs GPU crackers more; existing
+	// bcrypt hashes then verify and are rehashed to Argon2id on login.
 	Schemes []Scheme
 	// BcryptCost is the bcrypt cost (log2 rounds) for new hashes and the
 	// floor below which bcrypt hashes need a rehash. Default 12; minimum 10.
@@ -95,8 +98,9 @@ type PasswordHasherConfig struct {
 	QueueTimeout time.Duration
 
 	// MaxBcryptCost is the highest bcrypt (and bcrypt_sha256) cost Verify will
-	// run; a stored hash above it fails with [ErrUnsupportedHash] without being
-	// computed. Default 14 (about 4× the default cost).
+	// run; a stored hash above this or the other ceilings below fails with
+	// [ErrUnsupportedHash] after the dummy work (see [PasswordHasher.Verify])
+	// instead of its own. Default 14 (about 4× the default cost).
 	MaxBcryptCost int
 	// MaxArgon2Memory is the highest Argon2 memory, in KiB, Verify will run.
 	// Default 262144 (256 MiB, 4× argon2-cffi's default of 64 MiB).
@@ -148,6 +152,11 @@ type PasswordHasher struct {
 	// dummy is a hash in the default scheme at the current policy whose
 	// password nobody knows; VerifyDummy runs against it.
 	dummy passwordHash
+
+	// kdfTrace, when not nil, is called once per key-derivation run (bcrypt,
+	// Argon2id, PBKDF2), just before it, with the parameters it runs at.
+	// Tests only; set it before the hasher is shared.
+	kdfTrace func(*passwordHash)
 }
 
 // NewPasswordHasher validates cfg and returns a hasher. All problems are
@@ -161,7 +170,7 @@ func NewPasswordHasher(cfg PasswordHasherConfig) (*PasswordHasher, error) {
 
 	schemes := cfg.Schemes
 	if len(schemes) == 0 {
-		schemes = []Scheme{SchemeArgon2id, SchemeBcrypt, SchemeBcryptSHA256, SchemePBKDF2SHA256}
+		schemes = []Scheme{SchemeBcrypt, SchemeArgon2id, SchemeBcryptSHA256, SchemePBKDF2SHA256}
 	}
 	enabled := make(map[Scheme]bool, len(schemes))
 	for _, s := range schemes {
@@ -292,16 +301,18 @@ func randomBytes(n int) ([]byte, error) {
 	return b, nil
 }
 
-// Hash hashes password with the default scheme and returns the encoded hash
-// (PHC string for argon2id, $2b$ modular crypt for bcrypt). It waits for a
+// Hash hashes password with the default scheme and returns the encoded
+// hash: $2b$ modular crypt for bcrypt (the zero config's scheme, at cost 12,
+// in the form passlib writes), a PHC string for argon2id. It waits for a
 // free slot as described on [PasswordHasherConfig.QueueTimeout]; once
 // started, the computation is not interrupted by ctx.
 //
 // Hash enforces no password policy (empty passwords are hashed like any
-// other). It fails with [ErrPasswordTooLong] above [MaxPasswordLen] bytes, or
-// above 72 bytes when the default is bcrypt (bcrypt would silently ignore the
-// rest), with [ErrPasswordContainsNUL] for a NUL byte under bcrypt, and with
-// an error matching [ErrBusy] when no slot is free in time.
+// other). It fails with [ErrPasswordTooLong] above [MaxPasswordLen] bytes,
+// or above 72 bytes when the default is bcrypt, as in the zero config
+// (bcrypt would silently ignore the rest); with [ErrPasswordContainsNUL] for
+// a NUL byte under bcrypt; and with an error matching [ErrBusy] when no slot
+// is free in time.
 func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := checkPasswordLen(h.def, password); err != nil {
 		return "", err
@@ -321,10 +332,12 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 	case SchemeArgon2id:
 		a := h.argon2
 		ph := passwordHash{scheme: SchemeArgon2id, version: 0x13, cost: int(a.Time), memory: a.Memory,
-			threads: a.Threads, salt: salt,
-			sum: argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)}
+			threads: a.Threads, salt: salt}
+		h.trace(&ph)
+		ph.sum = argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)
 		return ph.String(), nil
 	default:
+		h.trace(&passwordHash{scheme: SchemeBcrypt, ident: "2b", cost: h.bcryptCost})
 		b, err := bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
 		if err != nil {
 			return "", fmt.Errorf("guard: bcrypt: %w", err)
@@ -355,72 +368,109 @@ func checkPasswordLen(scheme Scheme, password string) error {
 
 // Verify reports whether password matches the stored hash encoded, in any
 // enabled scheme. On a match err is nil and needsRehash says whether the
-// caller should store a fresh Hash of the password: true when the hash is not
-// in the default scheme, or its cost or sizes are below the current policy
-// (never because they are above it).
+// caller should store a fresh Hash of the password:
+//   - a bcrypt hash needs one when its cost is below BcryptCost, or when the
+//     default is Argon2id;
+//   - an Argon2id hash, when its parameters are below [PasswordHasherConfig.Argon2],
+//     whatever the default: one that meets them is not moved to a bcrypt
+//     default, which would trade a memory-hard hash for a weaker one;
+//   - bcrypt_sha256 and pbkdf2_sha256 hashes always;
+//   - never when Hash would refuse the password (over 72 bytes or with a NUL
+//     byte under a bcrypt default): the stored hash that works is kept.
 //
-// Failures: [ErrPasswordMismatch] for a wrong password; [ErrMalformedHash] or
-// [ErrUnsupportedHash] for a stored hash that cannot be checked (a server-side
-// problem worth logging; such hashes are refused before any computation, so a
-// poisoned $2b$31$ or a 4 GiB Argon2 hash costs nothing); an error matching
-// [ErrBusy] (and the context's error, if it ended) when no slot is free in time.
+// Costs and sizes above the policy never call for a rehash.
+//
+// Every failure costs one computation: a wrong password, one at the stored
+// hash's parameters; every failure found without computing (no stored hash,
+// a malformed or unsupported one, a password the stored scheme cannot take),
+// the dummy work of [PasswordHasher.VerifyDummy]: one computation in the
+// default scheme at the current policy, through the same pool of slots. So
+// the response time does not tell such accounts from unknown users, and a
+// poisoned stored hash (a $2b$31$, a 4 GiB Argon2 hash) costs no more than
+// one verification at the policy.
+//
+// Failures: [ErrPasswordMismatch] for a wrong password, and for an empty
+// encoded hash, which is an account with no password (single sign-on only),
+// not a corrupt one; [ErrMalformedHash] or [ErrUnsupportedHash] for a stored
+// hash that cannot be checked, a server-side problem worth logging apart
+// from wrong passwords (the error names what is wrong, never the hash
+// itself); an error matching [ErrBusy] (and the context's error, if it ended)
+// when no slot is free in time, whatever else is wrong.
 //
 // bcrypt rule: bcrypt reads only 72 bytes, and this package never truncates.
 // A password over 72 bytes (or containing NUL) checked against a bcrypt hash
 // is a mismatch (the error also matches [ErrPasswordTooLong] or
 // [ErrPasswordContainsNUL]), even if the hash was made by a library that
 // truncated silently. bcrypt_sha256 and the other schemes have no such limit.
+// Any password over [MaxPasswordLen] bytes is a mismatch matching
+// [ErrPasswordTooLong].
 func (h *PasswordHasher) Verify(ctx context.Context, password, encoded string) (needsRehash bool, err error) {
-	ph, err := parsePasswordHash(encoded)
+	ph, err := h.checkable(password, encoded)
 	if err != nil {
-		return false, err
-	}
-	if err := h.admit(&ph); err != nil {
+		if busy := h.dummyWork(ctx, password); busy != nil {
+			return false, busy
+		}
 		return false, err
 	}
 	if err := h.verify(ctx, password, &ph); err != nil {
 		return false, err
 	}
-	return h.needsRehash(&ph), nil
+	return h.needsRehash(&ph, password), nil
 }
 
 // VerifyDummy does the work of verifying password against a hash in the
 // default scheme at the current policy, and always fails: with
 // [ErrPasswordMismatch], or an error matching [ErrBusy] like Verify. Call it
 // when the user is unknown, so that the response time does not tell which
-// users exist.
+// users exist. Its cost does not depend on the password.
 func (h *PasswordHasher) VerifyDummy(ctx context.Context, password string) error {
-	err := h.verify(ctx, password, &h.dummy)
-	if err == nil || !errors.Is(err, ErrBusy) {
-		// err == nil would need the random dummy checksum to match.
-		return ErrPasswordMismatch
+	if err := h.dummyWork(ctx, password); err != nil {
+		return err
 	}
-	return err
+	return ErrPasswordMismatch
 }
 
 var (
 	errMismatchTooLong = fmt.Errorf("%w (%w)", ErrPasswordMismatch, ErrPasswordTooLong)
 	errMismatchNUL     = fmt.Errorf("%w (%w)", ErrPasswordMismatch, ErrPasswordContainsNUL)
+	errMismatchNoHash  = fmt.Errorf("%w (no password set)", ErrPasswordMismatch)
 )
 
-// verify checks password against an admitted hash under the pool.
-func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwordHash) error {
+// checkable parses encoded and reports, without computing anything, why
+// password cannot be checked against it.
+func (h *PasswordHasher) checkable(password, encoded string) (passwordHash, error) {
+	if encoded == "" {
+		return passwordHash{}, errMismatchNoHash
+	}
+	ph, err := parsePasswordHash(encoded)
+	if err != nil {
+		return ph, err
+	}
+	if err := h.admit(&ph); err != nil {
+		return ph, err
+	}
 	if len(password) > MaxPasswordLen {
-		return errMismatchTooLong
+		return ph, errMismatchTooLong
 	}
 	if ph.scheme == SchemeBcrypt {
 		if len(password) > bcryptMaxPasswordLen {
-			return errMismatchTooLong
+			return ph, errMismatchTooLong
 		}
 		if strings.IndexByte(password, 0) >= 0 {
-			return errMismatchNUL
+			return ph, errMismatchNUL
 		}
 	}
+	return ph, nil
+}
+
+// verify checks password against a checkable hash: one computation, under
+// the pool.
+func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwordHash) error {
 	if err := h.acquire(ctx); err != nil {
 		return err
 	}
 	defer h.release()
-	ok, err := ph.check(password)
+	ok, err := ph.check(password, h.kdfTrace)
 	if err != nil {
 		return err
 	}
@@ -428,6 +478,32 @@ func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwo
 		return ErrPasswordMismatch
 	}
 	return nil
+}
+
+// dummyWork checks password against the dummy hash under the pool and
+// ignores the result; it fails only with ErrBusy. Whatever the password,
+// the work is one computation at the current policy: bcrypt gets at most its
+// 72 bytes (it takes as long for any length), every scheme at most
+// MaxPasswordLen.
+func (h *PasswordHasher) dummyWork(ctx context.Context, password string) error {
+	limit := MaxPasswordLen
+	if h.dummy.scheme == SchemeBcrypt {
+		limit = bcryptMaxPasswordLen
+	}
+	password = password[:min(len(password), limit)]
+	if err := h.acquire(ctx); err != nil {
+		return err
+	}
+	defer h.release()
+	// A match would need the random dummy checksum to match: ignore it.
+	_, _ = h.dummy.check(password, h.kdfTrace)
+	return nil
+}
+
+func (h *PasswordHasher) trace(ph *passwordHash) {
+	if h.kdfTrace != nil {
+		h.kdfTrace(ph)
+	}
 }
 
 // admit refuses hashes of disabled schemes or above the cost ceilings.
@@ -455,13 +531,14 @@ func (h *PasswordHasher) admit(ph *passwordHash) error {
 	return nil
 }
 
-func (h *PasswordHasher) needsRehash(ph *passwordHash) bool {
-	if ph.scheme != h.def {
-		return true
+// needsRehash applies the rules written on Verify to a hash password matched.
+func (h *PasswordHasher) needsRehash(ph *passwordHash, password string) bool {
+	if checkPasswordLen(h.def, password) != nil {
+		return false
 	}
 	switch ph.scheme {
 	case SchemeBcrypt:
-		return ph.cost < h.bcryptCost
+		return h.def != SchemeBcrypt || ph.cost < h.bcryptCost
 	case SchemeArgon2id:
 		a := h.argon2
 		return ph.memory < a.Memory || uint32(ph.cost) < a.Time ||
@@ -499,377 +576,3 @@ func (h *PasswordHasher) acquire(ctx context.Context) error {
 }
 
 func (h *PasswordHasher) release() { <-h.sem }
-
-// ---- hash strings ----
-
-const (
-	bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	ab64Alphabet   = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789./"
-	argon2MaxSalt  = 64
-	argon2MaxKey   = 128
-	pbkdf2MaxSalt  = 1024
-)
-
-var (
-	// bcrypt64 is bcrypt's base64 (own alphabet, no padding).
-	bcrypt64 = base64.NewEncoding(bcryptAlphabet).WithPadding(base64.NoPadding)
-	// ab64 is passlib's "adapted base64": standard with '.' for '+', no padding.
-	ab64   = base64.NewEncoding(ab64Alphabet).WithPadding(base64.NoPadding).Strict()
-	phcB64 = base64.RawStdEncoding.Strict()
-)
-
-// passwordHash is a parsed stored hash. String formats it back; for every
-// string parsePasswordHash accepts, String returns that exact string.
-type passwordHash struct {
-	scheme  Scheme
-	version int    // argon2: 0x13; bcrypt_sha256: 1 or 2
-	ident   string // bcrypt variants: "2a", "2b", "2y"
-	cost    int    // bcrypt cost, argon2 time, pbkdf2 rounds
-	memory  uint32 // argon2, KiB
-	threads uint8  // argon2
-	salt    []byte // argon2, pbkdf2
-	sum     []byte // argon2, pbkdf2
-	bsalt   string // bcrypt variants: 22 bcrypt64 characters
-	bsum    string // bcrypt variants: 31 bcrypt64 characters
-}
-
-func (p *passwordHash) String() string {
-	switch p.scheme {
-	case SchemeArgon2id:
-		return "$argon2id$v=" + strconv.Itoa(p.version) + "$m=" + strconv.FormatUint(uint64(p.memory), 10) +
-			",t=" + strconv.Itoa(p.cost) + ",p=" + strconv.Itoa(int(p.threads)) +
-			"$" + phcB64.EncodeToString(p.salt) + "$" + phcB64.EncodeToString(p.sum)
-	case SchemeBcrypt:
-		return p.bcryptString()
-	case SchemeBcryptSHA256:
-		if p.version == 1 {
-			return "$bcrypt-sha256$" + p.ident + "," + strconv.Itoa(p.cost) + "$" + p.bsalt + "$" + p.bsum
-		}
-		return "$bcrypt-sha256$v=2,t=" + p.ident + ",r=" + strconv.Itoa(p.cost) + "$" + p.bsalt + "$" + p.bsum
-	case SchemePBKDF2SHA256:
-		return "$pbkdf2-sha256$" + strconv.Itoa(p.cost) + "$" + ab64.EncodeToString(p.salt) + "$" + ab64.EncodeToString(p.sum)
-	}
-	return ""
-}
-
-// bcryptString is the plain bcrypt hash inside p ($2b$12$salt+sum).
-func (p *passwordHash) bcryptString() string {
-	c := strconv.Itoa(p.cost)
-	if p.cost < 10 {
-		c = "0" + c
-	}
-	return "$" + p.ident + "$" + c + "$" + p.bsalt + p.bsum
-}
-
-func malformed(scheme, detail string) error {
-	return fmt.Errorf("%w: %s: %s", ErrMalformedHash, scheme, detail)
-}
-
-// parsePasswordHash parses a stored hash of any supported scheme. It never
-// panics, and its work is linear in len(s), which is capped at maxHashLen.
-func parsePasswordHash(s string) (passwordHash, error) {
-	if len(s) > maxHashLen {
-		return passwordHash{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformedHash, maxHashLen)
-	}
-	switch {
-	case strings.HasPrefix(s, "$argon2id$"):
-		return parseArgon2(s[len("$argon2id$"):])
-	case strings.HasPrefix(s, "$argon2i$"), strings.HasPrefix(s, "$argon2d$"):
-		return passwordHash{}, fmt.Errorf("%w: only argon2id is supported", ErrUnsupportedHash)
-	case strings.HasPrefix(s, "$bcrypt-sha256$"):
-		return parseBcryptSHA256(s[len("$bcrypt-sha256$"):])
-	case strings.HasPrefix(s, "$pbkdf2-sha256$"):
-		return parsePBKDF2(s[len("$pbkdf2-sha256$"):])
-	case strings.HasPrefix(s, "$2"):
-		return parseBcrypt(s)
-	}
-	return passwordHash{}, fmt.Errorf("%w: unknown scheme", ErrMalformedHash)
-}
-
-// parseDecimal parses a canonical decimal (digits only, no sign, no leading
-// zero) not above max.
-func parseDecimal(s string, max uint64) (uint64, bool) {
-	if s == "" || len(s) > 10 || (s[0] == '0' && len(s) > 1) {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, n <= max
-}
-
-func parseArgon2(s string) (passwordHash, error) {
-	const name = "argon2id"
-	ph := passwordHash{scheme: SchemeArgon2id}
-	ver, rest, ok := strings.Cut(s, "$")
-	if !ok || !strings.HasPrefix(ver, "v=") {
-		return ph, fmt.Errorf("%w: argon2id: missing version (v1.0 hashes are not supported)", ErrUnsupportedHash)
-	}
-	v, ok := parseDecimal(ver[2:], 0xff)
-	if !ok {
-		return ph, malformed(name, "bad version")
-	}
-	if v != 0x13 {
-		return ph, fmt.Errorf("%w: argon2id version %d", ErrUnsupportedHash, v)
-	}
-	ph.version = int(v)
-	params, rest, ok := strings.Cut(rest, "$")
-	if !ok {
-		return ph, malformed(name, "missing salt")
-	}
-	m, tp, ok1 := strings.Cut(params, ",")
-	t, p, ok2 := strings.Cut(tp, ",")
-	if !ok1 || !ok2 || !strings.HasPrefix(m, "m=") || !strings.HasPrefix(t, "t=") || !strings.HasPrefix(p, "p=") {
-		return ph, malformed(name, "parameters must be m=…,t=…,p=…")
-	}
-	mv, ok1 := parseDecimal(m[2:], 1<<32-1)
-	tv, ok2 := parseDecimal(t[2:], 1<<32-1)
-	pv, ok3 := parseDecimal(p[2:], 255)
-	if !ok1 || !ok2 || !ok3 || tv < 1 || pv < 1 || mv < 8*pv {
-		return ph, malformed(name, "parameters out of range")
-	}
-	ph.memory, ph.cost, ph.threads = uint32(mv), int(tv), uint8(pv)
-	salt, sum, ok := strings.Cut(rest, "$")
-	if !ok {
-		return ph, malformed(name, "missing hash")
-	}
-	var err error
-	if ph.salt, err = decodeBounded(phcB64, salt, 8, argon2MaxSalt); err != nil {
-		return ph, malformed(name, "salt: "+err.Error())
-	}
-	if ph.sum, err = decodeBounded(phcB64, sum, 4, argon2MaxKey); err != nil {
-		return ph, malformed(name, "hash: "+err.Error())
-	}
-	return ph, nil
-}
-
-// decodeBounded decodes s with enc and checks the decoded length.
-func decodeBounded(enc *base64.Encoding, s string, min, max int) ([]byte, error) {
-	if enc.DecodedLen(len(s)) > max+1 {
-		return nil, errors.New("too long")
-	}
-	// encoding/base64 skips CR and LF; a stored hash must not contain them.
-	if strings.ContainsAny(s, "\r\n") {
-		return nil, errors.New("bad base64")
-	}
-	b, err := enc.DecodeString(s)
-	if err != nil {
-		return nil, errors.New("bad base64")
-	}
-	if len(b) < min || len(b) > max {
-		return nil, fmt.Errorf("length %d outside [%d, %d]", len(b), min, max)
-	}
-	return b, nil
-}
-
-func parsePBKDF2(s string) (passwordHash, error) {
-	const name = "pbkdf2-sha256"
-	ph := passwordHash{scheme: SchemePBKDF2SHA256}
-	rounds, rest, ok := strings.Cut(s, "$")
-	salt, sum, ok2 := strings.Cut(rest, "$")
-	if !ok || !ok2 {
-		return ph, malformed(name, "want $pbkdf2-sha256$rounds$salt$checksum")
-	}
-	r, ok := parseDecimal(rounds, 1<<31-1)
-	if !ok || r < 1 {
-		return ph, malformed(name, "bad rounds")
-	}
-	ph.cost = int(r)
-	var err error
-	if ph.salt, err = decodeBounded(ab64, salt, 0, pbkdf2MaxSalt); err != nil {
-		return ph, malformed(name, "salt: "+err.Error())
-	}
-	if ph.sum, err = decodeBounded(ab64, sum, sha256.Size, sha256.Size); err != nil {
-		return ph, malformed(name, "checksum: "+err.Error())
-	}
-	return ph, nil
-}
-
-// isBcrypt64 reports whether s is n characters of bcrypt's alphabet.
-func isBcrypt64(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(bcryptAlphabet, s[i]) < 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// parseBcryptTail parses "salt+checksum" (53 characters, plain bcrypt) or
-// "salt$checksum" (54, passlib's bcrypt_sha256).
-func parseBcryptTail(ph *passwordHash, name, s string, sep bool) error {
-	salt, sum := s, ""
-	if sep {
-		var ok bool
-		if salt, sum, ok = strings.Cut(s, "$"); !ok {
-			return malformed(name, "missing checksum")
-		}
-	} else if len(s) == 53 {
-		salt, sum = s[:22], s[22:]
-	}
-	if !isBcrypt64(salt, 22) || !isBcrypt64(sum, 31) {
-		return malformed(name, "salt and checksum must be 22 and 31 bcrypt-base64 characters")
-	}
-	ph.bsalt, ph.bsum = salt, sum
-	return nil
-}
-
-func parseBcrypt(s string) (passwordHash, error) {
-	const name = "bcrypt"
-	ph := passwordHash{scheme: SchemeBcrypt}
-	if strings.HasPrefix(s, "$2$") || strings.HasPrefix(s, "$2x$") {
-		// $2$ is pre-1997 bcrypt, $2x$ crypt_blowfish's buggy sign-extension.
-		return ph, fmt.Errorf("%w: bcrypt variant %s", ErrUnsupportedHash, s[:strings.IndexByte(s[1:], '$')+2])
-	}
-	// $2b$12$ + 53 characters.
-	if len(s) != 60 || s[3] != '$' || s[6] != '$' {
-		return ph, malformed(name, "want $2b$NN$ and 53 characters")
-	}
-	switch ph.ident = s[1:3]; ph.ident {
-	case "2a", "2b", "2y":
-	default:
-		return ph, fmt.Errorf("%w: bcrypt variant $%s$", ErrUnsupportedHash, ph.ident)
-	}
-	c := s[4:6]
-	if c[0] < '0' || c[0] > '9' || c[1] < '0' || c[1] > '9' {
-		return ph, malformed(name, "bad cost")
-	}
-	ph.cost = int(c[0]-'0')*10 + int(c[1]-'0')
-	if ph.cost < bcrypt.MinCost || ph.cost > bcrypt.MaxCost {
-		return ph, malformed(name, "cost out of range")
-	}
-	return ph, parseBcryptTail(&ph, name, s[7:], false)
-}
-
-func parseBcryptSHA256(s string) (passwordHash, error) {
-	const name = "bcrypt-sha256"
-	ph := passwordHash{scheme: SchemeBcryptSHA256}
-	params, rest, ok := strings.Cut(s, "$")
-	if !ok {
-		return ph, malformed(name, "missing salt")
-	}
-	var rounds string
-	if v, tr, ok := strings.Cut(params, ","); ok && strings.HasPrefix(v, "v=") {
-		if v != "v=2" {
-			return ph, fmt.Errorf("%w: bcrypt-sha256 version %q", ErrUnsupportedHash, v[2:])
-		}
-		ph.version = 2
-		t, r, ok := strings.Cut(tr, ",")
-		if !ok || t != "t=2b" || !strings.HasPrefix(r, "r=") {
-			return ph, malformed(name, "want v=2,t=2b,r=N")
-		}
-		ph.ident, rounds = "2b", r[2:]
-	} else {
-		ph.version = 1
-		t, r, ok := strings.Cut(params, ",")
-		if !ok || (t != "2a" && t != "2b") {
-			return ph, malformed(name, "want 2a,N or 2b,N")
-		}
-		ph.ident, rounds = t, r
-	}
-	r, ok := parseDecimal(rounds, uint64(bcrypt.MaxCost))
-	if !ok || r < uint64(bcrypt.MinCost) || len(rounds) > 2 {
-		return ph, malformed(name, "bad rounds")
-	}
-	ph.cost = int(r)
-	if err := parseBcryptTail(&ph, name, rest, true); err != nil {
-		return ph, err
-	}
-	// passlib refuses v2 salts whose last character carries padding bits,
-	// because bcrypt implementations disagree on them.
-	if ph.version == 2 && strings.IndexByte(".Oeu", ph.bsalt[21]) < 0 {
-		return ph, malformed(name, "non-canonical salt")
-	}
-	return ph, nil
-}
-
-// check computes the hash of password under p's parameters and compares it
-// in constant time.
-func (p *passwordHash) check(password string) (bool, error) {
-	switch p.scheme {
-	case SchemeArgon2id:
-		got := argon2.IDKey([]byte(password), p.salt, uint32(p.cost), p.memory, p.threads, uint32(len(p.sum)))
-		return subtle.ConstantTimeCompare(got, p.sum) == 1, nil
-	case SchemePBKDF2SHA256:
-		got, err := pbkdf2.Key(sha256.New, password, p.salt, p.cost, sha256.Size)
-		if err != nil {
-			return false, fmt.Errorf("guard: pbkdf2: %w", err)
-		}
-		return subtle.ConstantTimeCompare(got, p.sum) == 1, nil
-	case SchemeBcrypt:
-		return bcryptCompare(p.bcryptString(), []byte(password))
-	case SchemeBcryptSHA256:
-		var digest []byte
-		if p.version == 1 {
-			d := sha256.Sum256([]byte(password))
-			digest = d[:]
-		} else {
-			m := hmac.New(sha256.New, []byte(p.bsalt))
-			io.WriteString(m, password)
-			digest = m.Sum(nil)
-		}
-		key := make([]byte, base64.StdEncoding.EncodedLen(len(digest)))
-		base64.StdEncoding.Encode(key, digest)
-		return bcryptCompare(p.bcryptString(), key)
-	}
-	return false, fmt.Errorf("%w: scheme %q", ErrUnsupportedHash, p.scheme)
-}
-
-// bcryptCompare runs x/crypto's constant-time bcrypt comparison.
-func bcryptCompare(hash string, password []byte) (bool, error) {
-	err := bcrypt.CompareHashAndPassword([]byte(hash), password)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
-		return false, nil
-	}
-	return false, fmt.Errorf("%w: bcrypt: %w", ErrMalformedHash, err)
-}
-
-// ---- secrets ----
-
-// Secret is a string that must not be logged: a password, a client secret, a
-// token. It prints as REDACTED through fmt (every verb, including %#v and
-// %x), log/slog ([slog.LogValuer]) and encoding/json (MarshalJSON); convert
-// it with string(s) where the real value is needed. Decoding JSON into a
-// Secret works as for a string.
-type Secret string
-
-const redacted = "REDACTED"
-
-// String returns "REDACTED".
-func (Secret) String() string { return redacted }
-
-// GoString returns "REDACTED", for %#v.
-func (Secret) GoString() string { return redacted }
-
-// LogValue implements [slog.LogValuer]: the value is "REDACTED".
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// Format implements [fmt.Formatter] so that no verb (%x, %q, %v…) reveals
-// the value; %q writes "REDACTED" quoted.
-func (Secret) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		io.WriteString(f, `"`+redacted+`"`)
-		return
-	}
-	io.WriteString(f, redacted)
-}
-
-// MarshalJSON returns "REDACTED" as a JSON string, so a Secret field never
-// leaks through a serialized struct. Put string(s) in a response on purpose.
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-
-// Equal reports whether s equals t in time that depends only on the lengths.
-func (s Secret) Equal(t Secret) bool {
-	return subtle.ConstantTimeCompare([]byte(s), []byte(t)) == 1
-}

@@ -9,7 +9,8 @@ import (
 // FuzzParsePasswordHash checks the stored-hash parser on arbitrary input:
 // it never panics; what it accepts formats back to the identical string;
 // and Verify on it, under small cost ceilings, returns promptly with a
-// mismatch or a refusal, never a match for a wrong password.
+// mismatch or a refusal, never a match for a wrong password, and always
+// after exactly one key-derivation run (no early answer to time).
 // Seeds: the table cases below, the passlib vectors and
 // testdata/fuzz/FuzzParsePasswordHash.
 func FuzzParsePasswordHash(f *testing.F) {
@@ -27,11 +28,21 @@ func FuzzParsePasswordHash(f *testing.F) {
 	// Ceilings low enough that any accepted hash verifies in milliseconds.
 	h.maxBcryptCost, h.maxArgon2Memory, h.maxArgon2Time, h.maxPBKDF2Rounds = 5, 1024, 2, 5000
 
+	runs := traceKDF(h)
+
 	f.Fuzz(func(t *testing.T, s string) {
+		runs()
 		ph, err := parsePasswordHash(s)
 		if err != nil {
 			if !errors.Is(err, ErrMalformedHash) && !errors.Is(err, ErrUnsupportedHash) {
 				t.Fatalf("parse(%q): error %v matches neither ErrMalformedHash nor ErrUnsupportedHash", s, err)
+			}
+			_, verr := h.Verify(context.Background(), "fuzz-password-not-in-any-seed", s)
+			if !errors.Is(verr, ErrMalformedHash) && !errors.Is(verr, ErrUnsupportedHash) && !errors.Is(verr, ErrPasswordMismatch) {
+				t.Fatalf("Verify(%q): got %v, want a refusal", s, verr)
+			}
+			if n := len(runs()); n != 1 {
+				t.Fatalf("Verify(%q): %d KDF runs, want 1", s, n)
 			}
 			return
 		}
@@ -48,6 +59,9 @@ func FuzzParsePasswordHash(f *testing.F) {
 		}
 		if !errors.Is(err, ErrPasswordMismatch) && !errors.Is(err, ErrUnsupportedHash) && !errors.Is(err, ErrMalformedHash) {
 			t.Fatalf("Verify(%q): unexpected error %v", s, err)
+		}
+		if n := len(runs()); n != 1 {
+			t.Fatalf("Verify(%q): %d KDF runs, want 1", s, n)
 		}
 	})
 }

@@ -1,16 +1,18 @@
 package guard
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -80,7 +82,9 @@ func TestPasslibVectors(t *testing.T) {
 			t.Parallel()
 			// Vectors at a library's default cost take 0.1-0.3 s each (many
 			// times that under -race); the low-cost ones cover every code path.
-			heavy := strings.Contains(v.Source, "default")
+			// So does the mismatch vector: refused without computing, it
+			// costs the dummy work at the default policy (bcrypt cost 12).
+			heavy := strings.Contains(v.Source, "default") || v.GoExpect == "mismatch"
 			if heavy && testing.Short() {
 				t.Skip("default-cost vector skipped in -short mode")
 			}
@@ -104,14 +108,25 @@ func TestPasslibVectors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify(%s, %q): %v", v.Source, v.Password, err)
 			}
-			wantRehash := !strings.Contains(v.Source, "guard's default policy")
+			// Under the default policy (bcrypt cost 12), a hash needs a rehash
+			// unless it is bcrypt at cost 12 (passlib's default: #18, a shared
+			// user table stays readable by CryptContext(schemes=["bcrypt"])) or
+			// Argon2id at the Argon2 floor (never downgraded to bcrypt), or
+			// the password is one bcrypt cannot take (Hash would refuse it).
+			atPolicy := strings.Contains(v.Source, "guard's default policy") || strings.HasPrefix(v.Source, "passlib.hash.bcrypt default")
+			wantRehash := !atPolicy && len(v.Password) <= 72 && !strings.Contains(v.Password, "\x00")
 			if rehash != wantRehash {
 				t.Errorf("needsRehash: got %v, want %v", rehash, wantRehash)
 			}
 			if heavy {
 				return
 			}
-			if _, err := h.Verify(ctx, v.Password+"!", v.Hash); !errors.Is(err, ErrPasswordMismatch) {
+			// Same length, so a 72-byte bcrypt password stays checkable.
+			wrong := "x"
+			if v.Password != "" {
+				wrong = string(v.Password[0]^1) + v.Password[1:]
+			}
+			if _, err := h.Verify(ctx, wrong, v.Hash); !errors.Is(err, ErrPasswordMismatch) {
 				t.Errorf("Verify(wrong password): got %v, want ErrPasswordMismatch", err)
 			}
 		})
@@ -154,8 +169,8 @@ func TestHashVerify(t *testing.T) {
 func TestHashPasswordRules(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	argon := newTestHasher(t, PasswordHasherConfig{})
-	bc := newTestHasher(t, PasswordHasherConfig{Schemes: []Scheme{SchemeBcrypt}})
+	argon := newTestHasher(t, PasswordHasherConfig{Schemes: []Scheme{SchemeArgon2id}})
+	bc := newTestHasher(t, PasswordHasherConfig{})
 	bcEnc, err := bc.Hash(ctx, "password")
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +230,7 @@ var badHashes = []struct {
 	enc  string
 	err  error
 }{
-	{"empty", "", ErrMalformedHash},
+	{"truncated bcrypt", "$2a$10$short", ErrMalformedHash},
 	{"plain text", "password", ErrMalformedHash},
 	{"dollar only", "$", ErrMalformedHash},
 	{"too long", "$argon2id$" + strings.Repeat("A", 600), ErrMalformedHash},
@@ -297,36 +312,48 @@ func TestVerifyDisabledScheme(t *testing.T) {
 
 func TestNeedsRehash(t *testing.T) {
 	t.Parallel()
-	argon, err := NewPasswordHasher(PasswordHasherConfig{QueueTimeout: testQueueTimeout})
+	argon, err := NewPasswordHasher(PasswordHasherConfig{QueueTimeout: testQueueTimeout, Schemes: []Scheme{SchemeArgon2id, SchemeBcrypt, SchemeBcryptSHA256, SchemePBKDF2SHA256}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc, err := NewPasswordHasher(PasswordHasherConfig{QueueTimeout: testQueueTimeout, Schemes: []Scheme{SchemeBcrypt, SchemeArgon2id}})
+	bc, err := NewPasswordHasher(PasswordHasherConfig{QueueTimeout: testQueueTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const salt, sum16, sum32 = "$c2FsdHNhbHRzYWx0c2FsdA", "$AAAAAAAAAAAAAAAAAAAAAA", "$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	long, nul := strings.Repeat("x", 73), "pass\x00word"
 	tests := []struct {
-		name string
-		h    *PasswordHasher
-		enc  string
-		want bool
+		name     string
+		h        *PasswordHasher
+		enc      string
+		password string // default "password"
+		want     bool
 	}{
-		{"argon2 at policy", argon, "$argon2id$v=19$m=19456,t=2,p=1" + salt + sum32, false},
-		{"argon2 above policy", argon, "$argon2id$v=19$m=65536,t=3,p=4" + salt + sum32, false},
-		{"argon2 more lanes", argon, "$argon2id$v=19$m=19456,t=2,p=2" + salt + sum32, false},
-		{"argon2 less memory", argon, "$argon2id$v=19$m=19455,t=2,p=1" + salt + sum32, true},
-		{"argon2 fewer passes", argon, "$argon2id$v=19$m=65536,t=1,p=1" + salt + sum32, true},
-		{"argon2 short key", argon, "$argon2id$v=19$m=65536,t=3,p=4" + salt + sum16, true},
-		{"argon2 short salt", argon, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ" + sum32, true},
-		{"bcrypt under argon2 default", argon, "$2b$12$" + okBcrypt[7:], true},
-		{"bcrypt at policy", bc, "$2b$12$" + okBcrypt[7:], false},
-		{"bcrypt 2a at policy", bc, "$2a$12$" + okBcrypt[7:], false},
-		{"bcrypt 2y above policy", bc, "$2y$13$" + okBcrypt[7:], false},
-		{"bcrypt below policy", bc, "$2b$11$" + okBcrypt[7:], true},
-		{"argon2 under bcrypt default", bc, "$argon2id$v=19$m=65536,t=3,p=4" + salt + sum32, true},
-		{"pbkdf2", argon, okPBKDF2, true},
-		{"bcrypt-sha256", argon, okBSHA, true},
+		{"argon2 at policy", argon, "$argon2id$v=19$m=19456,t=2,p=1" + salt + sum32, "", false},
+		{"argon2 above policy", argon, "$argon2id$v=19$m=65536,t=3,p=4" + salt + sum32, "", false},
+		{"argon2 more lanes", argon, "$argon2id$v=19$m=19456,t=2,p=2" + salt + sum32, "", false},
+		{"argon2 less memory", argon, "$argon2id$v=19$m=19455,t=2,p=1" + salt + sum32, "", true},
+		{"argon2 fewer passes", argon, "$argon2id$v=19$m=65536,t=1,p=1" + salt + sum32, "", true},
+		{"argon2 short key", argon, "$argon2id$v=19$m=65536,t=3,p=4" + salt + sum16, "", true},
+		{"argon2 short salt", argon, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ" + sum32, "", true},
+		{"bcrypt under argon2 default", argon, "$2b$12$" + okBcrypt[7:], "", true},
+		{"bcrypt at policy", bc, "$2b$12$" + okBcrypt[7:], "", false},
+		{"bcrypt 2a at policy", bc, "$2a$12$" + okBcrypt[7:], "", false},
+		{"bcrypt 2y above policy", bc, "$2y$13$" + okBcrypt[7:], "", false},
+		{"bcrypt below policy", bc, "$2b$11$" + okBcrypt[7:], "", true},
+		// No downgrade: an Argon2id hash that meets the Argon2 floor stays.
+		{"argon2 under bcrypt default", bc, "$argon2id$v=19$m=65536,t=3,p=4" + salt + sum32, "", false},
+		{"argon2 at floor under bcrypt default", bc, "$argon2id$v=19$m=19456,t=2,p=1" + salt + sum32, "", false},
+		{"argon2 below floor under bcrypt default", bc, "$argon2id$v=19$m=19455,t=2,p=1" + salt + sum32, "", true},
+		{"pbkdf2", argon, okPBKDF2, "", true},
+		{"bcrypt-sha256", argon, okBSHA, "", true},
+		{"pbkdf2 under bcrypt default", bc, okPBKDF2, "", true},
+		{"bcrypt-sha256 under bcrypt default", bc, okBSHA, "", true},
+		// Hash under a bcrypt default would refuse these passwords.
+		{"bcrypt-sha256, 73-byte password", bc, okBSHA, long, false},
+		{"argon2 below floor, 73-byte password", bc, "$argon2id$v=19$m=19455,t=2,p=1" + salt + sum32, long, false},
+		{"pbkdf2, NUL", bc, okPBKDF2, nul, false},
+		{"pbkdf2, 73-byte password, argon2 default", argon, okPBKDF2, long, true},
 	}
 	for _, tt := range tests {
 		ph, err := parsePasswordHash(tt.enc)
@@ -336,7 +363,8 @@ func TestNeedsRehash(t *testing.T) {
 		if err := tt.h.admit(&ph); err != nil {
 			t.Fatalf("%s: admit: %v", tt.name, err)
 		}
-		if got := tt.h.needsRehash(&ph); got != tt.want {
+		pw := cmp.Or(tt.password, "password")
+		if got := tt.h.needsRehash(&ph, pw); got != tt.want {
 			t.Errorf("%s: needsRehash got %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -349,7 +377,8 @@ func TestNewPasswordHasherConfig(t *testing.T) {
 		t.Fatalf("zero config: %v", err)
 	}
 	want := Argon2Params{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
-	if h.def != SchemeArgon2id || h.bcryptCost != 12 || h.argon2 != want || h.queueTimeout != time.Second ||
+	schemes := map[Scheme]bool{SchemeBcrypt: true, SchemeArgon2id: true, SchemeBcryptSHA256: true, SchemePBKDF2SHA256: true}
+	if h.def != SchemeBcrypt || !maps.Equal(h.enabled, schemes) || h.bcryptCost != 12 || h.argon2 != want || h.queueTimeout != time.Second ||
 		h.maxBcryptCost != 14 || h.maxArgon2Memory != 262144 || h.maxArgon2Time != 10 || cap(h.sem) < 1 {
 		t.Errorf("defaults: got %+v", h)
 	}
@@ -444,9 +473,15 @@ func TestBusy(t *testing.T) {
 		t.Errorf("QueueTimeout: got %v, want ErrBusy", err)
 	}
 
-	// Malformed hashes are refused without a slot.
-	if _, err := h.Verify(context.Background(), "p", "$2b$31$"+okBcrypt[7:]); !errors.Is(err, ErrUnsupportedHash) {
-		t.Errorf("poisoned hash while busy: got %v, want ErrUnsupportedHash", err)
+	// A bad stored hash costs the dummy work, which needs a slot like any
+	// other: while none is free the answer is ErrBusy, as for a good hash.
+	for _, bad := range []string{"$2b$31$" + okBcrypt[7:], "", "$2a$10$short"} {
+		if _, err := h.Verify(context.Background(), "p", bad); !errors.Is(err, ErrBusy) {
+			t.Errorf("Verify(%q) while busy: got %v, want ErrBusy", bad, err)
+		}
+	}
+	if _, err := h.Verify(context.Background(), strings.Repeat("x", 73), enc); !errors.Is(err, ErrBusy) {
+		t.Errorf("Verify(73 bytes) while busy: got %v, want ErrBusy", err)
 	}
 
 	h.release()
@@ -487,7 +522,7 @@ func TestConcurrentWaiters(t *testing.T) {
 
 func TestVerifyDummy(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []PasswordHasherConfig{{}, {Schemes: []Scheme{SchemeBcrypt}}} {
+	for _, cfg := range []PasswordHasherConfig{{}, {Schemes: []Scheme{SchemeArgon2id}}} {
 		h := newTestHasher(t, cfg)
 		for _, pw := range []string{"", "password", strings.Repeat("x", 100), "nul\x00"} {
 			if err := h.VerifyDummy(context.Background(), pw); err != ErrPasswordMismatch {
@@ -500,59 +535,16 @@ func TestVerifyDummy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dummy %q: %v", enc, err)
 		}
-		if err := h.admit(&ph); err != nil || h.needsRehash(&ph) {
-			t.Errorf("dummy %q: admit %v, needsRehash %v; want nil, false", enc, err, h.needsRehash(&ph))
+		if err := h.admit(&ph); err != nil || h.needsRehash(&ph, "password") {
+			t.Errorf("dummy %q: admit %v, needsRehash %v; want nil, false", enc, err, h.needsRehash(&ph, "password"))
 		}
-	}
-}
-
-func TestSecretRedacts(t *testing.T) {
-	t.Parallel()
-	const value = "hunter2-s3cr3t"
-	s := Secret(value)
-	type form struct {
-		User     string
-		Password Secret
-	}
-	var buf bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&buf, nil))
-	logger.Info("login", "password", s, "form", form{"bob", s}, slog.Any("ptr", &s))
-	logger.Info("group", slog.Group("g", "secret", s))
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("text", "password", s)
-
-	js, err := json.Marshal(form{"bob", s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	outputs := map[string]string{"slog": buf.String(), "json": string(js)}
-	for _, verb := range []string{"%s", "%v", "%+v", "%#v", "%q", "%x", "%X", "%10s", "%T"} {
-		outputs[verb] = fmt.Sprintf(verb, s)
-		outputs[verb+" struct"] = fmt.Sprintf(verb, form{"bob", s})
-	}
-	outputs["Sprint"] = fmt.Sprint(s) + fmt.Sprintln(s)
-	outputs["error"] = fmt.Errorf("bad %v", s).Error()
-	for name, out := range outputs {
-		if strings.Contains(out, value) || strings.Contains(out, fmt.Sprintf("%x", value)) {
-			t.Errorf("%s: leaked the secret: %s", name, out)
-		}
-	}
-	if !strings.Contains(buf.String(), `"password":"REDACTED"`) || !strings.Contains(string(js), `"Password":"REDACTED"`) {
-		t.Errorf("got slog %s and json %s, want REDACTED values", buf.String(), js)
-	}
-
-	var back form
-	if err := json.Unmarshal([]byte(`{"Password":"x"}`), &back); err != nil || string(back.Password) != "x" {
-		t.Errorf("Unmarshal: got (%q, %v), want (x, nil)", string(back.Password), err)
-	}
-	if !s.Equal(Secret(value)) || s.Equal("hunter2") || string(s) != value {
-		t.Errorf("Equal or conversion broken")
 	}
 }
 
 // TestWriteGoHashes writes testdata/passlib/go_hashes.json with -update-passlib,
 // for testdata/passlib/check_go.py to verify with passlib and argon2-cffi. It
-// uses the production default policy (bcrypt at the minimum cost 10 to keep
-// the script quick).
+// uses the production Argon2id policy and bcrypt at the minimum cost 10 (to
+// keep the script quick).
 func TestWriteGoHashes(t *testing.T) {
 	if !*updatePasslib {
 		t.Skip("run with -update-passlib to rewrite testdata/passlib/go_hashes.json")
@@ -565,7 +557,7 @@ func TestWriteGoHashes(t *testing.T) {
 	var out []rec
 	ctx := context.Background()
 	passwords := []string{"password", "", "pässwörd ☃ 密码 🔑", strings.Repeat("a", 72), strings.Repeat("é", 36)}
-	for _, cfg := range []PasswordHasherConfig{{}, {Schemes: []Scheme{SchemeBcrypt}, BcryptCost: 10}} {
+	for _, cfg := range []PasswordHasherConfig{{Schemes: []Scheme{SchemeArgon2id}}, {BcryptCost: 10}} {
 		h, err := NewPasswordHasher(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -648,7 +640,7 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		})
 	}
-	b.Run("dummy_argon2id", func(b *testing.B) {
+	b.Run("dummy_"+string(h.def), func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			benchSink = h.VerifyDummy(context.Background(), "password")
@@ -669,5 +661,235 @@ func BenchmarkParsePasswordHash(b *testing.B) {
 				benchSink = ph.scheme
 			}
 		})
+	}
+}
+
+// kdfRun describes one key-derivation run seen by [PasswordHasher.kdfTrace]:
+// the scheme and cost parameters it ran at, and whether it ran while holding
+// a hashing slot.
+type kdfRun struct {
+	scheme  Scheme
+	cost    int // bcrypt cost, Argon2 passes, PBKDF2 rounds
+	memory  uint32
+	threads uint8
+	inSlot  bool
+}
+
+// traceKDF makes h record every key-derivation run (bcrypt, Argon2id,
+// PBKDF2) and returns a function that returns and clears the runs so far.
+// Call it before h is shared between goroutines. Endpoint tests can use it to
+// check that a request cost exactly one hash: len(runs()) == 1.
+func traceKDF(h *PasswordHasher) (runs func() []kdfRun) {
+	var (
+		mu  sync.Mutex
+		got []kdfRun
+	)
+	h.kdfTrace = func(p *passwordHash) {
+		r := kdfRun{scheme: p.scheme, cost: p.cost, memory: p.memory, threads: p.threads, inSlot: len(h.sem) > 0}
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	}
+	return func() []kdfRun {
+		mu.Lock()
+		defer mu.Unlock()
+		r := got
+		got = nil
+		return r
+	}
+}
+
+// policyRun is the run h does when it hashes a new password: its default
+// scheme at its current policy. The dummy work must look exactly like it.
+func policyRun(h *PasswordHasher) kdfRun {
+	if h.def == SchemeArgon2id {
+		return kdfRun{scheme: SchemeArgon2id, cost: int(h.argon2.Time), memory: h.argon2.Memory, threads: h.argon2.Threads, inSlot: true}
+	}
+	return kdfRun{scheme: h.def, cost: h.bcryptCost, inSlot: true}
+}
+
+// storedRun is the run that checking a password against enc does.
+func storedRun(t *testing.T, enc string) kdfRun {
+	t.Helper()
+	ph, err := parsePasswordHash(enc)
+	if err != nil {
+		t.Fatalf("parse %q: %v", enc, err)
+	}
+	return kdfRun{scheme: ph.scheme, cost: ph.cost, memory: ph.memory, threads: ph.threads, inSlot: true}
+}
+
+// TestVerifyCostsOneKDF is the timing-oracle regression test (issue 8, item
+// 3): every way Verify can fail for a known user costs exactly one
+// key-derivation run, and the paths that cannot check the stored hash (none
+// stored, unparsable, unsupported, a password the stored scheme cannot take)
+// run the default scheme at the current policy, like VerifyDummy for an
+// unknown user. The error still says what happened.
+func TestVerifyCostsOneKDF(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	long := strings.Repeat("a", 73)
+	huge := strings.Repeat("a", MaxPasswordLen+1)
+	for _, cfg := range []PasswordHasherConfig{
+		{}, // bcrypt default
+		{Schemes: []Scheme{SchemeArgon2id, SchemeBcrypt}},
+	} {
+		h := newTestHasher(t, cfg)
+		runs := traceKDF(h)
+		enc, err := h.Hash(ctx, "password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := runs(), []kdfRun{policyRun(h)}; !slices.Equal(got, want) {
+			t.Errorf("%s: Hash ran %v, want %v", h.def, got, want)
+		}
+		const (
+			stored = "stored hash" // the run is the stored hash's
+			dummy  = "dummy"       // the run is the default scheme at the current policy
+		)
+		tests := []struct {
+			name, password, enc string
+			err                 []error // nil: success
+			notErr              error
+			run                 string
+		}{
+			{"match", "password", enc, nil, nil, stored},
+			{"wrong password", "wrong", enc, []error{ErrPasswordMismatch}, nil, stored},
+			{"wrong password, legacy bcrypt", "wrong", okBcrypt, []error{ErrPasswordMismatch}, nil, stored},
+			{"wrong password, argon2id", "wrong", okArgon2, []error{ErrPasswordMismatch}, nil, stored},
+			{"empty stored hash (no password set)", "password", "", []error{ErrPasswordMismatch}, ErrMalformedHash, dummy},
+			{"empty stored hash, empty password", "", "", []error{ErrPasswordMismatch}, ErrMalformedHash, dummy},
+			{"truncated bcrypt", "password", "$2a$10$short", []error{ErrMalformedHash}, ErrPasswordMismatch, dummy},
+			{"bcrypt cost 32", "password", strings.Replace(okBcrypt, "$04$", "$32$", 1), []error{ErrMalformedHash}, ErrPasswordMismatch, dummy},
+			{"bcrypt cost 31 above ceiling", "password", strings.Replace(okBcrypt, "$04$", "$31$", 1), []error{ErrUnsupportedHash}, ErrPasswordMismatch, dummy},
+			{"bcrypt 2x", "password", strings.Replace(okBcrypt, "$2b$", "$2x$", 1), []error{ErrUnsupportedHash}, ErrPasswordMismatch, dummy},
+			{"garbage", "password", "not a hash at all", []error{ErrMalformedHash}, ErrPasswordMismatch, dummy},
+			{"argon2i", "password", strings.Replace(okArgon2, "argon2id", "argon2i", 1), []error{ErrUnsupportedHash}, ErrPasswordMismatch, dummy},
+			{"argon2 4 GiB", "password", strings.Replace(okArgon2, "m=256", "m=4194304", 1), []error{ErrUnsupportedHash}, ErrPasswordMismatch, dummy},
+			{"legacy bcrypt, 73-byte password", long, okBcrypt, []error{ErrPasswordMismatch, ErrPasswordTooLong}, nil, dummy},
+			{"legacy bcrypt, NUL", "pass\x00word", okBcrypt, []error{ErrPasswordMismatch, ErrPasswordContainsNUL}, nil, dummy},
+			{"argon2id, password over MaxPasswordLen", huge, okArgon2, []error{ErrPasswordMismatch, ErrPasswordTooLong}, nil, dummy},
+			{"own hash, password over MaxPasswordLen", huge, enc, []error{ErrPasswordMismatch, ErrPasswordTooLong}, nil, dummy},
+		}
+		if h.def == SchemeArgon2id {
+			tests = append(tests, struct {
+				name, password, enc string
+				err                 []error
+				notErr              error
+				run                 string
+			}{"disabled scheme", "password", okPBKDF2, []error{ErrUnsupportedHash}, ErrPasswordMismatch, dummy})
+		}
+		for _, tt := range tests {
+			t.Run(string(h.def)+"/"+tt.name, func(t *testing.T) {
+				rehash, err := h.Verify(ctx, tt.password, tt.enc)
+				if tt.err == nil && err != nil {
+					t.Errorf("Verify: got %v, want nil", err)
+				}
+				if tt.err != nil && rehash {
+					t.Errorf("Verify: needsRehash true on failure")
+				}
+				for _, want := range tt.err {
+					if !errors.Is(err, want) {
+						t.Errorf("Verify: got %v, want it to match %v", err, want)
+					}
+				}
+				if tt.notErr != nil && errors.Is(err, tt.notErr) {
+					t.Errorf("Verify: got %v, want it not to match %v", err, tt.notErr)
+				}
+				want := policyRun(h)
+				if tt.run == stored {
+					want = storedRun(t, tt.enc)
+				}
+				if got := runs(); !slices.Equal(got, []kdfRun{want}) {
+					t.Errorf("KDF runs: got %v, want one %s run %v", got, tt.run, want)
+				}
+			})
+		}
+		for _, pw := range []string{"", "password", long, "nul\x00", huge} {
+			t.Run(string(h.def)+"/VerifyDummy", func(t *testing.T) {
+				if err := h.VerifyDummy(ctx, pw); err != ErrPasswordMismatch {
+					t.Errorf("VerifyDummy(%d bytes): got %v, want ErrPasswordMismatch", len(pw), err)
+				}
+				if got, want := runs(), []kdfRun{policyRun(h)}; !slices.Equal(got, want) {
+					t.Errorf("VerifyDummy(%d bytes): KDF runs got %v, want %v", len(pw), got, want)
+				}
+			})
+		}
+	}
+}
+
+// TestDummyAtDefaultPolicy checks that the zero config's dummy work (what an
+// unknown user and every unverifiable stored hash cost) is bcrypt at cost
+// 12, the cost of checking a password against a hash Hash wrote.
+// TestVerifyCostsOneKDF checks, at test costs, that the dummy work runs at
+// the policy.
+func TestDummyAtDefaultPolicy(t *testing.T) {
+	t.Parallel()
+	h, err := NewPasswordHasher(PasswordHasherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.dummy
+	if d.scheme != SchemeBcrypt || d.cost != 12 || d.ident != "2b" {
+		t.Errorf("dummy: got %s $%s$%d, want bcrypt $2b$12", d.scheme, d.ident, d.cost)
+	}
+	if got, want := policyRun(h), (kdfRun{scheme: SchemeBcrypt, cost: 12, inSlot: true}); got != want {
+		t.Errorf("policy: got %v, want %v", got, want)
+	}
+}
+
+// TestVerifyErrorOmitsHash: the errors for a bad stored hash say what is
+// wrong with it (so the endpoint can log it apart from a wrong password)
+// without quoting its salt or checksum.
+func TestVerifyErrorOmitsHash(t *testing.T) {
+	t.Parallel()
+	h := newTestHasher(t, PasswordHasherConfig{})
+	cases := []string{"$2a$10$short", strings.Replace(okBcrypt, "$04$", "$32$", 1)}
+	for _, tt := range badHashes {
+		cases = append(cases, tt.enc)
+	}
+	for _, enc := range cases {
+		_, err := h.Verify(context.Background(), "password", enc)
+		if err == nil {
+			t.Fatalf("Verify(%q): got nil", enc)
+		}
+		for part := range strings.SplitSeq(enc, "$") {
+			if len(part) >= 16 && strings.Contains(err.Error(), part) {
+				t.Errorf("Verify(%q): error %q quotes %q", enc, err, part)
+			}
+		}
+	}
+}
+
+// TestDefaultSchemeBcrypt: the zero config hashes with bcrypt at cost 12 in
+// the $2b$ form passlib writes (issue 8, item 18), refuses what bcrypt would
+// truncate, and a hash it wrote needs no rehash.
+func TestDefaultSchemeBcrypt(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("a bcrypt hash at cost 12 takes 0.3 s (10 s under -race)")
+	}
+	ctx := context.Background()
+	h, err := NewPasswordHasher(PasswordHasherConfig{QueueTimeout: testQueueTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := h.Hash(ctx, "password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(enc, "$2b$12$") || len(enc) != 60 {
+		t.Errorf("Hash: got %q, want $2b$12$ and 53 characters", enc)
+	}
+	ph, err := parsePasswordHash(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.admit(&ph); err != nil || h.needsRehash(&ph, "password") {
+		t.Errorf("own hash: admit %v, needsRehash %v; want nil, false", err, h.needsRehash(&ph, "password"))
+	}
+	for _, pw := range []string{strings.Repeat("a", 73), "pass\x00word"} {
+		if _, err := h.Hash(ctx, pw); !errors.Is(err, ErrPasswordTooLong) && !errors.Is(err, ErrPasswordContainsNUL) {
+			t.Errorf("Hash(%q): got %v, want ErrPasswordTooLong or ErrPasswordContainsNUL", pw, err)
+		}
 	}
 }

@@ -5,7 +5,7 @@ package guard
 // The login storm: go test -tags load -run TestTokenLoad -v .
 //
 // It fires 10x more concurrent logins than the hashing pool has slots, at
-// production Argon2id cost (OWASP: m=19 MiB, t=2), while a bearer-protected
+// the production default cost (bcrypt, cost 12), while a bearer-protected
 // route is served at the same time, and reports the status counts, peak
 // goroutines and memory, and the latency of the bearer route.
 
