@@ -181,6 +181,10 @@ func TestTokenEveryFailureCostsOneHash(t *testing.T) {
 			if got := f.count.counts(); got[0] != 0 || got[1]+got[2] != 1 {
 				t.Errorf("hashing work: got [Hash Verify VerifyDummy] %v, want exactly one verification", got)
 			}
+			// And that verification ran one key derivation, whatever made it fail.
+			if runs := f.kdf(); len(runs) != 1 {
+				t.Errorf("key-derivation runs: got %v, want 1", runs)
+			}
 		})
 	}
 }

@@ -57,7 +57,7 @@ var tokHashes = sync.OnceValue(func() map[string]string {
 		}
 		out[pw] = enc
 	}
-	b, err := bcrypt.GenerateFromPassword([]byte(tokCarolPW), 10) // legacy scheme and cost
+	b, err := bcrypt.GenerateFromPassword([]byte(tokCarolPW), 4) // legacy cost, below the policy's 10
 	if err != nil {
 		panic(err)
 	}
@@ -175,6 +175,7 @@ type tokFixture struct {
 	e        *TokenEndpoint
 	hasher   *PasswordHasher
 	count    *tokCountingHasher
+	kdf      func() []kdfRun // key-derivation runs since the last call
 	users    *tokUsers
 	verifier *Verifier
 	clock    *tokClock
@@ -207,10 +208,14 @@ func newTokFixture(t testing.TB, hcfg PasswordHasherConfig, mod func(*TokenEndpo
 	if err != nil {
 		t.Fatal(err)
 	}
+	kdf := traceKDF(h)
 	users := &tokUsers{users: map[string]User{
 		"alice": {Subject: "user-1", PasswordHash: Secret(hs[tokAlicePW]), Roles: []string{"admin"}, Scopes: []string{"read", "write"}},
 		"bob":   {PasswordHash: Secret(hs[tokBobPW]), Roles: []string{"user"}, Disabled: true},
 		"carol": {PasswordHash: Secret(hs[tokCarolPW]), Roles: []string{"user"}, Scopes: []string{"read"}},
+		"dave":  {Roles: []string{"user"}},                                                            // single sign-on only: no password
+		"erin":  {PasswordHash: "$2a$10$short", Roles: []string{"user"}},                              // corrupt stored hash
+		"frank": {PasswordHash: Secret("$2b$31$" + strings.Repeat("A", 53)), Roles: []string{"user"}}, // cost above the ceiling
 	}}
 	clients := tokClients{
 		tokSvcID: {SecretHash: Secret(hs[tokSvcPW]), Roles: []string{"service"}, Scopes: []string{"read", "write"}},
@@ -242,7 +247,7 @@ func newTokFixture(t testing.TB, hcfg PasswordHasherConfig, mod func(*TokenEndpo
 	}
 	count := &tokCountingHasher{h: h}
 	e.hasher = count
-	return &tokFixture{e: e, hasher: h, count: count, users: users, verifier: ver, clock: clock, logs: logs}
+	return &tokFixture{e: e, hasher: h, count: count, kdf: kdf, users: users, verifier: ver, clock: clock, logs: logs}
 }
 
 // tokRequest is a token request over TLS from 192.0.2.1 unless changed by mods.
@@ -594,6 +599,10 @@ func TestTokenNoUserEnumeration(t *testing.T) {
 		{"disabled user, right password", "bob", tokBobPW, false},
 		{"disabled user, wrong password", "bob", "not-it", false},
 		{"legacy hash, wrong password", "carol", "not-it", false},
+		{"legacy bcrypt hash, 73-byte password", "carol", strings.Repeat("a", 73), false},
+		{"no password set", "dave", "anything", true},
+		{"corrupt stored hash", "erin", "anything", false},
+		{"stored hash above the cost ceiling", "frank", "anything", false},
 	}
 	var first *httptest.ResponseRecorder
 	for i, c := range cases {
@@ -612,6 +621,10 @@ func TestTokenNoUserEnumeration(t *testing.T) {
 		if got := f.count.counts(); got != want {
 			t.Errorf("%s: hashing work got [Hash Verify VerifyDummy] %v, want %v", c.name, got, want)
 		}
+		// One key derivation, whatever the reason for the failure.
+		if runs := f.kdf(); len(runs) != 1 {
+			t.Errorf("%s: key-derivation runs got %v, want 1", c.name, runs)
+		}
 	}
 	if n := f.users.updates; n != 0 {
 		t.Errorf("failed logins stored %d hashes, want 0", n)
@@ -622,8 +635,8 @@ func TestTokenRehash(t *testing.T) {
 	t.Parallel()
 	f := newTokFixture(t, PasswordHasherConfig{}, nil)
 	legacy := f.users.get("carol").PasswordHash
-	if !strings.HasPrefix(string(legacy), "$2a$10$") {
-		t.Fatalf("fixture: carol's hash is not bcrypt cost 10")
+	if !strings.HasPrefix(string(legacy), "$2a$04$") {
+		t.Fatalf("fixture: carol's hash is not bcrypt cost 4")
 	}
 	// A failed login changes nothing.
 	rec := f.do(tokRequest(form("grant_type", "password", "username", "carol", "password", "wrong")))
@@ -645,8 +658,8 @@ func TestTokenRehash(t *testing.T) {
 		t.Errorf("hashing work: got %v, want one Verify and one Hash", got)
 	}
 	upgraded := f.users.get("carol").PasswordHash
-	if f.users.updates != 1 || !strings.HasPrefix(string(upgraded), "$argon2id$v=19$m=7168,t=5,p=1$") {
-		t.Fatalf("after login: %d updates, hash prefix %.30s; want 1 update to argon2id", f.users.updates, upgraded)
+	if f.users.updates != 1 || !strings.HasPrefix(string(upgraded), "$2b$10$") {
+		t.Fatalf("after login: %d updates, hash prefix %.7s; want 1 update to bcrypt cost 10", f.users.updates, upgraded)
 	}
 	needs, err := f.hasher.Verify(context.Background(), tokCarolPW, string(upgraded))
 	if err != nil || needs {
