@@ -48,8 +48,10 @@
 // # Security considerations
 //
 //   - Tokens: the algorithm comes from the configured key, never from the
-//     token; "none" does not exist; HMAC secrets shorter than the hash and RSA
-//     keys under 2048 bits are refused; a token's kid must select a key, with
+//     token; "none" does not exist; HMAC secrets shorter than the hash, secrets
+//     on the published JWT-cracking wordlists or built from a pattern, and
+//     RSA keys under 2048 bits are refused; a key may be bound to the
+//     issuers it signs for; exp may lie at most 24h ahead (MaxTokenLifetime); a token's kid must select a key, with
 //     no fallback; jku, x5u, jwk and x5c headers are ignored; exp and sub are
 //     required; claim names are matched exactly and duplicates rejected
 //     (RFC 7519 §7.3); tokens over 8 KiB are rejected before decoding.
