@@ -473,11 +473,23 @@ func (a *APIKeyAuth) RequireAPIKey(next http.Handler) http.Handler {
 			p, err = a.verify(r.Context(), key)
 		}
 		if err != nil {
+			audit(r, AuthEvent{Method: MethodAPIKey, Err: err})
 			a.writeError(w, r, err)
 			return
 		}
+		audit(r, AuthEvent{Method: MethodAPIKey, Subject: p.Subject, Principal: p})
+		trackPrincipal(r, p)
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
 	})
+}
+
+// Challenge implements [Authenticator]: the ApiKey challenge naming the
+// header, sent with every 401.
+func (a *APIKeyAuth) Challenge() string {
+	if a == nil || a.errMissing == nil {
+		return `ApiKey realm="` + DefaultRealm + `"`
+	}
+	return a.errMissing.Challenges[0]
 }
 
 // extract finds exactly one key in the enabled places. fromQuery reports

@@ -16,8 +16,8 @@ import (
 // more spaces, b64token characters) or, only with
 // DangerouslyAllowQueryToken, the "access_token" query parameter. The body is
 // never read. Failures, written by the ErrorWriter:
-//   - no credentials: 401 with a bare `Bearer realm="…"` challenge (or, with
-//     DangerouslyAllowAnonymous, the request goes on without a principal);
+//   - no credentials: 401 with a bare `Bearer realm="…"` challenge (for a
+//     route that also serves anonymous requests, use [OptionalAuth]);
 //   - a malformed header, two Authorization headers, or a header and a query
 //     token at once: 400 invalid_request;
 //   - a token that does not verify: 401 invalid_token with a fixed
@@ -31,13 +31,13 @@ func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 		case err == errZeroVerifier: // no ErrorWriter to ask: v has no config
 			WriteError(w, r, err)
 			return
-		case err == v.errs.noCredentials && v.allowAnon:
-			next.ServeHTTP(w, r)
-			return
 		default:
+			audit(r, AuthEvent{Method: MethodBearer, Err: err})
 			v.writeError(w, r, err)
 			return
 		}
+		audit(r, AuthEvent{Method: MethodBearer, Subject: ctx.p.Subject, Principal: &ctx.p})
+		trackPrincipal(r, &ctx.p)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -45,13 +45,22 @@ func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 // Authenticate verifies the request's bearer credentials and returns its
 // principal. With no credentials it returns an error matching
 // [ErrNoCredentials]; otherwise failures are *[Error] values as described at
-// [Verifier.RequireBearer]. It writes nothing and ignores DangerouslyAllowAnonymous.
+// [Verifier.RequireBearer]. It writes nothing.
 func (v *Verifier) Authenticate(r *http.Request) (*Principal, error) {
 	ctx, err := v.authenticate(nil, r)
 	if err != nil {
 		return nil, err
 	}
 	return &ctx.p, nil
+}
+
+// Challenge implements [Authenticator]: the bare `Bearer realm="…"`
+// challenge of a request without credentials.
+func (v *Verifier) Challenge() string {
+	if v == nil || v.errs.noCredentials == nil {
+		return bearerChallenge(DefaultRealm)
+	}
+	return v.errs.noCredentials.Challenges[0]
 }
 
 // principalCtx is the request context RequireBearer hands downstream: the

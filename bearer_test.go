@@ -175,7 +175,7 @@ func TestRequireBearer(t *testing.T) {
 		header    []string // Authorization values; nil: none
 		target    string   // default "/"
 		query     bool     // DangerouslyAllowQueryToken
-		anon      bool     // DangerouslyAllowAnonymous
+		anon      bool     // served through OptionalAuth(v) instead of v.RequireBearer
 		status    int
 		challenge string // for error responses
 		body      string // for error responses
@@ -228,7 +228,7 @@ func TestRequireBearer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := newTestVerifier(t, VerifierConfig{DangerouslyAllowAnonymous: tt.anon, DangerouslyAllowQueryToken: tt.query})
+			v := newTestVerifier(t, VerifierConfig{DangerouslyAllowQueryToken: tt.query})
 			target := tt.target
 			if target == "" {
 				target = "/"
@@ -239,7 +239,11 @@ func TestRequireBearer(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			next := &nextHandler{}
-			v.RequireBearer(next).ServeHTTP(rec, req)
+			mw := v.RequireBearer
+			if tt.anon {
+				mw = OptionalAuth(v)
+			}
+			mw(next).ServeHTTP(rec, req)
 
 			if tt.status != http.StatusOK {
 				checkError(t, rec, tt.status, tt.challenge, tt.body)
@@ -364,7 +368,7 @@ func TestRequireBearerCustomRealmAndErrorWriter(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	tok := issueToken(t, nil, Claims{Subject: "alice", ID: "jti-1", Roles: []string{"admin"}, Scopes: []string{"read", "write"}})
-	v := newTestVerifier(t, VerifierConfig{DangerouslyAllowAnonymous: true, DangerouslyAllowQueryToken: true})
+	v := newTestVerifier(t, VerifierConfig{DangerouslyAllowQueryToken: true})
 	tests := []struct {
 		name   string
 		header string
@@ -373,7 +377,7 @@ func TestAuthenticate(t *testing.T) {
 	}{
 		{name: "valid", header: "Bearer " + tok, target: "/"},
 		{name: "query", target: "/?access_token=" + tok},
-		{name: "none, even with DangerouslyAllowAnonymous", target: "/", is: []error{ErrNoCredentials}},
+		{name: "none", target: "/", is: []error{ErrNoCredentials}},
 		{name: "malformed", header: "Bearer !", target: "/", is: []error{ErrInvalidRequest}},
 		{name: "two", header: "Bearer " + tok, target: "/?access_token=" + tok, is: []error{ErrInvalidRequest}},
 		{name: "invalid", header: "Bearer " + tok + "x", target: "/", is: []error{ErrInvalidToken, ErrInvalidSignature}},

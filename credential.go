@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // credential is one secret presented for an account: a user's password or a
@@ -32,6 +33,7 @@ func (e *TokenEndpoint) check(ctx context.Context, req *tokenRequest, c credenti
 		if errors.Is(err, ErrThrottled) {
 			e.log(ctx, c.kind.throttled, c.kind.field, c.account, "ip", req.ip)
 		}
+		audit(req.r, AuthEvent{Method: c.kind.method, Subject: c.account, Err: err})
 		return false, err
 	}
 	var verr error
@@ -51,6 +53,7 @@ func (e *TokenEndpoint) check(ctx context.Context, req *tokenRequest, c credenti
 	switch {
 	case verr == nil:
 		l.succeed(ctx)
+		audit(req.r, AuthEvent{Method: c.kind.method, Subject: c.account})
 		return needsRehash, nil
 	case errors.Is(verr, ErrBusy):
 		l.cancel(ctx) // never evaluated: not a failure
@@ -61,18 +64,24 @@ func (e *TokenEndpoint) check(ctx context.Context, req *tokenRequest, c credenti
 		// password, the log hears this, without the hash.
 		e.logError(ctx, "stored hash unreadable", c.kind.field, c.account, "kind", hashProblem(verr))
 	}
-	e.log(ctx, c.kind.failed, c.kind.field, c.account, "ip", req.ip, "reason", failReason(c, verr))
+	reason := failReason(c, verr)
+	e.log(ctx, c.kind.failed, c.kind.field, c.account, "ip", req.ip, "reason", reason)
+	audit(req.r, AuthEvent{Method: c.kind.method, Subject: c.account, Err: fmt.Errorf("%w: %s", c.kind.rejected, reason)})
 	return false, errCredential
 }
 
 var errDisabled = errors.New("guard: account disabled")
 
-// credentialKind names an account kind in limiter keys and log lines.
-type credentialKind struct{ name, field, failed, throttled string }
+// credentialKind names an account kind in limiter keys, log lines and audit events.
+type credentialKind struct {
+	name, field, failed, throttled string
+	method                         Method
+	rejected                       error // the sentinel of a failed check, for audit events
+}
 
 var (
-	userCredential   = &credentialKind{"user", "username", "login failed", "login throttled"}
-	clientCredential = &credentialKind{"client", "client_id", "client authentication failed", "token request throttled"}
+	userCredential   = &credentialKind{"user", "username", "login failed", "login throttled", MethodPassword, ErrInvalidGrant}
+	clientCredential = &credentialKind{"client", "client_id", "client authentication failed", "token request throttled", MethodClient, ErrInvalidClient}
 )
 
 func hashProblem(err error) string {

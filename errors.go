@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"slices"
 	"errors"
 	"net/http"
 	"strconv"
@@ -373,11 +374,37 @@ func errorBody(e *Error) []byte {
 	return []byte(b.String())
 }
 
+// writerOrDefault is a component's writer: its own ErrorWriter, or the
+// request's [Hooks] ErrorWriter, or [WriteError].
 func writerOrDefault(w ErrorWriter) ErrorWriter {
 	if w == nil {
-		return WriteError
+		return writeRequestError
 	}
 	return w
+}
+
+// ErrorOf returns the *[Error] that [WriteError] writes for err: err itself
+// (or the *Error it wraps), or the standard answer to a bare sentinel, or a
+// 500 server_error for anything else. Custom [ErrorWriter]s use it to get the
+// status, code and challenges without re-deriving them.
+func ErrorOf(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return mapSentinel(err)
+}
+
+// WWWAuthenticate returns the WWW-Authenticate values [WriteError] sends for
+// e: each of its Challenges, Bearer ones with RFC 6750 §3's error,
+// error_description and scope parameters, quoted safely. A custom
+// [ErrorWriter] sets them as they are:
+//
+//	for _, v := range guard.ErrorOf(err).WWWAuthenticate() {
+//		w.Header().Add("WWW-Authenticate", v)
+//	}
+func (e *Error) WWWAuthenticate() []string {
+	return slices.Clone(e.wire().challenges)
 }
 
 // unavailable answers a failing dependency (a user, client or API-key store,

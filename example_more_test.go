@@ -46,7 +46,7 @@ func ExampleNewAPIKeyAuth() {
 	// REDACTED
 }
 
-func ExampleRequireAny() {
+func ExampleRequireAuth() {
 	v, iss := exampleSetup()
 	keys := new(guard.MemoryAPIKeys)
 	keys.Add(guard.APIKeyDigest("legacy-key"), guard.APIKeyRecord{Subject: "cron"})
@@ -54,7 +54,7 @@ func ExampleRequireAny() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := guard.RequireAny(nil, v, apiKeys)(hello)
+	h := guard.RequireAuth(v, apiKeys)(hello)
 
 	try := func(bearer, apiKey string) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)

@@ -57,7 +57,7 @@ func TestZeroValuesFailClosed(t *testing.T) {
 	})
 
 	t.Run("Verifier.RequireBearer", func(t *testing.T) {
-		for _, v := range []*Verifier{{}, nil, {allowAnon: true}} {
+		for _, v := range []*Verifier{{}, nil} {
 			for _, auth := range []string{"", "Bearer " + tok, "Bearer x"} {
 				req := httptest.NewRequest(http.MethodGet, "/", nil)
 				if auth != "" {
@@ -75,14 +75,19 @@ func TestZeroValuesFailClosed(t *testing.T) {
 		}
 	})
 
-	t.Run("RequireAny with a zero Verifier", func(t *testing.T) {
+	t.Run("RequireAuth and OptionalAuth with a zero Verifier", func(t *testing.T) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		next := &nextHandler{}
 		rec := httptest.NewRecorder()
-		RequireAny(nil, &Verifier{})(next).ServeHTTP(rec, req)
+		RequireAuth(&Verifier{})(next).ServeHTTP(rec, req)
 		if next.ran || rec.Code != http.StatusInternalServerError {
-			t.Errorf("got %d (next ran: %v), want 500", rec.Code, next.ran)
+			t.Errorf("RequireAuth: got %d (next ran: %v), want 500", rec.Code, next.ran)
+		}
+		rec = httptest.NewRecorder()
+		OptionalAuth(&Verifier{})(next).ServeHTTP(rec, req)
+		if next.ran || rec.Code != http.StatusInternalServerError {
+			t.Errorf("OptionalAuth: got %d (next ran: %v), want 500", rec.Code, next.ran)
 		}
 	})
 

@@ -334,6 +334,7 @@ type tokenResponse struct {
 
 // tokenRequest holds the parsed form.
 type tokenRequest struct {
+	r            *http.Request
 	form         map[string]string
 	clientID     string
 	clientSecret Secret

@@ -29,7 +29,7 @@ func (e *TokenEndpoint) readForm(w http.ResponseWriter, r *http.Request) (*token
 		return nil, errTokenForm
 	}
 	ip := e.clientIP(r)
-	req := &tokenRequest{form: make(map[string]string, len(values)), ip: ip, ipKey: limiterIPKey(ip)}
+	req := &tokenRequest{r: r, form: make(map[string]string, len(values)), ip: ip, ipKey: limiterIPKey(ip)}
 	// The checks are ranked so that the answer does not depend on map order.
 	var ferr *Error
 	for k, vs := range values {

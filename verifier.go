@@ -78,11 +78,6 @@ type VerifierConfig struct {
 	Realm string
 	// ErrorWriter writes failed requests of RequireBearer. Default [WriteError].
 	ErrorWriter ErrorWriter
-	// DangerouslyAllowAnonymous lets requests without any credentials through
-	// RequireBearer with no principal in their context (bad credentials are
-	// still rejected); every handler behind it must then check PrincipalFrom
-	// itself. Default false: missing credentials get 401.
-	DangerouslyAllowAnonymous bool
 	// DangerouslyAllowQueryToken also accepts the token in the "access_token"
 	// query parameter (RFC 6750 §2.3), where it ends up in logs and browser
 	// history. Responses to such requests carry Cache-Control: no-store.
@@ -110,7 +105,6 @@ type Verifier struct {
 	maxLen      int
 	now         func() time.Time
 	writeError  ErrorWriter
-	allowAnon   bool
 	allowQuery  bool
 	headerCache headerCache
 	cache       *tokenCache
@@ -142,7 +136,6 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		maxLen:     cfg.MaxTokenBytes,
 		now:        cfg.Now,
 		writeError: writerOrDefault(cfg.ErrorWriter),
-		allowAnon:  cfg.DangerouslyAllowAnonymous,
 		allowQuery: cfg.DangerouslyAllowQueryToken,
 	}
 	if len(cfg.Keys) == 0 {

@@ -2,10 +2,7 @@ package guard
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"slices"
 )
 
@@ -19,9 +16,11 @@ const (
 	MethodBearer
 	// MethodAPIKey: an API key looked up in an [APIKeyStore].
 	MethodAPIKey
-	// MethodClient: an OAuth2 client authenticated at the token endpoint.
+	// MethodClient: an OAuth2 client authenticating at the token endpoint
+	// (in [AuthEvent]s).
 	MethodClient
-	// MethodPassword: a user authenticated by password at the token endpoint.
+	// MethodPassword: a user logging in with a password at the token
+	// endpoint (in [AuthEvent]s).
 	MethodPassword
 )
 
@@ -103,70 +102,3 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 	return p.Claims, true
 }
 
-// Authenticator turns a request's credentials into a principal without
-// writing a response. [*Verifier] (bearer tokens) and [*APIKeyAuth] (API keys)
-// implement it. Authenticate returns an error matching [ErrNoCredentials] when
-// the request carries none of its kind of credentials, and an *[Error] when it
-// carries bad ones.
-type Authenticator interface {
-	Authenticate(r *http.Request) (*Principal, error)
-}
-
-// RequireAny returns middleware that accepts any one of several kinds of
-// credentials, such as a bearer token or an API key:
-//   - none present: 401 carrying every authenticator's challenge;
-//   - exactly one kind present: that authenticator decides (its principal
-//     goes into the context, or its own error is written);
-//   - two kinds at once: 400 invalid_request with every challenge, even if
-//     both are valid, so a request never runs with an ambiguous identity.
-//
-// To learn the challenges, RequireAny asks each authenticator once, when it
-// is called, about a request that carries no credentials. Failures go to
-// errorWriter (nil means [WriteError]). With no authenticators every request
-// gets 401. Query-string credentials make the response carry
-// Cache-Control: no-store.
-func RequireAny(errorWriter ErrorWriter, authenticators ...Authenticator) func(http.Handler) http.Handler {
-	auths := slices.Clone(authenticators)
-	writeError := writerOrDefault(errorWriter)
-	var challenges []string
-	empty := (&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}}).WithContext(context.Background())
-	for _, a := range auths {
-		if _, err := a.Authenticate(empty); err != nil {
-			if e := (*Error)(nil); errors.As(err, &e) {
-				challenges = append(challenges, e.Challenges...)
-			}
-		}
-	}
-	missing := &Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: challenges, Err: ErrNoCredentials}
-	ambiguous := &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: challenges, Err: ErrInvalidRequest}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var (
-				found    *Principal
-				foundErr error
-				present  int
-			)
-			for _, a := range auths {
-				p, err := a.Authenticate(r)
-				if errors.Is(err, ErrNoCredentials) {
-					continue
-				}
-				present++
-				found, foundErr = p, err
-			}
-			if r.URL.RawQuery != "" && present > 0 {
-				w.Header().Set("Cache-Control", "no-store")
-			}
-			switch {
-			case present == 0:
-				writeError(w, r, missing)
-			case present > 1:
-				writeError(w, r, ambiguous)
-			case foundErr != nil:
-				writeError(w, r, foundErr)
-			default:
-				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), found)))
-			}
-		})
-	}
-}

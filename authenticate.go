@@ -1,0 +1,142 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+)
+
+// Authenticator turns a request's credentials into a principal without
+// writing a response. [*Verifier] (bearer tokens) and [*APIKeyAuth] (API keys)
+// implement it; so can an app's own scheme.
+//
+// Authenticate returns an error matching [ErrNoCredentials] when the request
+// carries none of its kind of credentials (the bare sentinel will do), and an
+// *[Error] when it carries bad ones. Challenge declares the WWW-Authenticate
+// value, such as `Bearer realm="api"`, that tells a client how to
+// authenticate: [RequireAuth] sends it with every 401 of this kind.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*Principal, error)
+	Challenge() string
+}
+
+// RequireAuth returns middleware that admits a request only with valid
+// credentials of one of the authenticators (a bearer token, an API key, an
+// app's own scheme) and puts the principal in its context:
+//   - none present: 401 carrying every authenticator's challenge;
+//   - exactly one kind present: that authenticator decides (its principal
+//     goes into the context, or its error is written, with its challenge
+//     added to a 401 that lacks one);
+//   - two kinds at once: 400 invalid_request with every challenge, even if
+//     both are valid, so a request never runs with an ambiguous identity.
+//
+// Failures are written by the request's [Hooks] ErrorWriter, or [WriteError].
+// Query-string credentials make the response carry Cache-Control: no-store.
+// RequireAuth panics, when called, if there is no authenticator, or one is nil
+// or declares no challenge: a wiring mistake, never a request's.
+func RequireAuth(authenticators ...Authenticator) func(http.Handler) http.Handler {
+	return newAuthMiddleware(false, authenticators).handler
+}
+
+// OptionalAuth is [RequireAuth] for routes that also serve anonymous
+// requests (FastAPI's auto_error=False): a request with no credentials at all
+// goes on without a principal, and the handler checks [PrincipalFrom]. Bad,
+// expired or ambiguous credentials are still refused as RequireAuth refuses
+// them, so a client learns its token is wrong instead of being served as
+// anonymous.
+func OptionalAuth(authenticators ...Authenticator) func(http.Handler) http.Handler {
+	return newAuthMiddleware(true, authenticators).handler
+}
+
+type authMiddleware struct {
+	auths              []Authenticator
+	optional           bool
+	missing, ambiguous *Error
+}
+
+func newAuthMiddleware(optional bool, authenticators []Authenticator) *authMiddleware {
+	m := &authMiddleware{auths: slices.Clone(authenticators), optional: optional}
+	if len(m.auths) == 0 {
+		panic("guard: RequireAuth and OptionalAuth need at least one Authenticator")
+	}
+	var challenges []string
+	for i, a := range m.auths {
+		if a == nil {
+			panic(fmt.Sprintf("guard: authenticator %d is nil", i))
+		}
+		c := a.Challenge()
+		if c == "" {
+			panic(fmt.Sprintf("guard: authenticator %d (%T) declares no challenge: a 401 must tell the client how to authenticate", i, a))
+		}
+		challenges = append(challenges, c)
+	}
+	m.missing = prerender(&Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: challenges, Err: ErrNoCredentials})
+	m.ambiguous = prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: challenges, Err: ErrInvalidRequest})
+	return m
+}
+
+func (m *authMiddleware) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var (
+			found    *Principal
+			foundErr error
+			from     Authenticator
+			present  int
+		)
+		for _, a := range m.auths {
+			p, err := a.Authenticate(r)
+			if errors.Is(err, ErrNoCredentials) {
+				continue
+			}
+			present++
+			found, foundErr, from = p, err, a
+		}
+		if r.URL.RawQuery != "" && present > 0 {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		var err error
+		switch {
+		case present == 0 && m.optional:
+			next.ServeHTTP(w, r)
+			return
+		case present == 0:
+			err = m.missing
+		case present > 1:
+			err = m.ambiguous
+		case foundErr != nil:
+			err = withChallenge(foundErr, from.Challenge())
+		case found == nil:
+			err = errNilPrincipal
+		default:
+			audit(r, AuthEvent{Method: found.Method, Subject: found.Subject, Principal: found})
+			trackPrincipal(r, found)
+			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), found)))
+			return
+		}
+		audit(r, AuthEvent{Err: err})
+		writeRequestError(w, r, err)
+	})
+}
+
+// errNilPrincipal answers an authenticator that returned neither a principal
+// nor an error: a bug in it, refused rather than admitted.
+var errNilPrincipal = &Error{Status: http.StatusInternalServerError, Code: "server_error",
+	Err: errors.New("guard: authenticator returned no principal and no error")}
+
+// withChallenge makes sure a 401 names how to authenticate (RFC 9110
+// §15.5.2): an authenticator's *Error without challenges gets its declared one.
+func withChallenge(err error, challenge string) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = mapSentinel(err) // a bare sentinel: its challenge is the declared one
+		e.Err, e.Challenges = err, nil
+	}
+	if e.Status != http.StatusUnauthorized || len(e.Challenges) > 0 {
+		return e
+	}
+	c := *e
+	c.Challenges = []string{challenge}
+	c.rendered = nil
+	return &c
+}
