@@ -33,8 +33,8 @@
 // rejected; error responses from the auth layer then still carry the CORS
 // headers, so browser code can read the 401 and its WWW-Authenticate.
 // RequireRole and RequireScope go inside an authenticating middleware
-// (RequireBearer, RequireAPIKey or RequireAny); outside one they answer 401
-// to every request.
+// (RequireBearer, RequireAPIKey, RequireAuth or OptionalAuth); outside one
+// they answer 401 to every request. [Hooks], if used, go outermost.
 //
 // # Errors
 //
@@ -43,7 +43,9 @@
 // WWW-Authenticate challenge, 400 invalid_request, 403 insufficient_scope,
 // and so on. Response bodies never contain internal error text; use
 // [errors.Is] with the sentinels (ErrInvalidToken, ErrTokenExpired, …) in
-// custom writers and logs.
+// custom writers and logs. An app with its own error shape sets its writer
+// once, in [Hooks]; [ErrorOf] and [Error.WWWAuthenticate] give a custom
+// writer the status and the challenge without re-deriving them.
 //
 // # Security considerations
 //

@@ -1,9 +1,9 @@
 package guard
 
 import (
-	"slices"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"

@@ -1,8 +1,8 @@
 package guard
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync/atomic"

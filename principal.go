@@ -101,4 +101,3 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 	}
 	return p.Claims, true
 }
-
