@@ -1,0 +1,17 @@
+// Package guardtest helps an app test the routes it protects with guard:
+// keys and tokens minted with chosen claims, a settable clock, requests that
+// reach a [guard.TokenEndpoint] from an httptest client, and assertions on
+// RFC 6750 responses.
+//
+//	key := guardtest.HMACKey(t)
+//	iss := guardtest.Issuer(t, guard.IssuerConfig{Key: key})
+//	v := guardtest.Verifier(t, guard.VerifierConfig{Keys: []*guard.Key{key}})
+//	h := v.RequireBearer(guard.RequireRole("admin")(myHandler))
+//
+//	rec := httptest.NewRecorder()
+//	h.ServeHTTP(rec, guardtest.BearerRequest("GET", "/admin", guardtest.Token(t, iss, guard.Claims{Subject: "bob"})))
+//	guardtest.AssertInsufficientScope(t, rec, "admin")
+//
+// Everything here fails the test (t.Fatal) on a setup error, so a test needs
+// no error handling of its own. Nothing here is meant for production code.
+package guardtest

@@ -1,0 +1,130 @@
+package guardtest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/guardtest"
+)
+
+// recordingTB records failures instead of failing, to test the assertions.
+type recordingTB struct {
+	testing.TB
+	failures []string
+}
+
+func (r *recordingTB) Helper() {}
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+func TestAssertions(t *testing.T) {
+	key := guardtest.HMACKey(t)
+	iss := guardtest.Issuer(t, guard.IssuerConfig{Key: key})
+	v := guardtest.Verifier(t, guard.VerifierConfig{Keys: []*guard.Key{key}})
+	h := v.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	serve := func(token string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, guardtest.BearerRequest(http.MethodGet, "/admin", token))
+		return rec
+	}
+	bob := guardtest.Token(t, iss, guard.Claims{Subject: "bob", Roles: []string{"user"}})
+	alice := guardtest.Token(t, iss, guard.Claims{Subject: "alice", Roles: []string{"admin"}})
+
+	guardtest.AssertNoCredentials(t, serve(""))
+	guardtest.AssertInvalidToken(t, serve(bob+"x"))
+	guardtest.AssertInsufficientScope(t, serve(bob), "admin")
+	if rec := serve(alice); rec.Code != http.StatusOK {
+		t.Errorf("alice: got %d, want 200", rec.Code)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, guardtest.BearerRequest(http.MethodGet, "/admin", "a b"))
+	guardtest.AssertInvalidRequest(t, rec)
+
+	// Each assertion fails on the wrong response.
+	for name, check := range map[string]func(testing.TB){
+		"no credentials, given a 403":             func(tb testing.TB) { guardtest.AssertNoCredentials(tb, serve(bob)) },
+		"invalid token, given a 401 without code": func(tb testing.TB) { guardtest.AssertInvalidToken(tb, serve("")) },
+		"insufficient scope, wrong scope":         func(tb testing.TB) { guardtest.AssertInsufficientScope(tb, serve(bob), "root") },
+		"invalid request, given a 200":            func(tb testing.TB) { guardtest.AssertInvalidRequest(tb, serve(alice)) },
+	} {
+		r := &recordingTB{TB: t}
+		check(r)
+		if len(r.failures) == 0 {
+			t.Errorf("%s: the assertion passed", name)
+		}
+	}
+}
+
+// TestTokenRequestReachesTheEndpoint: httptest's default peer is not
+// loopback; TokenRequest still reaches the endpoint's grant logic.
+func TestTokenRequestReachesTheEndpoint(t *testing.T) {
+	ctx := context.Background()
+	key := guardtest.HMACKey(t)
+	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{BcryptCost: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := hasher.Hash(ctx, "wonderland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+		Issuer: guardtest.Issuer(t, guard.IssuerConfig{Key: key}), Hasher: hasher,
+		Users: users{"alice": {PasswordHash: guard.Secret(hash)}}, EnablePasswordGrant: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	te.ServeHTTP(rec, guardtest.TokenRequest("/token", guardtest.PasswordForm("alice", "wonderland")))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"access_token"`) {
+		t.Errorf("got %d %s, want a token", rec.Code, rec.Body)
+	}
+}
+
+type users map[string]guard.User
+
+func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
+	if x, ok := u[name]; ok {
+		return x, nil
+	}
+	return guard.User{}, guard.ErrNotFound
+}
+
+func TestClock(t *testing.T) {
+	c := guardtest.NewClock(time.Unix(100, 0))
+	c.Add(time.Minute)
+	if got := c.Now(); !got.Equal(time.Unix(160, 0)) {
+		t.Errorf("got %v, want 160s", got)
+	}
+	c.Set(time.Unix(5, 0))
+	if got := c.Now(); !got.Equal(time.Unix(5, 0)) {
+		t.Errorf("got %v", got)
+	}
+}
+
+// TestMintedTokensThroughAnApp is the package documentation's example.
+func TestMintedTokensThroughAnApp(t *testing.T) {
+	key := guardtest.HMACKey(t)
+	iss := guardtest.Issuer(t, guard.IssuerConfig{Key: key})
+	v := guardtest.Verifier(t, guard.VerifierConfig{Keys: []*guard.Key{key}})
+	admin := v.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := guard.PrincipalFrom(r.Context())
+		fmt.Fprint(w, "hello ", p.Subject)
+	})))
+	rec := httptest.NewRecorder()
+	admin.ServeHTTP(rec, guardtest.BearerRequest(http.MethodGet, "/admin", guardtest.Token(t, iss, guard.Claims{Subject: "alice", Roles: []string{"admin"}})))
+	if rec.Code != 200 || rec.Body.String() != "hello alice" {
+		t.Errorf("alice: got %d %q", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	admin.ServeHTTP(rec, guardtest.BearerRequest(http.MethodGet, "/admin", guardtest.Token(t, iss, guard.Claims{Subject: "bob"})))
+	guardtest.AssertInsufficientScope(t, rec, "admin")
+}
