@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -50,8 +51,8 @@ type MemoryLimiterConfig struct {
 	// MaxDelay caps the wait: a key is never locked for longer than this after
 	// its last failure. Default 15m.
 	MaxDelay time.Duration
-	// Forget drops a key's failures after this long without an attempt.
-	// Default 1h (at least MaxDelay).
+	// Forget drops a key's failures after this long without an attempt; at
+	// least MaxDelay. Default 1h, or MaxDelay if that is longer.
 	Forget time.Duration
 	// RememberSuccess is how long a success recorded by Succeed is reported by
 	// Reserve. Default 30 days.
@@ -84,31 +85,53 @@ type attempts struct {
 
 var errLimiterZero = errors.New("guard: MemoryLimiter used without NewMemoryLimiter")
 
-// NewMemoryLimiter returns a MemoryLimiter; negative settings are replaced by the defaults.
-func NewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
-	if cfg.Threshold <= 0 {
-		cfg.Threshold = 5
+// NewMemoryLimiter validates cfg and returns a MemoryLimiter. Zero fields
+// take the defaults; negative ones, a MaxDelay below BaseDelay and a Forget
+// set below MaxDelay (a capped key would be forgotten before it may retry)
+// are errors, reported together.
+func NewMemoryLimiter(cfg MemoryLimiterConfig) (*MemoryLimiter, error) {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		neg  bool
+	}{
+		{"Threshold", cfg.Threshold < 0}, {"BaseDelay", cfg.BaseDelay < 0}, {"MaxDelay", cfg.MaxDelay < 0},
+		{"Forget", cfg.Forget < 0}, {"RememberSuccess", cfg.RememberSuccess < 0}, {"MaxKeys", cfg.MaxKeys < 0},
+	} {
+		if f.neg {
+			errs = append(errs, fmt.Errorf("guard: MemoryLimiterConfig.%s is negative", f.name))
+		}
 	}
-	if cfg.BaseDelay <= 0 {
-		cfg.BaseDelay = time.Second
+	cfg.Threshold = orDefault(cfg.Threshold, 5)
+	cfg.BaseDelay = orDefault(cfg.BaseDelay, time.Second)
+	cfg.MaxDelay = orDefault(cfg.MaxDelay, 15*time.Minute)
+	cfg.RememberSuccess = orDefault(cfg.RememberSuccess, 30*24*time.Hour)
+	cfg.MaxKeys = orDefault(cfg.MaxKeys, 100_000)
+	if cfg.MaxDelay < cfg.BaseDelay {
+		errs = append(errs, fmt.Errorf("guard: MemoryLimiterConfig.MaxDelay %v is below BaseDelay %v", cfg.MaxDelay, cfg.BaseDelay))
 	}
-	if cfg.MaxDelay <= 0 {
-		cfg.MaxDelay = 15 * time.Minute
+	if cfg.Forget == 0 {
+		cfg.Forget = max(time.Hour, cfg.MaxDelay)
+	} else if cfg.Forget < cfg.MaxDelay {
+		errs = append(errs, fmt.Errorf("guard: MemoryLimiterConfig.Forget %v is below MaxDelay %v: a throttled key would be forgotten before it may retry", cfg.Forget, cfg.MaxDelay))
 	}
-	if cfg.Forget <= 0 {
-		cfg.Forget = time.Hour
-	}
-	cfg.Forget = max(cfg.Forget, cfg.MaxDelay)
-	if cfg.RememberSuccess <= 0 {
-		cfg.RememberSuccess = 30 * 24 * time.Hour
-	}
-	if cfg.MaxKeys <= 0 {
-		cfg.MaxKeys = 100_000
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MemoryLimiter{cfg: cfg, m: map[[sha256.Size]byte]*attempts{}}
+	return &MemoryLimiter{cfg: cfg, m: map[[sha256.Size]byte]*attempts{}}, nil
+}
+
+// MustNewMemoryLimiter is [NewMemoryLimiter] for wiring in main and tests: it
+// panics on a config error.
+func MustNewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
+	l, err := NewMemoryLimiter(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return l
 }
 
 func (l *MemoryLimiter) delay(n int) time.Duration {

@@ -15,7 +15,7 @@ import (
 func newTestMemoryLimiter(cfg MemoryLimiterConfig) (*MemoryLimiter, *tokClock) {
 	clock := &tokClock{t: time.Unix(1_700_000_000, 0)}
 	cfg.Now = clock.Now
-	return NewMemoryLimiter(cfg), clock
+	return MustNewMemoryLimiter(cfg), clock
 }
 
 // limiterWait checks key's wait without counting anything: a refused
@@ -53,7 +53,7 @@ func (l *MemoryLimiter) recordOf(key string) *attempts {
 
 func TestMemoryLimiterDefaults(t *testing.T) {
 	t.Parallel()
-	l := NewMemoryLimiter(MemoryLimiterConfig{Threshold: -1, BaseDelay: -1, MaxDelay: -1, Forget: -1, MaxKeys: -1, RememberSuccess: -1})
+	l := MustNewMemoryLimiter(MemoryLimiterConfig{})
 	want := MemoryLimiterConfig{Threshold: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute, Forget: time.Hour, MaxKeys: 100_000, RememberSuccess: 30 * 24 * time.Hour}
 	got := l.cfg
 	if got.Threshold != want.Threshold || got.BaseDelay != want.BaseDelay || got.MaxDelay != want.MaxDelay ||
@@ -63,11 +63,35 @@ func TestMemoryLimiterDefaults(t *testing.T) {
 	if l.cfg.Now == nil {
 		t.Error("Now is nil")
 	}
-	// Forget is at least MaxDelay, so a capped key is not forgotten before it may retry.
-	l = NewMemoryLimiter(MemoryLimiterConfig{MaxDelay: 2 * time.Hour, Forget: time.Minute})
-	if l.cfg.Forget != 2*time.Hour {
+	// The default Forget follows a long MaxDelay, so a capped key is not
+	// forgotten before it may retry.
+	if l := MustNewMemoryLimiter(MemoryLimiterConfig{MaxDelay: 2 * time.Hour}); l.cfg.Forget != 2*time.Hour {
 		t.Errorf("Forget: got %v, want 2h", l.cfg.Forget)
 	}
+}
+
+func TestMemoryLimiterConfigErrors(t *testing.T) {
+	t.Parallel()
+	_, err := NewMemoryLimiter(MemoryLimiterConfig{Threshold: -1, BaseDelay: -1, MaxDelay: -1, Forget: -1, MaxKeys: -1, RememberSuccess: -1})
+	for _, field := range []string{"Threshold", "BaseDelay", "MaxDelay", "Forget", "MaxKeys", "RememberSuccess"} {
+		if err == nil || !strings.Contains(err.Error(), "MemoryLimiterConfig."+field+" is negative") {
+			t.Errorf("negative %s: got %v", field, err)
+		}
+	}
+	_, err = NewMemoryLimiter(MemoryLimiterConfig{BaseDelay: time.Minute, MaxDelay: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "MaxDelay 1s is below BaseDelay 1m0s") {
+		t.Errorf("MaxDelay below BaseDelay: got %v", err)
+	}
+	_, err = NewMemoryLimiter(MemoryLimiterConfig{MaxDelay: 2 * time.Hour, Forget: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "Forget 1m0s is below MaxDelay 2h0m0s") {
+		t.Errorf("Forget below MaxDelay: got %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MustNewMemoryLimiter did not panic on a bad config")
+		}
+	}()
+	MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: -1})
 }
 
 // TestMemoryLimiterBackoff: threshold, doubling, cap, and no permanent lockout.

@@ -204,6 +204,9 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	if cfg.EnablePasswordGrant && cfg.Users == nil {
 		errs = append(errs, errors.New("guard: EnablePasswordGrant needs Users"))
 	}
+	if cfg.Users != nil && !cfg.EnablePasswordGrant {
+		errs = append(errs, errors.New("guard: Users is set but EnablePasswordGrant is false: set EnablePasswordGrant to serve the password grant, or leave Users nil"))
+	}
 	if cfg.InferPasswordGrant && !cfg.EnablePasswordGrant {
 		errs = append(errs, errors.New("guard: InferPasswordGrant needs EnablePasswordGrant"))
 	}
@@ -247,7 +250,7 @@ func orLimiter(l LoginLimiter, threshold int) LoginLimiter {
 	if l != nil {
 		return l
 	}
-	return NewMemoryLimiter(MemoryLimiterConfig{Threshold: threshold})
+	return MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: threshold})
 }
 
 // passwordHasher is the part of [*PasswordHasher] the endpoint uses; tests

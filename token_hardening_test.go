@@ -35,21 +35,21 @@ func TestTokenConcurrentGuesses(t *testing.T) {
 		user func(i int) string
 	}{
 		{"one account from one IP", func(cfg *TokenEndpointConfig, clock *tokClock) {
-			cfg.Limiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
+			cfg.Limiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
 		}, func(int) string { return "alice" }},
 		{"many accounts from one IP", func(cfg *TokenEndpointConfig, clock *tokClock) {
-			cfg.IPLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
+			cfg.IPLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
 		}, func(i int) string { return "user" + strconv.Itoa(i) }},
 		{"one account from many IPs", func(cfg *TokenEndpointConfig, clock *tokClock) {
-			cfg.AccountLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
+			cfg.AccountLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
 		}, func(int) string { return "alice" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			clock := &tokClock{t: tokNow}
 			f := newTokFixture(t, PasswordHasherConfig{MaxConcurrent: 64, QueueTimeout: time.Minute}, func(cfg *TokenEndpointConfig) {
-				cfg.Limiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
-				cfg.AccountLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
+				cfg.Limiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
+				cfg.AccountLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
 				c.mod(cfg, clock)
 			})
 			var wg sync.WaitGroup
@@ -236,9 +236,9 @@ func TestTokenNoLockout(t *testing.T) {
 	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		clock = &tokClock{t: tokNow}
 		// The defaults, on the test clock.
-		c.Limiter = NewMemoryLimiter(MemoryLimiterConfig{Now: clock.Now})
-		c.IPLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 20, Now: clock.Now})
-		c.AccountLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 50, Now: clock.Now})
+		c.Limiter = MustNewMemoryLimiter(MemoryLimiterConfig{Now: clock.Now})
+		c.IPLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 20, Now: clock.Now})
+		c.AccountLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 50, Now: clock.Now})
 	})
 	home := withRemote("192.0.2.10:1")
 	login := func() *httptest.ResponseRecorder {

@@ -230,9 +230,9 @@ func newTokFixture(t testing.TB, hcfg PasswordHasherConfig, mod func(*TokenEndpo
 		Users:               users,
 		EnablePasswordGrant: true,
 		Clients:             clients,
-		Limiter:             NewMemoryLimiter(MemoryLimiterConfig{Threshold: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, Forget: time.Minute, Now: clock.Now}),
-		IPLimiter:           NewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now}),
-		AccountLimiter:      NewMemoryLimiter(MemoryLimiterConfig{Threshold: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, Forget: time.Minute, Now: clock.Now}),
+		Limiter:             MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, Forget: time.Minute, Now: clock.Now}),
+		IPLimiter:           MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now}),
+		AccountLimiter:      MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, Forget: time.Minute, Now: clock.Now}),
 		// Most tests log in without a client; TestTokenPasswordGrantClients
 		// covers the default, which requires one while Clients is set.
 		DangerouslyAllowPasswordGrantWithoutClient: true,
@@ -365,7 +365,10 @@ func TestNewTokenEndpointConfig(t *testing.T) {
 	t.Parallel()
 	_, err := NewTokenEndpoint(TokenEndpointConfig{EnablePasswordGrant: true, MaxBodyBytes: -1,
 		TrustedProxies: []netip.Prefix{{}}})
-	for _, want := range []string{"Issuer is nil", "Hasher is nil", "needs Users", "MaxBodyBytes is negative", "invalid trusted proxy"} {
+	_, err2 := NewTokenEndpoint(TokenEndpointConfig{Users: &tokUsers{}})
+	err = errors.Join(err, err2)
+	for _, want := range []string{"Issuer is nil", "Hasher is nil", "needs Users", "MaxBodyBytes is negative", "invalid trusted proxy",
+		"Users is set but EnablePasswordGrant is false"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want an error mentioning %q", err, want)
 		}
@@ -465,7 +468,7 @@ func TestTokenErrors(t *testing.T) {
 		{"harmless query ignored", nil, tokRequest(form("grant_type", "nope"), func(r *http.Request) { r.URL.RawQuery = "x=1" }), 400, tokErrorHeaders(), tokErrBody("unsupported_grant_type", "grant type not supported"), 0},
 		{"no grant_type", nil, tokRequest(form("username", "alice", "password", tokAlicePW)), 400, tokErrorHeaders(), invReq("grant_type required"), 0},
 		{"unknown grant_type", nil, tokRequest(form("grant_type", "authorization_code", "code", "x")), 400, tokErrorHeaders(), tokErrBody("unsupported_grant_type", "grant type not supported"), 0},
-		{"password grant disabled", func(c *TokenEndpointConfig) { c.EnablePasswordGrant = false }, tokRequest(pw()), 400, tokErrorHeaders(), tokErrBody("unsupported_grant_type", "grant type not supported"), 0},
+		{"password grant disabled", func(c *TokenEndpointConfig) { c.EnablePasswordGrant, c.Users = false, nil }, tokRequest(pw()), 400, tokErrorHeaders(), tokErrBody("unsupported_grant_type", "grant type not supported"), 0},
 		{"client_credentials without ClientStore", func(c *TokenEndpointConfig) { c.Clients = nil }, tokRequest(cc, withBasic(tokSvcID, tokSvcPW)), 400, tokErrorHeaders(), tokErrBody("unsupported_grant_type", "grant type not supported"), 0},
 		{"no password", nil, tokRequest(form("grant_type", "password", "username", "alice")), 400, tokErrorHeaders(), invReq("username and password required"), 0},
 		{"no username", nil, tokRequest(form("grant_type", "password", "password", "x")), 400, tokErrorHeaders(), invReq("username and password required"), 0},
@@ -831,7 +834,7 @@ func TestTokenBruteForce(t *testing.T) {
 		f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 		})
-		f.e.ipLimiter = NewMemoryLimiter(MemoryLimiterConfig{Threshold: 4, BaseDelay: 30 * time.Second, Now: f.clock.Now})
+		f.e.ipLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 4, BaseDelay: 30 * time.Second, Now: f.clock.Now})
 		from := func(user, xff string) *httptest.ResponseRecorder {
 			return f.do(tokRequest(form("grant_type", "password", "username", user, "password", "wrong"),
 				withRemote("10.0.0.2:1"), withHeader("X-Forwarded-For", xff)))
