@@ -26,7 +26,7 @@ type apiKeyFixture struct {
 	good, rotated, revoked, expired, later, bo string
 }
 
-const demoKey = "demo-secret-key" // a seed-style key not in our format
+const demoKey = "demo-secret-key" // a FastAPI-tutorial-style key, not in our format
 
 func newAPIKeyFixture(t testing.TB) *apiKeyFixture {
 	t.Helper()

@@ -148,11 +148,11 @@ func TestRFC7515Claims(t *testing.T) {
 }
 
 // wycheproofDirs are where the shared Wycheproof vectors may live, first
-// match wins: $GUARD_WYCHEPROOF_DIR, the checkout's sibling ../shared (the
-// project layout), and the workplace's /work/shared (for a clone elsewhere).
-// They are read in place and never copied into this module.
+// match wins: $GUARD_WYCHEPROOF_DIR, then ../shared/vectors/wycheproof
+// beside the checkout. They are read in place and never copied into this
+// module.
 func wycheproofDirs() []string {
-	dirs := []string{"../shared/vectors/wycheproof", "/work/shared/vectors/wycheproof"}
+	dirs := []string{"../shared/vectors/wycheproof"}
 	if d := os.Getenv("GUARD_WYCHEPROOF_DIR"); d != "" {
 		dirs = append([]string{d}, dirs...)
 	}
@@ -219,7 +219,7 @@ var wycheproofDivergences = map[string]string{
 	// A key set with an HMAC key next to an asymmetric key: Wycheproof wants
 	// it refused as ambiguous. Our keys are each bound to one algorithm and
 	// the kid/alg pair picks exactly one, so no confusion is possible, and
-	// HS256 (FastAPI seed) beside ES256 is the documented migration set-up.
+	// HS256 (the FastAPI tutorial app) beside ES256 is the documented migration set-up.
 	"json_web_key_test.json/1": "mixed HMAC and asymmetric key set accepted by design (keys are algorithm-bound)",
 	// ROCA (CVE-2017-15361) keys are not fingerprinted: the key is 2048-bit
 	// RSA with e=65537 and passes every check we make. Reported as a gap.

@@ -587,10 +587,10 @@ func TestVerifyIssuerAudience(t *testing.T) {
 	}
 }
 
-// TestVerifySeedToken checks migration compatibility with the FastAPI seed:
+// TestVerifyFastAPIToken checks migration compatibility with the FastAPI tutorial app:
 // an HS256 token of its exact shape, made here with crypto/hmac (not with
 // our issuer), verifies when no issuer or audience is configured.
-func TestVerifySeedToken(t *testing.T) {
+func TestVerifyFastAPIToken(t *testing.T) {
 	secret := []byte("3f9c27a1e84b6d05c2f7a9e13b58d4c60a7e2f91d3b84c56e07a19f2c6d83b4e") // openssl rand -hex 32
 	tok := hs256Raw(secret, `{"alg":"HS256","typ":"JWT"}`, `{"sub":"alice","role":"admin","exp":`+jwtExp+`}`)
 	k, err := NewHMACKey(HS256, secret, "")
@@ -600,7 +600,7 @@ func TestVerifySeedToken(t *testing.T) {
 	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}})
 	c, err := v.Verify(context.Background(), tok)
 	if err != nil {
-		t.Fatalf("Verify seed token: %v", err)
+		t.Fatalf("Verify FastAPI token: %v", err)
 	}
 	if c.Subject != "alice" {
 		t.Errorf("Subject: got %q, want alice", c.Subject)

@@ -42,7 +42,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startExample builds and starts examples/server, the seed app, on a loopback
+// startExample builds and starts examples/server, the FastAPI tutorial app, on a loopback
 // port and returns its base URL.
 func startExample(t *testing.T, corsOrigin string) string {
 	t.Helper()

@@ -1,4 +1,4 @@
-// Command server is the seed app in Go: a FastAPI-style service with an OAuth2
+// Command server is the FastAPI tutorial app in Go: a FastAPI-style service with an OAuth2
 // password login, bearer-protected routes, a role check, API keys and CORS,
 // written against guard's public API only.
 //
@@ -83,7 +83,7 @@ func run(log *slog.Logger) error {
 	return nil
 }
 
-// demoUsers is the seed's user table: the passwords are hashed at start-up,
+// demoUsers is the app's user table: the passwords are hashed at start-up,
 // as a real app would store them.
 var demoUsers = map[string]struct{ password, role string }{
 	"alice": {"wonderland", "admin"},
@@ -100,7 +100,7 @@ func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
 	return guard.User{}, guard.ErrNotFound
 }
 
-// newApp wires the seed's routes. It is separate from run so that tests (the
+// newApp wires the app's routes. It is separate from run so that tests (the
 // e2e browser test among them) can serve the same handler.
 func newApp(ctx context.Context, secret []byte, apiKey string, origins []string, log *slog.Logger) (http.Handler, error) {
 	key, err := guard.NewHMACKey(guard.HS256, secret, "")

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// The seed app's contract, through the same handler main serves.
+// The FastAPI tutorial app's contract, through the same handler main serves.
 func TestSeedApp(t *testing.T) {
 	h, err := newApp(context.Background(), []byte("example-test-secret-example-test-secret"), "demo-key",
 		[]string{"http://localhost:3000"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
