@@ -406,33 +406,6 @@ func optionalSource(enabled bool, name, field, flag string) (string, error) {
 	return name, nil
 }
 
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// isQuotable reports whether s can go inside a quoted-string unescaped.
-func isQuotable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
 // Authenticate reads the API key of r and looks it up. It returns:
 //   - (nil, err) with err matching [ErrNoCredentials] (a 401 *[Error] with a
 //     bare challenge) when r carries no key in any enabled place;

@@ -193,15 +193,6 @@ var b64tokenChar = func() (t [256]bool) {
 	return t
 }()
 
-// tchar[c] is true for the token characters of RFC 9110 §5.6.2, which may
-// continue an auth-scheme name.
-var tchar = func() (t [256]bool) {
-	for _, c := range "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" {
-		t[c] = true
-	}
-	return t
-}()
-
 func isB64Token(s string) bool {
 	i := 0
 	for i < len(s) && b64tokenChar[s[i]] {

@@ -258,7 +258,7 @@ func validScopeToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+		if c := s[i]; c == ' ' || !quotable(c) { // NQCHAR: a quotable character but space
 			return false
 		}
 	}

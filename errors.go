@@ -326,24 +326,6 @@ func challengeWithParams(c string, e *Error) string {
 	return b.String()
 }
 
-func isBearer(c string) bool {
-	return len(c) >= 6 && strings.EqualFold(c[:6], "Bearer") && (len(c) == 6 || c[6] == ' ')
-}
-
-// writeQuotedSafe writes s keeping only the characters RFC 6750 §3 allows in
-// error_description (%x20-21 / %x23-5B / %x5D-7E); anything else, including
-// quotes, backslashes, CR and LF, becomes '?'. This is what keeps a description
-// from ever splitting or injecting a header.
-func writeQuotedSafe(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			c = '?'
-		}
-		b.WriteByte(c)
-	}
-}
-
 // errorBody renders {"error":…,"error_description":…} with the same character
 // filter as the header, so the body needs no JSON escaping beyond that.
 func errorBody(e *Error) []byte {
