@@ -38,7 +38,7 @@ func (e *TokenEndpoint) check(ctx context.Context, req *tokenRequest, c credenti
 	}
 	var verr error
 	if c.found && c.hash != "" {
-		needsRehash, verr = e.hasher.Verify(ctx, c.secret, string(c.hash))
+		needsRehash, verr = e.hasher.Verify(ctx, c.secret, c.hash)
 	} else {
 		// Unknown account, or one without a password (SSO only): the same
 		// work as a real check, and always a failure.

@@ -291,7 +291,9 @@ func mapSentinel(err error) *Error {
 	case errors.Is(err, ErrBusy):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "server busy", RetryAfter: time.Second}
 	case errors.Is(err, ErrThrottled):
-		return &Error{Status: http.StatusTooManyRequests, Code: "slow_down", Description: "too many attempts", RetryAfter: time.Second}
+		// The token endpoint's answer: RFC 6749 has no throttling code, and
+		// slow_down belongs to the device flow (RFC 8628).
+		return &Error{Status: http.StatusTooManyRequests, Code: "invalid_request", Description: "too many failed attempts; retry later", RetryAfter: time.Second}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "server_error"}
 }

@@ -43,7 +43,7 @@ func TestWriteErrorSentinels(t *testing.T) {
 		{ErrUnauthorizedClient, 400, "", `{"error":"unauthorized_client","error_description":"unauthorized client"}`, ""},
 		{ErrUnsupportedGrantType, 400, "", `{"error":"unsupported_grant_type","error_description":"unsupported grant type"}`, ""},
 		{ErrBusy, 503, "", `{"error":"temporarily_unavailable","error_description":"server busy"}`, "1"},
-		{ErrThrottled, 429, "", `{"error":"slow_down","error_description":"too many attempts"}`, "1"},
+		{ErrThrottled, 429, "", `{"error":"invalid_request","error_description":"too many failed attempts; retry later"}`, "1"},
 		{fmt.Errorf("lookup: %w", ErrInvalidGrant), 400, "", `{"error":"invalid_grant","error_description":"invalid grant"}`, ""},
 		{errors.New("db: connection refused at 10.0.0.1"), 500, "", `{"error":"server_error"}`, ""},
 		{nil, 500, "", `{"error":"server_error"}`, ""},

@@ -151,7 +151,7 @@ func ExampleNewTokenEndpoint() {
 	login, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
 		Issuer:              issuer,
 		Hasher:              hasher,
-		Users:               users{"alice": {PasswordHash: guard.Secret(hash), Roles: []string{"admin"}}},
+		Users:               users{"alice": {PasswordHash: hash, Roles: []string{"admin"}}},
 		EnablePasswordGrant: true,
 	})
 	if err != nil {
@@ -183,7 +183,7 @@ func ExamplePasswordHasher_Verify() {
 		log.Fatal(err)
 	}
 	// A bcrypt hash of "secret" at cost 10, as passlib or an older app wrote it.
-	legacy, err := (func() (string, error) {
+	legacy, err := (func() (guard.Secret, error) {
 		old, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{Schemes: []guard.Scheme{guard.SchemeBcrypt}, BcryptCost: 10})
 		if err != nil {
 			return "", err

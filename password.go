@@ -313,7 +313,12 @@ func randomBytes(n int) ([]byte, error) {
 // (bcrypt would silently ignore the rest); with [ErrPasswordContainsNUL] for
 // a NUL byte under bcrypt; and with an error matching [ErrBusy] when no slot
 // is free in time.
-func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, error) {
+func (h *PasswordHasher) Hash(ctx context.Context, password string) (Secret, error) {
+	enc, err := h.hash(ctx, password)
+	return Secret(enc), err
+}
+
+func (h *PasswordHasher) hash(ctx context.Context, password string) (string, error) {
 	if err := checkPasswordLen(h.def, password); err != nil {
 		return "", err
 	}
@@ -404,8 +409,8 @@ func checkPasswordLen(scheme Scheme, password string) error {
 // truncated silently. bcrypt_sha256 and the other schemes have no such limit.
 // Any password over [MaxPasswordLen] bytes is a mismatch matching
 // [ErrPasswordTooLong].
-func (h *PasswordHasher) Verify(ctx context.Context, password, encoded string) (needsRehash bool, err error) {
-	ph, err := h.checkable(password, encoded)
+func (h *PasswordHasher) Verify(ctx context.Context, password string, encoded Secret) (needsRehash bool, err error) {
+	ph, err := h.checkable(password, string(encoded))
 	if err != nil {
 		if busy := h.dummyWork(ctx, password); busy != nil {
 			return false, busy

@@ -37,7 +37,7 @@ func FuzzParsePasswordHash(f *testing.F) {
 			if !errors.Is(err, ErrMalformedHash) && !errors.Is(err, ErrUnsupportedHash) {
 				t.Fatalf("parse(%q): error %v matches neither ErrMalformedHash nor ErrUnsupportedHash", s, err)
 			}
-			_, verr := h.Verify(context.Background(), "fuzz-password-not-in-any-seed", s)
+			_, verr := h.Verify(context.Background(), "fuzz-password-not-in-any-seed", Secret(s))
 			if !errors.Is(verr, ErrMalformedHash) && !errors.Is(verr, ErrUnsupportedHash) && !errors.Is(verr, ErrPasswordMismatch) {
 				t.Fatalf("Verify(%q): got %v, want a refusal", s, verr)
 			}
@@ -53,7 +53,7 @@ func FuzzParsePasswordHash(f *testing.F) {
 		if err != nil || ph2.String() != s {
 			t.Fatalf("reparse(%q): (%q, %v)", s, ph2.String(), err)
 		}
-		_, err = h.Verify(context.Background(), "fuzz-password-not-in-any-seed", s)
+		_, err = h.Verify(context.Background(), "fuzz-password-not-in-any-seed", Secret(s))
 		if err == nil {
 			t.Fatalf("Verify(%q) matched a password it was not made from", s)
 		}

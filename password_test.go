@@ -98,7 +98,7 @@ func TestPasslibVectors(t *testing.T) {
 			if got := ph.String(); got != v.Hash {
 				t.Errorf("String: got %q, want %q", got, v.Hash)
 			}
-			rehash, err := h.Verify(ctx, v.Password, v.Hash)
+			rehash, err := h.Verify(ctx, v.Password, Secret(v.Hash))
 			if v.GoExpect == "mismatch" {
 				if !errors.Is(err, ErrPasswordMismatch) {
 					t.Fatalf("Verify(%s): got %v, want ErrPasswordMismatch", v.Source, err)
@@ -126,7 +126,7 @@ func TestPasslibVectors(t *testing.T) {
 			if v.Password != "" {
 				wrong = string(v.Password[0]^1) + v.Password[1:]
 			}
-			if _, err := h.Verify(ctx, wrong, v.Hash); !errors.Is(err, ErrPasswordMismatch) {
+			if _, err := h.Verify(ctx, wrong, Secret(v.Hash)); !errors.Is(err, ErrPasswordMismatch) {
 				t.Errorf("Verify(wrong password): got %v, want ErrPasswordMismatch", err)
 			}
 		})
@@ -147,7 +147,7 @@ func TestHashVerify(t *testing.T) {
 					t.Fatalf("Hash(%q): %v", pw, err)
 				}
 				wantPrefix := map[Scheme]string{SchemeArgon2id: "$argon2id$v=19$m=64,t=1,p=1$", SchemeBcrypt: "$2b$04$"}[def]
-				if !strings.HasPrefix(enc, wantPrefix) {
+				if !strings.HasPrefix(string(enc), wantPrefix) {
 					t.Errorf("Hash: got %q, want prefix %q", enc, wantPrefix)
 				}
 				rehash, err := h.Verify(ctx, pw, enc)
@@ -289,7 +289,7 @@ func TestVerifyRefusesBadHashes(t *testing.T) {
 	for _, tt := range badHashes {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rehash, err := h.Verify(context.Background(), "password", tt.enc)
+			rehash, err := h.Verify(context.Background(), "password", Secret(tt.enc))
 			if !errors.Is(err, tt.err) || rehash {
 				t.Errorf("Verify(%q): got (%v, %v), want (false, %v)", tt.enc, rehash, err, tt.err)
 			}
@@ -304,7 +304,7 @@ func TestVerifyDisabledScheme(t *testing.T) {
 	t.Parallel()
 	h := newTestHasher(t, PasswordHasherConfig{Schemes: []Scheme{SchemeArgon2id}})
 	for _, enc := range []string{okBcrypt, okPBKDF2, okBSHA} {
-		if _, err := h.Verify(context.Background(), "test", enc); !errors.Is(err, ErrUnsupportedHash) {
+		if _, err := h.Verify(context.Background(), "test", Secret(enc)); !errors.Is(err, ErrUnsupportedHash) {
 			t.Errorf("Verify(%q): got %v, want ErrUnsupportedHash", enc, err)
 		}
 	}
@@ -476,7 +476,7 @@ func TestBusy(t *testing.T) {
 	// A bad stored hash costs the dummy work, which needs a slot like any
 	// other: while none is free the answer is ErrBusy, as for a good hash.
 	for _, bad := range []string{"$2b$31$" + okBcrypt[7:], "", "$2a$10$short"} {
-		if _, err := h.Verify(context.Background(), "p", bad); !errors.Is(err, ErrBusy) {
+		if _, err := h.Verify(context.Background(), "p", Secret(bad)); !errors.Is(err, ErrBusy) {
 			t.Errorf("Verify(%q) while busy: got %v, want ErrBusy", bad, err)
 		}
 	}
@@ -571,7 +571,7 @@ func TestWriteGoHashes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, rec{h.def, pw, enc})
+			out = append(out, rec{h.def, pw, string(enc)})
 		}
 	}
 	b, err := json.MarshalIndent(map[string]any{"generated_by": "go test -run TestWriteGoHashes -update-passlib", "hashes": out}, "", " ")
@@ -634,7 +634,7 @@ func BenchmarkVerify(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := h.Verify(context.Background(), "password", enc); err != nil {
+				if _, err := h.Verify(context.Background(), "password", Secret(enc)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -752,8 +752,8 @@ func TestVerifyCostsOneKDF(t *testing.T) {
 			notErr              error
 			run                 string
 		}{
-			{"match", "password", enc, nil, nil, stored},
-			{"wrong password", "wrong", enc, []error{ErrPasswordMismatch}, nil, stored},
+			{"match", "password", string(enc), nil, nil, stored},
+			{"wrong password", "wrong", string(enc), []error{ErrPasswordMismatch}, nil, stored},
 			{"wrong password, legacy bcrypt", "wrong", okBcrypt, []error{ErrPasswordMismatch}, nil, stored},
 			{"wrong password, argon2id", "wrong", okArgon2, []error{ErrPasswordMismatch}, nil, stored},
 			{"empty stored hash (no password set)", "password", "", []error{ErrPasswordMismatch}, ErrMalformedHash, dummy},
@@ -768,7 +768,7 @@ func TestVerifyCostsOneKDF(t *testing.T) {
 			{"legacy bcrypt, 73-byte password", long, okBcrypt, []error{ErrPasswordMismatch, ErrPasswordTooLong}, nil, dummy},
 			{"legacy bcrypt, NUL", "pass\x00word", okBcrypt, []error{ErrPasswordMismatch, ErrPasswordContainsNUL}, nil, dummy},
 			{"argon2id, password over MaxPasswordLen", huge, okArgon2, []error{ErrPasswordMismatch, ErrPasswordTooLong}, nil, dummy},
-			{"own hash, password over MaxPasswordLen", huge, enc, []error{ErrPasswordMismatch, ErrPasswordTooLong}, nil, dummy},
+			{"own hash, password over MaxPasswordLen", huge, string(enc), []error{ErrPasswordMismatch, ErrPasswordTooLong}, nil, dummy},
 		}
 		if h.def == SchemeArgon2id {
 			tests = append(tests, struct {
@@ -780,7 +780,7 @@ func TestVerifyCostsOneKDF(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(string(h.def)+"/"+tt.name, func(t *testing.T) {
-				rehash, err := h.Verify(ctx, tt.password, tt.enc)
+				rehash, err := h.Verify(ctx, tt.password, Secret(tt.enc))
 				if tt.err == nil && err != nil {
 					t.Errorf("Verify: got %v, want nil", err)
 				}
@@ -848,7 +848,7 @@ func TestVerifyErrorOmitsHash(t *testing.T) {
 		cases = append(cases, tt.enc)
 	}
 	for _, enc := range cases {
-		_, err := h.Verify(context.Background(), "password", enc)
+		_, err := h.Verify(context.Background(), "password", Secret(enc))
 		if err == nil {
 			t.Fatalf("Verify(%q): got nil", enc)
 		}
@@ -877,10 +877,10 @@ func TestDefaultSchemeBcrypt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(enc, "$2b$12$") || len(enc) != 60 {
+	if !strings.HasPrefix(string(enc), "$2b$12$") || len(enc) != 60 {
 		t.Errorf("Hash: got %q, want $2b$12$ and 53 characters", enc)
 	}
-	ph, err := parsePasswordHash(enc)
+	ph, err := parsePasswordHash(string(enc))
 	if err != nil {
 		t.Fatal(err)
 	}

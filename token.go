@@ -256,8 +256,8 @@ func orLimiter(l LoginLimiter, threshold int) LoginLimiter {
 // passwordHasher is the part of [*PasswordHasher] the endpoint uses; tests
 // wrap it to count the hashing work of each path.
 type passwordHasher interface {
-	Hash(ctx context.Context, password string) (string, error)
-	Verify(ctx context.Context, password, encoded string) (needsRehash bool, err error)
+	Hash(ctx context.Context, password string) (Secret, error)
+	Verify(ctx context.Context, password string, encoded Secret) (needsRehash bool, err error)
 	VerifyDummy(ctx context.Context, password string) error
 }
 
@@ -570,7 +570,7 @@ func (e *TokenEndpoint) rehash(ctx context.Context, username string, password Se
 	}
 	h, err := e.hasher.Hash(ctx, string(password))
 	if err == nil {
-		err = up.UpdatePasswordHash(ctx, username, Secret(h))
+		err = up.UpdatePasswordHash(ctx, username, h)
 	}
 	if err != nil {
 		e.log(ctx, "password rehash failed", "username", username, "error", err)

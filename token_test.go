@@ -55,7 +55,7 @@ var tokHashes = sync.OnceValue(func() map[string]string {
 		if err != nil {
 			panic(err)
 		}
-		out[pw] = enc
+		out[pw] = string(enc)
 	}
 	b, err := bcrypt.GenerateFromPassword([]byte(tokCarolPW), 4) // legacy cost, below the policy's 10
 	if err != nil {
@@ -121,12 +121,12 @@ type tokCountingHasher struct {
 	hash, verify, verDum atomic.Int32
 }
 
-func (c *tokCountingHasher) Hash(ctx context.Context, pw string) (string, error) {
+func (c *tokCountingHasher) Hash(ctx context.Context, pw string) (Secret, error) {
 	c.hash.Add(1)
 	return c.h.Hash(ctx, pw)
 }
 
-func (c *tokCountingHasher) Verify(ctx context.Context, pw, enc string) (bool, error) {
+func (c *tokCountingHasher) Verify(ctx context.Context, pw string, enc Secret) (bool, error) {
 	c.verify.Add(1)
 	return c.h.Verify(ctx, pw, enc)
 }
@@ -664,7 +664,7 @@ func TestTokenRehash(t *testing.T) {
 	if f.users.updates != 1 || !strings.HasPrefix(string(upgraded), "$2b$10$") {
 		t.Fatalf("after login: %d updates, hash prefix %.7s; want 1 update to bcrypt cost 10", f.users.updates, upgraded)
 	}
-	needs, err := f.hasher.Verify(context.Background(), tokCarolPW, string(upgraded))
+	needs, err := f.hasher.Verify(context.Background(), tokCarolPW, upgraded)
 	if err != nil || needs {
 		t.Errorf("upgraded hash: Verify got needsRehash %v, err %v; want false, nil", needs, err)
 	}
@@ -939,7 +939,7 @@ type tokBlockingHasher struct {
 	once        sync.Once
 }
 
-func (b *tokBlockingHasher) Verify(ctx context.Context, pw, enc string) (bool, error) {
+func (b *tokBlockingHasher) Verify(ctx context.Context, pw string, enc Secret) (bool, error) {
 	first := false
 	b.once.Do(func() { first = true })
 	if first {

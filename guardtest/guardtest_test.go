@@ -77,7 +77,7 @@ func TestTokenRequestReachesTheEndpoint(t *testing.T) {
 	}
 	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
 		Issuer: guardtest.Issuer(t, guard.IssuerConfig{Key: key}), Hasher: hasher,
-		Users: users{"alice": {PasswordHash: guard.Secret(hash)}}, EnablePasswordGrant: true,
+		Users: users{"alice": {PasswordHash: hash}}, EnablePasswordGrant: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -125,7 +125,7 @@ func newApp(ctx context.Context, secret []byte, apiKey string, origins []string,
 		if err != nil {
 			return nil, err
 		}
-		store[name] = guard.User{PasswordHash: guard.Secret(hash), Roles: []string{u.role}}
+		store[name] = guard.User{PasswordHash: hash, Roles: []string{u.role}}
 	}
 	login, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
 		Issuer:              issuer,
