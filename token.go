@@ -67,9 +67,14 @@ type Client struct {
 	// LegacyApplicationClient sends it), SecretHash is ignored, presenting a
 	// secret fails, and it may not use client_credentials. Default false.
 	Public bool
-	// Grants the client may use: "client_credentials", "password". Empty means
-	// client_credentials only.
+	// Grants the client may use: "client_credentials", "password",
+	// "authorization_code" (refresh_token follows the grant that started the
+	// session). Empty means client_credentials only.
 	Grants []string
+	// RedirectURIs are the client's registered redirection endpoints for the
+	// authorization code flow, each an absolute URL matched exactly, byte
+	// for byte (RFC 9700 §4.1.3).
+	RedirectURIs []string
 	// Roles and Scopes granted to client_credentials tokens; Scopes bounds
 	// what the client may request.
 	Roles  []string

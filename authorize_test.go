@@ -1,0 +1,254 @@
+package guard
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	azIssuer    = "https://auth.example"
+	azRedirect  = "https://app.example/callback"
+	azVerifier  = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	azChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+)
+
+var azClients = tokClients{
+	"spa":     {Public: true, Grants: []string{"authorization_code"}, Scopes: []string{"read", "write"}, RedirectURIs: []string{azRedirect, "http://localhost:3000/callback?x=1"}},
+	"nocode":  {Public: true, Grants: []string{"password"}, Scopes: []string{"read"}, RedirectURIs: []string{azRedirect}},
+	"off":     {Public: true, Grants: []string{"authorization_code"}, Disabled: true, RedirectURIs: []string{azRedirect}},
+	"confapp": {SecretHash: "", Grants: []string{"authorization_code"}, Scopes: []string{"read"}, RedirectURIs: []string{azRedirect}},
+}
+
+// azLogin is the app's login page of the tests: it approves as alice, or
+// denies when the form says so.
+type azLogin struct {
+	az   *AuthorizeEndpoint
+	seen *AuthorizationRequest
+}
+
+func (l *azLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.seen, _ = AuthorizationRequestFrom(r.Context())
+	if r.Method == http.MethodGet {
+		w.Write([]byte("login form"))
+		return
+	}
+	if r.PostFormValue("deny") != "" {
+		_ = l.az.Deny(w, r)
+		return
+	}
+	_ = l.az.Approve(w, r, "alice")
+}
+
+func newAZ(t *testing.T) (*AuthorizeEndpoint, *azLogin, *MemoryAuthCodes) {
+	t.Helper()
+	codes := &MemoryAuthCodes{Now: func() time.Time { return tokNow }}
+	login := &azLogin{}
+	az, err := NewAuthorizeEndpoint(AuthorizeConfig{Clients: azClients, Codes: codes, Login: login, Issuer: azIssuer,
+		Now: func() time.Time { return tokNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.az = az
+	return az, login, codes
+}
+
+func azQuery(kv ...string) string {
+	v := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {azRedirect},
+		"code_challenge": {azChallenge}, "code_challenge_method": {"S256"}, "state": {"xyz"}}
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == "\x00" {
+			v.Del(kv[i])
+		} else {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	return v.Encode()
+}
+
+func TestAuthorizeRefusals(t *testing.T) {
+	t.Parallel()
+	tenK := strings.Repeat("s", 10<<10)
+	cases := []struct {
+		name  string
+		query string
+		// page: refused without a redirect (status); else redirected with error
+		page  int
+		error string
+		state string // the state sent back with the error
+	}{
+		{"unknown client", azQuery("client_id", "ghost"), 400, "", ""},
+		{"disabled client", azQuery("client_id", "off"), 400, "", ""},
+		{"no client_id", azQuery("client_id", "\x00"), 400, "", ""},
+		{"repeated client_id", azQuery() + "&client_id=spa", 400, "", ""},
+		{"no redirect_uri", azQuery("redirect_uri", "\x00"), 400, "", ""},
+		{"redirect_uri with a trailing slash", azQuery("redirect_uri", azRedirect+"/"), 400, "", ""},
+		{"redirect_uri in another case", azQuery("redirect_uri", "https://APP.example/callback"), 400, "", ""},
+		{"redirect_uri with a port", azQuery("redirect_uri", "https://app.example:443/callback"), 400, "", ""},
+		{"redirect_uri with a path suffix", azQuery("redirect_uri", azRedirect+"/evil"), 400, "", ""},
+		{"redirect_uri with a fragment", azQuery("redirect_uri", azRedirect+"#x"), 400, "", ""},
+		{"redirect_uri with userinfo", azQuery("redirect_uri", "https://evil@app.example/callback"), 400, "", ""},
+		{"redirect_uri of another client's kind", azQuery("redirect_uri", "https://evil.example/callback"), 400, "", ""},
+		{"repeated redirect_uri", azQuery() + "&redirect_uri=" + url.QueryEscape(azRedirect), 400, "", ""},
+		{"malformed query", azQuery() + "&%zz", 400, "", ""},
+		{"response_type=token", azQuery("response_type", "token"), 0, "unsupported_response_type", "xyz"},
+		{"response_type=id_token", azQuery("response_type", "id_token"), 0, "unsupported_response_type", "xyz"},
+		{"response_type=code token", azQuery("response_type", "code token"), 0, "unsupported_response_type", "xyz"},
+		{"no response_type", azQuery("response_type", "\x00"), 0, "invalid_request", "xyz"},
+		{"no PKCE", azQuery("code_challenge", "\x00", "code_challenge_method", "\x00"), 0, "invalid_request", "xyz"},
+		{"PKCE without method", azQuery("code_challenge_method", "\x00"), 0, "invalid_request", "xyz"},
+		{"PKCE plain", azQuery("code_challenge_method", "plain", "code_challenge", azVerifier), 0, "invalid_request", "xyz"},
+		{"malformed challenge", azQuery("code_challenge", "short"), 0, "invalid_request", "xyz"},
+		{"state of 10 KiB", azQuery("state", tenK), 0, "invalid_request", ""},
+		{"scope wider than the client's", azQuery("scope", "read admin"), 0, "invalid_scope", "xyz"},
+		{"malformed scope", azQuery("scope", "read  write"), 0, "invalid_scope", "xyz"},
+		{"client without the grant", azQuery("client_id", "nocode"), 0, "unauthorized_client", "xyz"},
+		{"repeated state", azQuery() + "&state=abc", 0, "invalid_request", "xyz"},
+		{"repeated response_type", azQuery() + "&response_type=code", 0, "invalid_request", "xyz"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			az, login, _ := newAZ(t)
+			rec := httptest.NewRecorder()
+			az.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://auth.example/authorize?"+c.query, nil))
+			if login.seen != nil {
+				t.Fatal("the login page ran")
+			}
+			if c.page != 0 {
+				if rec.Code != c.page || rec.Header().Get("Location") != "" {
+					t.Fatalf("got %d Location %q, want %d and no redirect", rec.Code, rec.Header().Get("Location"), c.page)
+				}
+				if ct := rec.Header().Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+					t.Errorf("Content-Type: got %q", ct)
+				}
+				return
+			}
+			if rec.Code != http.StatusFound {
+				t.Fatalf("got %d %s, want 302", rec.Code, rec.Body)
+			}
+			loc, err := url.Parse(rec.Header().Get("Location"))
+			if err != nil || loc.Scheme+"://"+loc.Host+loc.Path != azRedirect {
+				t.Fatalf("Location %q, want the registered redirect URI", rec.Header().Get("Location"))
+			}
+			q := loc.Query()
+			if q.Get("error") != c.error || q.Get("state") != c.state || q.Get("iss") != azIssuer || q.Has("code") {
+				t.Errorf("redirect query: got %v, want error %q, state %q, iss", q, c.error, c.state)
+			}
+		})
+	}
+}
+
+func TestAuthorizeApproveAndDeny(t *testing.T) {
+	t.Parallel()
+	az, login, codes := newAZ(t)
+	target := "https://auth.example/authorize?" + azQuery("scope", "read")
+	// GET: the login page gets the validated request.
+	rec := httptest.NewRecorder()
+	az.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	if rec.Code != 200 || rec.Body.String() != "login form" || login.seen == nil {
+		t.Fatalf("GET: got %d %q", rec.Code, rec.Body)
+	}
+	if ar := login.seen; ar.ClientID != "spa" || ar.RedirectURI != azRedirect || ar.State != "xyz" || ar.CodeChallenge != azChallenge || strings.Join(ar.Scopes, " ") != "read" {
+		t.Errorf("request: got %+v", ar)
+	}
+	// POST from the same origin: a code for alice.
+	post := func(body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		rec := httptest.NewRecorder()
+		az.ServeHTTP(rec, r)
+		return rec
+	}
+	rec = post("username=alice&password=wonderland")
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("POST: got %d %s, want 303", rec.Code, rec.Body)
+	}
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	q := loc.Query()
+	code := q.Get("code")
+	if len(code) != 43 || q.Get("state") != "xyz" || q.Get("iss") != azIssuer || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("redirect: %v (headers %v)", q, rec.Header())
+	}
+	got, err := codes.RedeemAuthCode(context.Background(), sha256.Sum256([]byte(code)))
+	if err != nil || got.Username != "alice" || got.ClientID != "spa" || got.RedirectURI != azRedirect || got.CodeChallenge != azChallenge ||
+		!got.ExpiresAt.Equal(tokNow.Add(time.Minute)) {
+		t.Errorf("stored code: got %+v, %v", got, err)
+	}
+	// Deny.
+	rec = post("deny=1")
+	loc, _ = url.Parse(rec.Header().Get("Location"))
+	if q := loc.Query(); rec.Code != http.StatusSeeOther || q.Get("error") != "access_denied" || q.Get("state") != "xyz" || q.Has("code") {
+		t.Errorf("deny: got %d %v", rec.Code, q)
+	}
+	// Authorization parameters in the body as well: refused.
+	rec = post("client_id=spa&username=alice")
+	loc, _ = url.Parse(rec.Header().Get("Location"))
+	if q := loc.Query(); q.Get("error") != "invalid_request" {
+		t.Errorf("parameters in the body: got %d %v", rec.Code, q)
+	}
+	// A cross-origin form post: refused with a page, no redirect.
+	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader("username=alice"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	rec = httptest.NewRecorder()
+	az.ServeHTTP(rec, r)
+	if rec.Code != http.StatusForbidden || rec.Header().Get("Location") != "" {
+		t.Errorf("cross-site POST: got %d Location %q, want 403 and no redirect", rec.Code, rec.Header().Get("Location"))
+	}
+	// No state: none sent back. A registered URI with a query keeps it.
+	rec = httptest.NewRecorder()
+	az.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://auth.example/authorize?"+azQuery("state", "\x00", "response_type", "token", "redirect_uri", "http://localhost:3000/callback?x=1"), nil))
+	loc, _ = url.Parse(rec.Header().Get("Location"))
+	if q := loc.Query(); q.Has("state") || q.Get("x") != "1" || q.Get("error") != "unsupported_response_type" {
+		t.Errorf("no state: got %v", q)
+	}
+}
+
+func TestNewAuthorizeEndpointConfig(t *testing.T) {
+	t.Parallel()
+	_, err := NewAuthorizeEndpoint(AuthorizeConfig{Issuer: "auth.example", CodeTTL: 2 * time.Minute, MaxStateBytes: -1})
+	for _, want := range []string{"Clients is nil", "Codes is nil", "Login is nil", "Issuer \"auth.example\"", "CodeTTL 2m0s", "MaxStateBytes is negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error mentioning %q", err, want)
+		}
+	}
+}
+
+func TestMemoryAuthCodesSingleUse(t *testing.T) {
+	t.Parallel()
+	now := tokNow
+	s := &MemoryAuthCodes{Now: func() time.Time { return now }}
+	ctx := context.Background()
+	d := sha256.Sum256([]byte("code"))
+	if err := s.SaveAuthCode(ctx, d, AuthCode{ClientID: "spa", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 50)
+	for range 50 {
+		go func() { _, err := s.RedeemAuthCode(ctx, d); results <- err }()
+	}
+	wins := 0
+	for range 50 {
+		switch err := <-results; err {
+		case nil:
+			wins++
+		case ErrCodeReused:
+		default:
+			t.Errorf("redeem: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("concurrent redemptions won: %d, want 1", wins)
+	}
+	now = now.Add(time.Minute)
+	if _, err := s.RedeemAuthCode(ctx, d); err != ErrNotFound {
+		t.Errorf("expired: got %v, want ErrNotFound", err)
+	}
+}
