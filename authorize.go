@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// AuthorizeConfig configures an [AuthorizeEndpoint]. It is copied by the
+// AuthorizeEndpointConfig configures an [AuthorizeEndpoint]. It is copied by the
 // constructor.
-type AuthorizeConfig struct {
+type AuthorizeEndpointConfig struct {
 	// Clients are the registered clients. A client may use the flow when its
 	// Grants include "authorization_code"; the redirect_uri of a request must
 	// equal one of its RedirectURIs exactly (RFC 9700 §4.1.3). Required.
@@ -75,11 +75,11 @@ func AuthorizationRequestFrom(ctx context.Context) (*AuthorizationRequest, bool)
 // Mount it at GET and POST /authorize. It is safe for concurrent use.
 //
 // guard never renders the app's screens: a valid request reaches
-// AuthorizeConfig.Login, which calls Approve or Deny. An invalid client or
+// AuthorizeEndpointConfig.Login, which calls Approve or Deny. An invalid client or
 // redirect URI gets the ErrorPage and is never redirected; every other
 // error is redirected to the client with error, state and iss.
 type AuthorizeEndpoint struct {
-	cfg  AuthorizeConfig
+	cfg  AuthorizeEndpointConfig
 	csrf *http.CrossOriginProtection
 }
 
@@ -89,25 +89,25 @@ var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "sc
 const grantAuthorizationCode = "authorization_code"
 
 // NewAuthorizeEndpoint validates cfg.
-func NewAuthorizeEndpoint(cfg AuthorizeConfig) (*AuthorizeEndpoint, error) {
+func NewAuthorizeEndpoint(cfg AuthorizeEndpointConfig) (*AuthorizeEndpoint, error) {
 	var errs []error
 	if cfg.Clients == nil {
-		errs = append(errs, errors.New("guard: AuthorizeConfig.Clients is nil"))
+		errs = append(errs, errors.New("guard: AuthorizeEndpointConfig.Clients is nil"))
 	}
 	if cfg.Codes == nil {
-		errs = append(errs, errors.New("guard: AuthorizeConfig.Codes is nil"))
+		errs = append(errs, errors.New("guard: AuthorizeEndpointConfig.Codes is nil"))
 	}
 	if cfg.Login == nil {
-		errs = append(errs, errors.New("guard: AuthorizeConfig.Login is nil: the app's login page completes each request"))
+		errs = append(errs, errors.New("guard: AuthorizeEndpointConfig.Login is nil: the app's login page completes each request"))
 	}
 	if u, err := url.Parse(cfg.Issuer); cfg.Issuer == "" || err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		errs = append(errs, fmt.Errorf("guard: AuthorizeConfig.Issuer %q is not an absolute URL without query or fragment (RFC 9207)", cfg.Issuer))
+		errs = append(errs, fmt.Errorf("guard: AuthorizeEndpointConfig.Issuer %q is not an absolute URL without query or fragment (RFC 9207)", cfg.Issuer))
 	}
 	if cfg.CodeTTL < 0 || cfg.CodeTTL > time.Minute {
-		errs = append(errs, fmt.Errorf("guard: AuthorizeConfig.CodeTTL %v is outside (0, 1m]", cfg.CodeTTL))
+		errs = append(errs, fmt.Errorf("guard: AuthorizeEndpointConfig.CodeTTL %v is outside (0, 1m]", cfg.CodeTTL))
 	}
 	if cfg.MaxStateBytes < 0 {
-		errs = append(errs, errors.New("guard: AuthorizeConfig.MaxStateBytes is negative"))
+		errs = append(errs, errors.New("guard: AuthorizeEndpointConfig.MaxStateBytes is negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func NewAuthorizeEndpoint(cfg AuthorizeConfig) (*AuthorizeEndpoint, error) {
 	return &AuthorizeEndpoint{cfg: cfg, csrf: http.NewCrossOriginProtection()}, nil
 }
 
-// plainErrorPage is the default AuthorizeConfig.ErrorPage.
+// plainErrorPage is the default AuthorizeEndpointConfig.ErrorPage.
 func plainErrorPage(w http.ResponseWriter, _ *http.Request, err error) {
 	e := ErrorOf(err)
 	h := w.Header()

@@ -49,7 +49,7 @@ func newAZ(t *testing.T) (*AuthorizeEndpoint, *azLogin, *MemoryAuthCodes) {
 	t.Helper()
 	codes := &MemoryAuthCodes{Now: func() time.Time { return tokNow }}
 	login := &azLogin{}
-	az, err := NewAuthorizeEndpoint(AuthorizeConfig{Clients: azClients, Codes: codes, Login: login, Issuer: azIssuer,
+	az, err := NewAuthorizeEndpoint(AuthorizeEndpointConfig{Clients: azClients, Codes: codes, Login: login, Issuer: azIssuer,
 		Now: func() time.Time { return tokNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func TestAuthorizeApproveAndDeny(t *testing.T) {
 
 func TestNewAuthorizeEndpointConfig(t *testing.T) {
 	t.Parallel()
-	_, err := NewAuthorizeEndpoint(AuthorizeConfig{Issuer: "auth.example", CodeTTL: 2 * time.Minute, MaxStateBytes: -1})
+	_, err := NewAuthorizeEndpoint(AuthorizeEndpointConfig{Issuer: "auth.example", CodeTTL: 2 * time.Minute, MaxStateBytes: -1})
 	for _, want := range []string{"Clients is nil", "Codes is nil", "Login is nil", "Issuer \"auth.example\"", "CodeTTL 2m0s", "MaxStateBytes is negative"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want an error mentioning %q", err, want)
