@@ -393,3 +393,8 @@ func unavailable(cause error) *Error {
 // unit, a counting sequence, very few distinct bytes). Generate the secret
 // with crypto/rand instead.
 var ErrWeakSecret = errors.New("guard: weak HMAC secret")
+
+// ErrKeysUnavailable: a [KeySource] has no keys to verify with yet (a remote
+// key set not loaded) or could not supply them. A [Verifier] answers it with
+// 503 temporarily_unavailable and Retry-After, failing closed.
+var ErrKeysUnavailable = errors.New("guard: verification keys unavailable")
