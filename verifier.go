@@ -76,7 +76,7 @@ type VerifierConfig struct {
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// CacheSize, when positive, enables a cache of that many verified
-	// asymmetric (RS256, PS256, ES256, ES384, EdDSA) tokens, keyed by the
+	// asymmetric (RS*, PS*, ES*, EdDSA) tokens, keyed by the
 	// SHA-256 of the whole token, so a token seen again skips its signature
 	// check; exp, nbf and iat are still checked on every use, so an entry
 	// never outlives its token. HMAC tokens are never cached: their check is
