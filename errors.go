@@ -404,3 +404,20 @@ func unavailable(cause error) *Error {
 // unit, a counting sequence, very few distinct bytes). Generate the secret
 // with crypto/rand instead.
 var ErrWeakSecret = errors.New("guard: weak HMAC secret")
+
+// ErrKeysUnavailable: a [KeySource] has no keys to verify with yet (a remote
+// key set not loaded) or could not supply them. A [Verifier] answers it with
+// 503 temporarily_unavailable and Retry-After, failing closed.
+var ErrKeysUnavailable = errors.New("guard: verification keys unavailable")
+
+// ErrInvalidKeySet: [ParseJWKSet] refused a whole JWK Set: not a JSON
+// object with a "keys" array, over the size or key-count cap, two usable
+// keys with one kid, or a private member (d, p, q, dp, dq, qi, oth, or an
+// oct key's k) in a set that must hold public keys only.
+var ErrInvalidKeySet = errors.New("guard: invalid JWK set")
+
+// ErrUnsupportedKey: [ParseJWKSet] skipped one key of a set: an unsupported
+// kty, crv or alg, "use" other than "sig", key_ops without "verify", an RSA
+// key without "alg", or a key that is not acceptable (RSA under 2048 bits,
+// a point off its curve, an alg that contradicts the key).
+var ErrUnsupportedKey = errors.New("guard: unsupported key")
