@@ -73,6 +73,12 @@ type VerifierConfig struct {
 	// never outlives its token. HMAC tokens are never cached: their check is
 	// cheaper than the lookup. Default 0: no cache.
 	CacheSize int
+	// Revocations, when set, is asked after the signature and claims checks
+	// whether the token was revoked (its jti, or its subject): a revoked
+	// token gets 401 invalid_token ([ErrTokenRevoked]); a failing checker
+	// gets 503 temporarily_unavailable with Retry-After (fail closed).
+	// Default nil: no check, at no cost.
+	Revocations RevocationChecker
 
 	// Realm is the realm of WWW-Authenticate challenges. Default [DefaultRealm].
 	Realm string
@@ -115,6 +121,8 @@ type Verifier struct {
 	headerCache headerCache
 	cache       *tokenCache
 	errs        verifierErrors
+	revocations RevocationChecker
+	errRevoked  *Error
 }
 
 // verifierErrors are the verifier's failures, built once with its realm.
@@ -226,6 +234,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		realm = DefaultRealm
 	}
 	v.errs = newVerifierErrors(realm)
+	v.setRevocations(cfg.Revocations, realm)
 	return v, nil
 }
 
@@ -313,15 +322,16 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 // claims: exp required ([ErrTokenExpired]) and within MaxTokenLifetime
 // ([ErrTokenLifetime]), nbf and iat with the leeway ([ErrTokenNotYetValid]),
 // iss when configured or when the key is bound to issuers ([ErrInvalidIssuer]),
-// aud when configured, sub required.
+// aud when configured, sub required; then, when Revocations is set, the
+// revocation check ([ErrTokenRevoked], or 503 when the checker fails).
 //
-// ctx is accepted for future key sources; Verify does no I/O.
+// ctx is passed to the revocation checker; without one Verify does no I/O.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v == nil || v.now == nil {
 		return nil, errZeroVerifier
 	}
 	c := new(Claims)
-	if err := v.verify(token, c); err != nil {
+	if err := v.verifyAndCheck(ctx, token, c); err != nil {
 		return nil, err
 	}
 	return c, nil
