@@ -181,7 +181,9 @@ func TestRefreshErrors(t *testing.T) {
 		{"wrong client secret", func() *http.Request {
 			return tokRequest(form("grant_type", "refresh_token", "refresh_token", f.login(t, ""), "client_id", tokWebID, "client_secret", "nope"))
 		}, 400, bad, tokErrBody("invalid_client", "client authentication failed"), []error{ErrInvalidClient}},
-		{"scope widened", func() *http.Request { return f.refreshReq(f.login(t, "app", "scope", "read"), "app", "scope", "read write") },
+		{"scope widened", func() *http.Request {
+			return f.refreshReq(f.login(t, "app", "scope", "read"), "app", "scope", "read write")
+		},
 			400, bad, tokErrBody("invalid_scope", "requested scope not allowed"), []error{ErrInvalidScope}},
 		{"absolute lifetime over", func() *http.Request {
 			rt := f.login(t, "")
@@ -404,7 +406,9 @@ func (tokFailingRefresh) CreateRefreshFamily(context.Context, RefreshFamily, [32
 func (tokFailingRefresh) RotateRefreshToken(context.Context, RefreshRotation) (RefreshFamily, []byte, error) {
 	return RefreshFamily{}, nil, errTokStoreDown
 }
-func (tokFailingRefresh) RevokeRefreshFamily(context.Context, string, string) error { return errTokStoreDown }
+func (tokFailingRefresh) RevokeRefreshFamily(context.Context, string, string) error {
+	return errTokStoreDown
+}
 
 func TestRefreshTokenFormat(t *testing.T) {
 	t.Parallel()

@@ -202,7 +202,9 @@ func TestRevocationStoreDown(t *testing.T) {
 // tokFailingRevocations is a revocation store whose backend is down.
 type tokFailingRevocations struct{}
 
-func (tokFailingRevocations) Revoked(context.Context, *Claims) (bool, error) { return false, errTokStoreDown }
+func (tokFailingRevocations) Revoked(context.Context, *Claims) (bool, error) {
+	return false, errTokStoreDown
+}
 func (tokFailingRevocations) RevokeToken(context.Context, string, time.Time) error {
 	return errTokStoreDown
 }
