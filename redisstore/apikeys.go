@@ -26,7 +26,9 @@ type APIKeys struct{ s *Store }
 // APIKeys returns the API-key store.
 func (s *Store) APIKeys() *APIKeys { return &APIKeys{s: s} }
 
-func (a *APIKeys) key(digest [32]byte) string { return a.s.prefix + "apikey:" + hex.EncodeToString(digest[:]) }
+func (a *APIKeys) key(digest [32]byte) string {
+	return a.s.prefix + "apikey:" + hex.EncodeToString(digest[:])
+}
 
 // Add stores rec under digest (see [guard.APIKeyDigest]), replacing any
 // record with the same digest, in one transaction.
