@@ -27,7 +27,7 @@ func TestExtraClaims(t *testing.T) {
 		Plan   int    `json:"plan"`
 	}
 	// password, refresh_token and client_credentials all carry the claim.
-	rt := f.login(t, "app")
+	rt := f.loginPassword(t, "app")
 	rec := f.refresh(rt, "app")
 	c := f.checkRefreshSuccess(t, rec, "read write")
 	var got tenant

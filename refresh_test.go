@@ -66,10 +66,26 @@ func decodeTok(t testing.TB, rec *httptest.ResponseRecorder) tokBody {
 	return b
 }
 
-// login logs alice in through client (empty: none) and returns the refresh token.
+// login starts a session for alice through client (empty: none) as a
+// password login would, without the password hash (slow under -race), and
+// returns its refresh token. A "scope" pair in extra narrows the grant.
 func (f *refFixture) login(t testing.TB, client string, extra ...string) string {
 	t.Helper()
-	kv := append([]string{"grant_type", "password", "username", "alice", "password", tokAlicePW}, extra...)
+	scopes := []string{"read", "write"}
+	if len(extra) == 2 && extra[0] == "scope" {
+		scopes = strings.Split(extra[1], " ")
+	}
+	rt, err := f.e.startRefreshFamily(context.Background(), client, "alice", "user-1", scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// loginPassword logs alice in with the password grant and returns the refresh token.
+func (f *refFixture) loginPassword(t testing.TB, client string) string {
+	t.Helper()
+	kv := []string{"grant_type", "password", "username", "alice", "password", tokAlicePW}
 	if client != "" {
 		kv = append(kv, "client_id", client)
 	}
@@ -97,7 +113,7 @@ var errInvalidRefresh = tokErrBody("invalid_grant", "invalid refresh token")
 func TestRefreshRotationAndReuse(t *testing.T) {
 	t.Parallel()
 	f := newRefFixture(t, nil)
-	rt1 := f.login(t, "app")
+	rt1 := f.loginPassword(t, "app")
 	rec := f.refresh(rt1, "app")
 	c := f.checkRefreshSuccess(t, rec, "read write")
 	if c.Subject != "user-1" || c.ClientID != "app" || !slices.Equal(c.Roles, []string{"admin"}) {
