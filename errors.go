@@ -46,6 +46,8 @@ var (
 	// ErrTokenLifetime: exp lies further ahead than the verifier's maximum
 	// token lifetime, or exp - iat exceeds it.
 	ErrTokenLifetime = errors.New("guard: token lifetime too long")
+	// ErrTokenRevoked: the token's jti or its subject was revoked (see [RevocationChecker]).
+	ErrTokenRevoked = errors.New("guard: token revoked")
 
 	// ErrNotFound is what a store ([UserStore], [ClientStore], [APIKeyStore])
 	// returns for an unknown name or key; callers answer it like bad credentials.
@@ -79,6 +81,12 @@ var (
 	ErrInvalidScope         = errors.New("guard: invalid scope")
 	ErrUnauthorizedClient   = errors.New("guard: unauthorized client")
 	ErrUnsupportedGrantType = errors.New("guard: unsupported grant type")
+	// ErrRefreshTokenReused: a refresh token that was already rotated was
+	// presented again; its family is revoked (RFC 9700 §4.14.2). It comes
+	// with [ErrInvalidGrant] on the wire.
+	ErrRefreshTokenReused = errors.New("guard: refresh token reused")
+	// ErrUnsupportedTokenType: the revocation endpoint cannot revoke this kind of token (RFC 7009 §2.2.1).
+	ErrUnsupportedTokenType = errors.New("guard: unsupported token type")
 	// ErrThrottled: too many failed attempts; retry later (429).
 	ErrThrottled = errors.New("guard: too many attempts")
 )
@@ -201,6 +209,8 @@ func codeSentinel(code string) error {
 		return ErrUnauthorizedClient
 	case "unsupported_grant_type":
 		return ErrUnsupportedGrantType
+	case "unsupported_token_type":
+		return ErrUnsupportedTokenType
 	}
 	return nil
 }
@@ -272,7 +282,8 @@ func mapSentinel(err error) *Error {
 	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrMalformedToken), errors.Is(err, ErrTokenTooLarge),
 		errors.Is(err, ErrInvalidSignature), errors.Is(err, ErrAlgorithm), errors.Is(err, ErrUnknownKey),
 		errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenNotYetValid), errors.Is(err, ErrInvalidIssuer),
-		errors.Is(err, ErrInvalidAudience), errors.Is(err, ErrMissingClaim), errors.Is(err, ErrTokenLifetime):
+		errors.Is(err, ErrInvalidAudience), errors.Is(err, ErrMissingClaim), errors.Is(err, ErrTokenLifetime),
+		errors.Is(err, ErrTokenRevoked):
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid token", Challenges: bearer}
 	case errors.Is(err, ErrInvalidAPIKey):
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key",

@@ -118,7 +118,8 @@ type TokenEndpointConfig struct {
 	Clients ClientStore
 	// DangerouslyAllowPasswordGrantWithoutClient lets a password grant that
 	// names no client through while Clients is set; such tokens are bounded by
-	// the user's scopes only. Default false: 401 invalid_client.
+	// the user's scopes only. It lets the refresh and revocation requests of
+	// such logins name no client either. Default false: 401 invalid_client.
 	DangerouslyAllowPasswordGrantWithoutClient bool
 
 	// MaxBodyBytes caps the request body. Default [DefaultMaxTokenRequestBytes]; over it: 413.
@@ -161,6 +162,25 @@ type TokenEndpointConfig struct {
 	Logger *slog.Logger
 	// ErrorWriter writes failures. Default [WriteError].
 	ErrorWriter ErrorWriter
+
+	// Refresh, when set, issues refresh tokens with the password grant and
+	// serves grant_type=refresh_token; see [RefreshConfig]. Default nil: no
+	// refresh tokens.
+	Refresh *RefreshConfig
+	// Revocations, when set, is where [TokenEndpoint.RevocationEndpoint]
+	// puts revoked access tokens (with AccessTokenVerifier), and what the
+	// refresh grant asks about subject revocations ("log out everywhere"),
+	// which end the subject's refresh-token families. Default nil.
+	Revocations RevocationStore
+	// AccessTokenVerifier verifies access tokens presented to the revocation
+	// endpoint, which revokes them by "jti"; it needs Revocations. Default
+	// nil: access tokens cannot be revoked there (400 unsupported_token_type).
+	AccessTokenVerifier *Verifier
+	// ExtraClaims, when set, adds the app's claims to every access token
+	// the endpoint issues; see [ExtraClaimsFunc]. Default nil.
+	ExtraClaims ExtraClaimsFunc
+	// Now returns the current time, for refresh-token lifetimes. Default time.Now.
+	Now func() time.Time
 }
 
 // MaxAccountNameLen bounds usernames and client ids: longer ones are refused
@@ -172,6 +192,12 @@ const (
 	grantPassword          = "password"
 	grantClientCredentials = "client_credentials"
 )
+
+// clientOptional reports whether a request for grant may name no client
+// while Clients is set.
+func (e *TokenEndpoint) clientOptional(grant string) bool {
+	return grant != grantClientCredentials && e.cfg.DangerouslyAllowPasswordGrantWithoutClient
+}
 
 // TokenEndpoint is the OAuth2 token endpoint (RFC 6749 §3.2), an
 // [http.Handler] to mount at POST /token. It is safe for concurrent use.
@@ -195,6 +221,7 @@ type TokenEndpoint struct {
 	writeError     ErrorWriter
 	errClient401   *Error
 	proxyWarning   sync.Once
+	refresh        *refreshSettings
 }
 
 // NewTokenEndpoint validates cfg.
@@ -223,6 +250,10 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 			errs = append(errs, fmt.Errorf("guard: invalid trusted proxy prefix %v", p))
 		}
 	}
+	errs = append(errs, validateRefresh(&cfg)...)
+	if cfg.AccessTokenVerifier != nil && cfg.Revocations == nil {
+		errs = append(errs, errors.New("guard: AccessTokenVerifier needs Revocations"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -245,6 +276,7 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 		ipLimiter:      orLimiter(cfg.IPLimiter, 20),
 		accountLimiter: orLimiter(cfg.AccountLimiter, 50),
 		writeError:     writerOrDefault(cfg.ErrorWriter),
+		refresh:        newRefreshSettings(&cfg),
 	}
 	e.errClient401 = prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed",
 		Challenges: []string{b.String()}, Err: ErrInvalidClient})
@@ -334,10 +366,11 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // tokenResponse is the RFC 6749 §5.1 success body.
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope,omitzero"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitzero"`
+	Scope        string `json:"scope,omitzero"`
 }
 
 // tokenRequest holds the parsed form.
@@ -398,6 +431,10 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 		if e.cfg.Clients != nil {
 			return e.clientGrant(r.Context(), req)
 		}
+	case grantRefreshToken:
+		if e.refresh != nil {
+			return e.refreshGrant(r.Context(), req)
+		}
 	}
 	return nil, errTokenGrant
 }
@@ -427,7 +464,7 @@ func (e *TokenEndpoint) authenticateClient(ctx context.Context, req *tokenReques
 		return nil, e.clientRejected(ctx, req, credential{kind: clientCredential, account: req.clientID, secret: string(req.clientSecret)})
 	}
 	if !req.hasClient {
-		if grant == grantPassword && e.cfg.DangerouslyAllowPasswordGrantWithoutClient {
+		if e.clientOptional(grant) {
 			return nil, nil
 		}
 		return nil, e.invalidClient(req)
@@ -458,7 +495,7 @@ func (e *TokenEndpoint) authenticateClient(ctx context.Context, req *tokenReques
 	if len(grants) == 0 {
 		grants = []string{grantClientCredentials}
 	}
-	if !slices.Contains(grants, grant) || (c.Public && grant == grantClientCredentials) {
+	if grant != grantRevocation && !slices.Contains(grants, grant) || (c.Public && grant == grantClientCredentials) {
 		return nil, errTokenClientNA
 	}
 	return &c, nil
@@ -534,7 +571,16 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	if client != nil {
 		c.ClientID = req.clientID
 	}
-	return e.issue(ctx, c, requested, granted)
+	if err := e.addExtraClaims(ctx, &c, grantPassword, account); err != nil {
+		return nil, err
+	}
+	resp, err := e.issue(ctx, c, requested, granted)
+	if err != nil || !e.refreshFor(client) {
+		return resp, err
+	}
+	// The family keeps the login's grant, the bound of later refreshes.
+	resp.RefreshToken, err = e.startRefreshFamily(ctx, c.ClientID, account, sub, granted)
+	return resp, err
 }
 
 func (e *TokenEndpoint) clientGrant(ctx context.Context, req *tokenRequest) (*tokenResponse, error) {
@@ -551,6 +597,9 @@ func (e *TokenEndpoint) clientGrant(ctx context.Context, req *tokenRequest) (*to
 		return nil, err
 	}
 	c := Claims{Subject: req.clientID, ClientID: req.clientID, Roles: client.Roles, Scopes: granted}
+	if err := e.addExtraClaims(ctx, &c, grantClientCredentials, ""); err != nil {
+		return nil, err
+	}
 	return e.issue(ctx, c, requested, granted)
 }
 

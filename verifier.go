@@ -82,6 +82,12 @@ type VerifierConfig struct {
 	// never outlives its token. HMAC tokens are never cached: their check is
 	// cheaper than the lookup. Default 0: no cache.
 	CacheSize int
+	// Revocations, when set, is asked after the signature and claims checks
+	// whether the token was revoked (its jti, or its subject): a revoked
+	// token gets 401 invalid_token ([ErrTokenRevoked]); a failing checker
+	// gets 503 temporarily_unavailable with Retry-After (fail closed).
+	// Default nil: no check, at no cost.
+	Revocations RevocationChecker
 
 	// Realm is the realm of WWW-Authenticate challenges. Default [DefaultRealm].
 	Realm string
@@ -103,20 +109,22 @@ type VerifierConfig struct {
 // [ErrNoCredentials] (the fault is the server's), and RequireBearer answers
 // every request 500 server_error through [WriteError] without calling next.
 type Verifier struct {
-	static     *KeySnapshot // from Keys; nil with a KeySource
-	source     KeySource
-	refresher  KeyRefresher // source's, when it implements it
-	issuers    []string
-	audiences  []string
-	leeway     time.Duration
-	maxLife    float64 // seconds
-	strictTyp  bool
-	maxLen     int
-	now        func() time.Time
-	writeError ErrorWriter
-	allowQuery bool
-	cache      *tokenCache
-	errs       verifierErrors
+	static      *KeySnapshot // from Keys; nil with a KeySource
+	source      KeySource
+	refresher   KeyRefresher // source's, when it implements it
+	issuers     []string
+	audiences   []string
+	leeway      time.Duration
+	maxLife     float64 // seconds
+	strictTyp   bool
+	maxLen      int
+	now         func() time.Time
+	writeError  ErrorWriter
+	allowQuery  bool
+	cache       *tokenCache
+	errs        verifierErrors
+	revocations RevocationChecker
+	errRevoked  *Error
 }
 
 // verifierErrors are the verifier's failures, built once with its realm.
@@ -214,6 +222,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		realm = DefaultRealm
 	}
 	v.errs = newVerifierErrors(realm)
+	v.setRevocations(cfg.Revocations, realm)
 	return v, nil
 }
 
@@ -303,17 +312,19 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 // claims: exp required ([ErrTokenExpired]) and within MaxTokenLifetime
 // ([ErrTokenLifetime]), nbf and iat with the leeway ([ErrTokenNotYetValid]),
 // iss when configured or when the key is bound to issuers ([ErrInvalidIssuer]),
-// aud when configured, sub required.
+// aud when configured, sub required; then, when Revocations is set, the
+// revocation check ([ErrTokenRevoked], or 503 when the checker fails).
 //
 // With static Keys, Verify does no I/O. With a KeySource, ctx is passed to
 // it (and to its Refresh on an unknown kid); when it has no keys, Verify
 // returns an *Error with status 503 matching [ErrKeysUnavailable].
+// ctx is also passed to the revocation checker, when one is configured.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v == nil || v.now == nil {
 		return nil, errZeroVerifier
 	}
 	c := new(Claims)
-	if err := v.verify(ctx, token, c); err != nil {
+	if err := v.verifyAndCheck(ctx, token, c); err != nil {
 		return nil, err
 	}
 	return c, nil

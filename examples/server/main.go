@@ -7,13 +7,14 @@
 // Environment: ADDR (default :8000), JWT_SECRET (HS256 secret of at least 32
 // bytes; random, with a warning, when unset), API_KEY (the demo API key;
 // generated and printed when unset), CORS_ORIGINS (comma-separated; default
-// http://localhost:3000).
+// http://localhost:3000). REDIS_URL is served by the Redis-backed build in the
+// redisstore module (cd redisstore && go run ./examples/server); this one
+// refuses to start with it rather than silently keep state in memory.
 package main
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/examples/server/app"
 )
 
 func main() {
@@ -56,6 +58,11 @@ func run(log *slog.Logger) error {
 		shown = apiKey
 	}
 	origins := strings.Split(envOr("CORS_ORIGINS", "http://localhost:3000"), ",")
+	if os.Getenv("REDIS_URL") != "" {
+		// The root module carries no Redis client; the Redis-backed build
+		// of this app lives in the redisstore module.
+		return errors.New("REDIS_URL is set: run the Redis-backed server instead: cd redisstore && go run ./examples/server")
+	}
 
 	handler, err := newApp(ctx, secret, apiKey, origins, log)
 	if err != nil {
@@ -83,105 +90,10 @@ func run(log *slog.Logger) error {
 	return nil
 }
 
-// demoUsers is the app's user table: the passwords are hashed at start-up,
-// as a real app would store them.
-var demoUsers = map[string]struct{ password, role string }{
-	"alice": {"wonderland", "admin"},
-	"bob":   {"builder", "user"},
-}
-
-// users is a UserStore over an in-memory map.
-type users map[string]guard.User
-
-func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
-	if user, ok := u[name]; ok {
-		return user, nil
-	}
-	return guard.User{}, guard.ErrNotFound
-}
-
-// newApp wires the app's routes. It is separate from run so that tests (the
-// e2e browser test among them) can serve the same handler.
+// newApp serves the app with in-memory stores. It is separate from run so
+// that tests can serve the same handler.
 func newApp(ctx context.Context, secret []byte, apiKey string, origins []string, log *slog.Logger) (http.Handler, error) {
-	key, err := guard.NewHMACKey(guard.HS256, secret, "")
-	if err != nil {
-		return nil, fmt.Errorf("JWT_SECRET: %w", err)
-	}
-	issuer, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: key})
-	if err != nil {
-		return nil, err
-	}
-	verifier, err := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}})
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{})
-	if err != nil {
-		return nil, err
-	}
-	store := users{}
-	for name, u := range demoUsers {
-		hash, err := hasher.Hash(ctx, u.password)
-		if err != nil {
-			return nil, err
-		}
-		store[name] = guard.User{PasswordHash: hash, Roles: []string{u.role}}
-	}
-	login, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
-		Issuer:              issuer,
-		Hasher:              hasher,
-		Users:               store,
-		EnablePasswordGrant: true,
-		// Clients written for the FastAPI app send username and password
-		// without grant_type, as OAuth2PasswordRequestForm allows.
-		InferPasswordGrant: true,
-		Logger:             log,
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	keys := new(guard.MemoryAPIKeys)
-	keys.Add(guard.APIKeyDigest(apiKey), guard.APIKeyRecord{Subject: "demo-client", Roles: []string{"user"}})
-	headerKeys, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: keys})
-	if err != nil {
-		return nil, err
-	}
-	queryKeys, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: keys, Header: "X-API-Key", DangerouslyAllowQuery: true})
-	if err != nil {
-		return nil, err
-	}
-
-	cors, err := guard.NewCORS(guard.CORSConfig{
-		AllowedOrigins:   origins,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowCredentials: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
-	}
-
-	mux := http.NewServeMux()
-	mux.Handle("POST /token", login)
-	mux.Handle("GET /protected", verifier.RequireBearer(http.HandlerFunc(hello("a protected route"))))
-	mux.Handle("GET /admin", verifier.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(hello("the admin area")))))
-	mux.Handle("GET /secure", headerKeys.RequireAPIKey(http.HandlerFunc(hello("an API-key route"))))
-	mux.Handle("GET /secure-query", queryKeys.RequireAPIKey(http.HandlerFunc(hello("an API-key route (query)"))))
-	return cors.Handler(mux), nil
-}
-
-// hello answers with the caller's identity, read from the request context.
-func hello(what string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, _ := guard.PrincipalFrom(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"message": "Hello " + p.Subject + ", welcome to " + what,
-			"subject": p.Subject,
-			"roles":   p.Roles,
-			"method":  p.Method.String(),
-		})
-	}
+	return app.New(ctx, app.Config{Secret: secret, APIKey: apiKey, Origins: origins, Log: log})
 }
 
 func envOr(name, def string) string {
@@ -203,6 +115,8 @@ Try:
   TOKEN=$(curl -s -d 'grant_type=password&username=alice&password=wonderland' %[2]s/token | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
   curl -s -H "Authorization: Bearer $TOKEN" %[2]s/protected
   curl -s -H "Authorization: Bearer $TOKEN" %[2]s/admin
+  curl -s -d 'grant_type=refresh_token&refresh_token=…' %[2]s/token
+  curl -s -i -d "token=$TOKEN" %[2]s/revoke
   curl -s -H 'X-API-Key: %[3]s' %[2]s/secure
   curl -s '%[2]s/secure-query?api_key=%[3]s'
 `, addr, base, apiKey)

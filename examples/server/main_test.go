@@ -13,7 +13,7 @@ import (
 )
 
 // The FastAPI tutorial app's contract, through the same handler main serves.
-func TestSeedApp(t *testing.T) {
+func TestFastAPITutorialApp(t *testing.T) {
 	h, err := newApp(context.Background(), []byte("example-test-secret-example-test-secret"), "demo-key",
 		[]string{"http://localhost:3000"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -1,0 +1,225 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/guardkit/guard"
+)
+
+func TestLimiter(t *testing.T) {
+	srv := startRedis(t)
+	st := srv.store("t:")
+	ctx := context.Background()
+	l, err := st.Limiter(LimiterConfig{Threshold: 3, BaseDelay: time.Minute, MaxDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		res, err := l.Reserve(ctx, "user-ip:k")
+		if err != nil || res.RetryAfter != 0 || res.Succeeded {
+			t.Fatalf("reserve %d: %+v, %v", i, res, err)
+		}
+	}
+	res, err := l.Reserve(ctx, "user-ip:k")
+	if err != nil || res.RetryAfter <= 59*time.Second || res.RetryAfter > time.Minute {
+		t.Fatalf("over the threshold: %+v, %v; want a wait of about 1m", res, err)
+	}
+	// A refund takes one back: one more attempt may go.
+	if err := l.Refund(ctx, "user-ip:k"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := l.Reserve(ctx, "user-ip:k"); res.RetryAfter != 0 {
+		t.Fatalf("after a refund: %+v", res)
+	}
+	if err := l.Succeed(ctx, "user-ip:k"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := l.Reserve(ctx, "user-ip:k"); res.RetryAfter != 0 || !res.Succeeded {
+		t.Fatalf("after a success: %+v, want counted and Succeeded", res)
+	}
+	checkKeys(t, st, 1)
+}
+
+func TestLimiterConcurrentReserve(t *testing.T) {
+	srv := startRedis(t)
+	st := srv.store("t:")
+	l, _ := st.Limiter(LimiterConfig{Threshold: 5, BaseDelay: time.Minute})
+	var mu sync.Mutex
+	counted := 0
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			res, err := l.Reserve(context.Background(), "k")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res.RetryAfter == 0 {
+				mu.Lock()
+				counted++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if counted != 5 {
+		t.Errorf("attempts let through: got %d, want exactly 5", counted)
+	}
+}
+
+// checkKeys asserts that the store holds want keys, each short, under the
+// prefix, free of request bytes, and with a TTL.
+func checkKeys(t *testing.T, st *Store, want int) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := st.rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want >= 0 && len(keys) != want {
+		t.Errorf("keys: got %d %q, want %d", len(keys), keys, want)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, st.prefix) || len(k) > 96 || strings.ContainsAny(k, "*\r\n ") {
+			t.Errorf("key %q: not namespaced, too long or carrying request bytes", k)
+		}
+		if ttl := st.rdb.PTTL(ctx, k).Val(); ttl <= 0 {
+			t.Errorf("key %q has no TTL (%v)", k, ttl)
+		}
+	}
+}
+
+func TestAPIKeys(t *testing.T) {
+	srv := startRedis(t)
+	st := srv.store("t:")
+	ks := st.APIKeys()
+	ctx := context.Background()
+	d := guard.APIKeyDigest("k1")
+	if _, err := ks.LookupAPIKey(ctx, d); !errors.Is(err, guard.ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	rec := guard.APIKeyRecord{Subject: "svc", Roles: []string{"a", "b"}, Scopes: []string{"read"}, ExpiresAt: exp}
+	if err := ks.Add(ctx, d, rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ks.LookupAPIKey(ctx, d)
+	if err != nil || got.Subject != "svc" || strings.Join(got.Roles, ",") != "a,b" || strings.Join(got.Scopes, ",") != "read" || !got.ExpiresAt.Equal(exp) || got.Revoked {
+		t.Fatalf("lookup: %+v, %v", got, err)
+	}
+	if ok, err := ks.Revoke(ctx, d); !ok || err != nil {
+		t.Fatalf("revoke: %v %v", ok, err)
+	}
+	if got, _ := ks.LookupAPIKey(ctx, d); !got.Revoked {
+		t.Fatal("not revoked")
+	}
+	checkKeys(t, st, 1)
+	if ok, _ := ks.Revoke(ctx, guard.APIKeyDigest("nope")); ok {
+		t.Error("revoke of an unknown key reported true")
+	}
+	if ok, err := ks.Delete(ctx, d); !ok || err != nil {
+		t.Fatalf("delete: %v %v", ok, err)
+	}
+	checkKeys(t, st, 0)
+}
+
+func TestRevocations(t *testing.T) {
+	srv := startRedis(t)
+	st := srv.store("t:")
+	rv, err := st.Revocations(RevocationsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	live := &guard.Claims{ID: "j1", Subject: "alice", IssuedAt: now}
+	if r, err := rv.Revoked(ctx, live); r || err != nil {
+		t.Fatalf("nothing revoked: %v %v", r, err)
+	}
+	if err := rv.RevokeToken(ctx, "j1", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := rv.Revoked(ctx, live); !r {
+		t.Error("jti not revoked")
+	}
+	if r, _ := rv.Revoked(ctx, &guard.Claims{ID: "j2", Subject: "alice", IssuedAt: now}); r {
+		t.Error("another jti revoked")
+	}
+	if err := rv.RevokeSubject(ctx, "bob\r\n*", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := rv.RevokeSubject(ctx, "bob\r\n*", now.Add(-time.Hour)); err != nil { // does not move back
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		iat  time.Time
+		want bool
+	}{{now.Add(-time.Hour), true}, {now, true}, {now.Add(2 * time.Second), false}, {time.Time{}, true}} {
+		if r, _ := rv.Revoked(ctx, &guard.Claims{Subject: "bob\r\n*", IssuedAt: c.iat}); r != c.want {
+			t.Errorf("subject, iat %v: got %v, want %v", c.iat, r, c.want)
+		}
+	}
+	checkKeys(t, st, 2)
+}
+
+func TestRefreshStore(t *testing.T) {
+	srv := startRedis(t)
+	st := srv.store("t:")
+	rs := st.RefreshTokens()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	fam := guard.RefreshFamily{ID: "fam1", ClientID: "app", Username: "alice", Subject: "u1", Scopes: []string{"read", "write"},
+		AuthTime: now, ExpiresAt: now.Add(time.Hour)}
+	d := func(b byte) [32]byte { return [32]byte{b} }
+	if err := rs.CreateRefreshFamily(ctx, fam, d(1), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	rot := guard.RefreshRotation{Family: "fam1", ClientID: "app", Presented: d(1), Next: d(2), Now: now,
+		IdleUntil: now.Add(time.Minute), GraceUntil: now.Add(10 * time.Second), Sealed: []byte("sealed\x00\xff")}
+	got, sealed, err := rs.RotateRefreshToken(ctx, rot)
+	if err != nil || sealed != nil || got.Username != "alice" || got.Subject != "u1" || strings.Join(got.Scopes, " ") != "read write" ||
+		!got.AuthTime.Equal(now) || !got.ExpiresAt.Equal(fam.ExpiresAt) || got.ClientID != "app" || got.ID != "fam1" {
+		t.Fatalf("rotate: %+v %q %v", got, sealed, err)
+	}
+	// retry within grace: the sealed successor, binary-safe
+	if _, sealed, err := rs.RotateRefreshToken(ctx, rot); err != nil || string(sealed) != "sealed\x00\xff" {
+		t.Fatalf("retry: %q %v", sealed, err)
+	}
+	other := rot
+	other.ClientID = "other"
+	if _, _, err := rs.RotateRefreshToken(ctx, other); !errors.Is(err, guard.ErrUnauthorizedClient) {
+		t.Fatalf("other client: %v", err)
+	}
+	if err := rs.RevokeRefreshFamily(ctx, "fam1", "other"); !errors.Is(err, guard.ErrUnauthorizedClient) {
+		t.Fatalf("revoke by another client: %v", err)
+	}
+	late := rot
+	late.Now = now.Add(11 * time.Second)
+	if _, _, err := rs.RotateRefreshToken(ctx, late); !errors.Is(err, guard.ErrRefreshTokenReused) {
+		t.Fatalf("after grace: %v", err)
+	}
+	next := rot
+	next.Presented, next.Next = d(2), d(3)
+	if _, _, err := rs.RotateRefreshToken(ctx, next); !errors.Is(err, guard.ErrNotFound) {
+		t.Fatalf("after reuse the family is gone: %v", err)
+	}
+	checkKeys(t, st, 0)
+	// idle expiry, and revocation
+	if err := rs.CreateRefreshFamily(ctx, fam, d(1), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	checkKeys(t, st, 1)
+	idle := rot
+	idle.Now = now.Add(time.Minute)
+	if _, _, err := rs.RotateRefreshToken(ctx, idle); !errors.Is(err, guard.ErrNotFound) {
+		t.Fatalf("idle: %v", err)
+	}
+	if err := rs.RevokeRefreshFamily(ctx, "fam1", "app"); !errors.Is(err, guard.ErrNotFound) {
+		t.Fatalf("revoke after idle expiry: %v", err)
+	}
+}

@@ -1,0 +1,194 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RevocationChecker decides whether an access token that verified must still
+// be refused. A [Verifier] with [VerifierConfig].Revocations set asks it after
+// the signature and the claims have been checked, on every request (cache
+// hits included). Implementations must be safe for concurrent use.
+type RevocationChecker interface {
+	// Revoked reports whether c is revoked: its "jti" is on the deny-list,
+	// or its subject was revoked at or after its "iat" (see
+	// [RevocationStore.RevokeSubject]). An error means the answer is unknown;
+	// the verifier then refuses the request with 503 temporarily_unavailable
+	// and Retry-After (fail closed).
+	Revoked(ctx context.Context, c *Claims) (bool, error)
+}
+
+// RevocationStore is a [RevocationChecker] that can also be written: the
+// token endpoint's revocation endpoint (RFC 7009) and an app's "log out
+// everywhere" write to it, and verifiers read it. Entries expire on their
+// own, so the store never grows without bound. Implementations must be safe
+// for concurrent use; a shared store (the redisstore module) makes a
+// revocation on one instance visible to all.
+type RevocationStore interface {
+	RevocationChecker
+	// RevokeToken puts jti on the deny-list until expiresAt, the token's own
+	// "exp": after it the token is refused as expired anyway.
+	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
+	// RevokeSubject refuses every token of subject issued at or before at,
+	// at the one-second resolution of "iat" (so a token issued in the same
+	// second as the revocation is refused too), and every refresh-token
+	// family of the subject that began then or earlier. Use it for "log out
+	// everywhere" and after a password change. A later call with an earlier
+	// instant does not move the instant back.
+	RevokeSubject(ctx context.Context, subject string, at time.Time) error
+}
+
+// revokedBySubject reports whether a token issued at iat is covered by a
+// subject revocation at notBefore (Unix seconds). A token without "iat"
+// cannot be placed after the revocation and is refused.
+func revokedBySubject(iat time.Time, notBefore int64) bool {
+	return iat.IsZero() || iat.Unix() <= notBefore
+}
+
+// MemoryRevocationsConfig configures [NewMemoryRevocations]. Zero fields take
+// the defaults.
+type MemoryRevocationsConfig struct {
+	// MaxTokenLifetime is how long a subject revocation is kept: longer than
+	// any token it must refuse may live. Default [DefaultMaxTokenLifetime]
+	// (24 hours); set it to the longest refresh-token lifetime when the
+	// endpoint checks subject revocations for refresh tokens too.
+	MaxTokenLifetime time.Duration
+	// MaxEntries bounds memory (jti and subject entries together). When full,
+	// expired entries are dropped; if none expired, RevokeToken and
+	// RevokeSubject return an error (the revocation endpoint answers 503)
+	// rather than forget a live revocation. Default 1 000 000.
+	MaxEntries int
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+// MemoryRevocations is the in-memory [RevocationStore]: a jti deny-list and
+// per-subject revocation instants, each entry expiring on its own. Lookups
+// take no lock; with nothing revoked a check is one atomic load. It is safe
+// for concurrent use. Create it with [NewMemoryRevocations]; the zero value
+// answers every call with an error (which a verifier answers 503).
+type MemoryRevocations struct {
+	cfg      MemoryRevocationsConfig
+	jtis     sync.Map // string -> int64: Unix seconds the entry expires
+	subjects sync.Map // string -> *subjectRevocation
+	n        atomic.Int64
+	mu       sync.Mutex // serializes writers (pruning and the MaxEntries check)
+}
+
+type subjectRevocation struct{ notBefore, until int64 }
+
+var errRevocationsZero = errors.New("guard: MemoryRevocations used without NewMemoryRevocations")
+
+// errRevocationsFull: every entry is live and MaxEntries is reached.
+var errRevocationsFull = errors.New("guard: revocation list full")
+
+// NewMemoryRevocations returns an empty MemoryRevocations.
+func NewMemoryRevocations(cfg MemoryRevocationsConfig) *MemoryRevocations {
+	if cfg.MaxTokenLifetime <= 0 {
+		cfg.MaxTokenLifetime = DefaultMaxTokenLifetime
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 1_000_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &MemoryRevocations{cfg: cfg}
+}
+
+// Revoked implements [RevocationChecker]. It never fails once constructed.
+func (m *MemoryRevocations) Revoked(_ context.Context, c *Claims) (bool, error) {
+	if m.cfg.Now == nil {
+		return false, errRevocationsZero
+	}
+	if m.n.Load() == 0 {
+		return false, nil
+	}
+	// Expired entries may linger until the next prune; they cannot refuse a
+	// live token: a jti entry expires with its token, and a subject entry
+	// outlives every token it covers.
+	if c.ID != "" {
+		if _, ok := m.jtis.Load(c.ID); ok {
+			return true, nil
+		}
+	}
+	if v, ok := m.subjects.Load(c.Subject); ok {
+		return revokedBySubject(c.IssuedAt, v.(*subjectRevocation).notBefore), nil
+	}
+	return false, nil
+}
+
+// RevokeToken implements [RevocationStore]. An expiresAt already past stores nothing.
+func (m *MemoryRevocations) RevokeToken(_ context.Context, jti string, expiresAt time.Time) error {
+	if m.cfg.Now == nil {
+		return errRevocationsZero
+	}
+	now := m.cfg.Now()
+	if jti == "" || !expiresAt.After(now) {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.jtis.Load(jti); !ok {
+		if err := m.room(now); err != nil {
+			return err
+		}
+		m.n.Add(1)
+	}
+	m.jtis.Store(jti, expiresAt.Unix()+1)
+	return nil
+}
+
+// RevokeSubject implements [RevocationStore].
+func (m *MemoryRevocations) RevokeSubject(_ context.Context, subject string, at time.Time) error {
+	if m.cfg.Now == nil {
+		return errRevocationsZero
+	}
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rev := &subjectRevocation{notBefore: at.Unix(), until: max(now.Unix(), at.Unix()) + int64(m.cfg.MaxTokenLifetime/time.Second) + 1}
+	if v, ok := m.subjects.Load(subject); ok {
+		old := v.(*subjectRevocation)
+		rev.notBefore = max(rev.notBefore, old.notBefore)
+		rev.until = max(rev.until, old.until)
+	} else {
+		if err := m.room(now); err != nil {
+			return err
+		}
+		m.n.Add(1)
+	}
+	m.subjects.Store(subject, rev)
+	return nil
+}
+
+// room makes space for one more entry; m.mu is held.
+func (m *MemoryRevocations) room(now time.Time) error {
+	if m.n.Load() < int64(m.cfg.MaxEntries) {
+		return nil
+	}
+	sec := now.Unix()
+	m.jtis.Range(func(k, v any) bool {
+		if v.(int64) <= sec {
+			m.jtis.Delete(k)
+			m.n.Add(-1)
+		}
+		return true
+	})
+	m.subjects.Range(func(k, v any) bool {
+		if v.(*subjectRevocation).until <= sec {
+			m.subjects.Delete(k)
+			m.n.Add(-1)
+		}
+		return true
+	})
+	if m.n.Load() >= int64(m.cfg.MaxEntries) {
+		return errRevocationsFull
+	}
+	return nil
+}
+
+var _ RevocationStore = (*MemoryRevocations)(nil)

@@ -1,0 +1,41 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+)
+
+// setRevocations installs the optional revocation check and its error.
+func (v *Verifier) setRevocations(rc RevocationChecker, realm string) {
+	if rc == nil {
+		return
+	}
+	v.revocations = rc
+	v.errRevoked = prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "token revoked",
+		Challenges: []string{bearerChallenge(realm)}, Err: ErrTokenRevoked})
+}
+
+// verifyAndCheck is verify followed by the revocation check.
+func (v *Verifier) verifyAndCheck(ctx context.Context, token string, c *Claims) error {
+	if err := v.verify(ctx, token, c); err != nil {
+		return err
+	}
+	return v.checkRevoked(ctx, c)
+}
+
+// checkRevoked asks the revocation checker, when there is one, about a token
+// whose signature and claims verified.
+func (v *Verifier) checkRevoked(ctx context.Context, c *Claims) error {
+	if v.revocations == nil {
+		return nil
+	}
+	revoked, err := v.revocations.Revoked(ctx, c)
+	if err != nil {
+		return unavailable(fmt.Errorf("guard: revocation check: %w", err))
+	}
+	if revoked {
+		return v.errRevoked
+	}
+	return nil
+}
