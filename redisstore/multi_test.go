@@ -33,7 +33,7 @@ func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
 
 var (
 	hashOnce  sync.Once
-	aliceHash string
+	aliceHash guard.Secret
 )
 
 func testHasher(t testing.TB) *guard.PasswordHasher {
@@ -76,7 +76,7 @@ func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
 	}
 	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
 		Issuer: iss, Hasher: h, EnablePasswordGrant: true,
-		Users:          users{"alice": {PasswordHash: guard.Secret(aliceHash), Roles: []string{"admin"}}},
+		Users:          users{"alice": {PasswordHash: aliceHash, Roles: []string{"admin"}}},
 		Limiter:        lim("pair", 5),
 		IPLimiter:      lim("ip", 10_000),
 		AccountLimiter: lim("account", 50),
