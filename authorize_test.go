@@ -30,6 +30,7 @@ var azClients = tokClients{
 type azLogin struct {
 	az   *AuthorizeEndpoint
 	seen *AuthorizationRequest
+	user string // who logs in; default alice
 }
 
 func (l *azLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +43,11 @@ func (l *azLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = l.az.Deny(w, r)
 		return
 	}
-	_ = l.az.Approve(w, r, "alice")
+	user := l.user
+	if user == "" {
+		user = "alice"
+	}
+	_ = l.az.Approve(w, r, user)
 }
 
 func newAZ(t *testing.T) (*AuthorizeEndpoint, *azLogin, *MemoryAuthCodes) {

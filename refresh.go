@@ -90,8 +90,8 @@ func validateRefresh(cfg *TokenEndpointConfig) []error {
 	if rc.Store == nil {
 		errs = append(errs, errors.New("guard: RefreshConfig.Store is nil"))
 	}
-	if !cfg.EnablePasswordGrant {
-		errs = append(errs, errors.New("guard: Refresh needs EnablePasswordGrant (refresh tokens are issued with the password grant)"))
+	if !cfg.EnablePasswordGrant && cfg.AuthCodes == nil {
+		errs = append(errs, errors.New("guard: Refresh needs EnablePasswordGrant or AuthCodes (refresh tokens are issued with the password and authorization code grants)"))
 	}
 	if rc.Lifetime < 0 || rc.IdleTimeout < 0 || rc.GraceWindow < 0 {
 		errs = append(errs, errors.New("guard: RefreshConfig durations must not be negative"))
@@ -221,15 +221,21 @@ func (e *TokenEndpoint) refreshFor(client *Client) bool {
 
 // startRefreshFamily creates a family for a login and returns its first token.
 func (e *TokenEndpoint) startRefreshFamily(ctx context.Context, clientID, username, subject string, scopes []string) (string, error) {
+	raw, _, err := e.startRefreshFamilyID(ctx, clientID, username, subject, scopes)
+	return raw, err
+}
+
+// startRefreshFamilyID is startRefreshFamily that also names the family.
+func (e *TokenEndpoint) startRefreshFamilyID(ctx context.Context, clientID, username, subject string, scopes []string) (raw, family string, _ error) {
 	rs := e.refresh
 	now := rs.now()
 	t := newRefreshToken(nil)
 	fam := RefreshFamily{ID: t.family, ClientID: clientID, Username: username, Subject: subject,
 		Scopes: scopes, AuthTime: now, ExpiresAt: now.Add(rs.lifetime)}
 	if err := rs.store.CreateRefreshFamily(ctx, fam, t.digest, now.Add(rs.idle)); err != nil {
-		return "", e.storeDown(ctx, "refresh store", err)
+		return "", "", e.storeDown(ctx, "refresh store", err)
 	}
-	return t.raw, nil
+	return t.raw, t.family, nil
 }
 
 // refreshGrant serves grant_type=refresh_token (RFC 6749 §6).

@@ -116,6 +116,16 @@ type TokenEndpointConfig struct {
 	// client by client_id, a confidential one with its secret), and that
 	// client's Scopes bound the token's.
 	Clients ClientStore
+	// AuthCodes enables grant_type=authorization_code (RFC 6749 §4.1.3 with
+	// PKCE): give it the store of the [AuthorizeEndpoint]. The code is
+	// exchanged by the client it was issued to (public clients by client_id,
+	// confidential ones with their secret), with the same redirect_uri and
+	// the code_verifier; the user is read from Users; a refresh token comes
+	// along when Refresh is set and the client's Grants include
+	// "refresh_token". A code presented twice is refused and the tokens
+	// issued from it are revoked (the access token through Revocations, when
+	// set). Default nil.
+	AuthCodes AuthCodeStore
 	// DangerouslyAllowPasswordGrantWithoutClient lets a password grant that
 	// names no client through while Clients is set; such tokens are bounded by
 	// the user's scopes only. It lets the refresh and revocation requests of
@@ -236,8 +246,11 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	if cfg.EnablePasswordGrant && cfg.Users == nil {
 		errs = append(errs, errors.New("guard: EnablePasswordGrant needs Users"))
 	}
-	if cfg.Users != nil && !cfg.EnablePasswordGrant {
-		errs = append(errs, errors.New("guard: Users is set but EnablePasswordGrant is false: set EnablePasswordGrant to serve the password grant, or leave Users nil"))
+	if cfg.Users != nil && !cfg.EnablePasswordGrant && cfg.AuthCodes == nil {
+		errs = append(errs, errors.New("guard: Users is set but neither EnablePasswordGrant nor AuthCodes: set EnablePasswordGrant to serve the password grant, or leave Users nil"))
+	}
+	if cfg.AuthCodes != nil && (cfg.Users == nil || cfg.Clients == nil) {
+		errs = append(errs, errors.New("guard: AuthCodes needs Users and Clients (the code names a user and a registered client)"))
 	}
 	if cfg.InferPasswordGrant && !cfg.EnablePasswordGrant {
 		errs = append(errs, errors.New("guard: InferPasswordGrant needs EnablePasswordGrant"))
@@ -430,6 +443,10 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 	case grantClientCredentials:
 		if e.cfg.Clients != nil {
 			return e.clientGrant(r.Context(), req)
+		}
+	case grantAuthorizationCode:
+		if e.cfg.AuthCodes != nil {
+			return e.codeGrant(r.Context(), req)
 		}
 	case grantRefreshToken:
 		if e.refresh != nil {
