@@ -393,3 +393,28 @@ func unavailable(cause error) *Error {
 // unit, a counting sequence, very few distinct bytes). Generate the secret
 // with crypto/rand instead.
 var ErrWeakSecret = errors.New("guard: weak HMAC secret")
+
+// Remote key errors (a [RemoteKeySet] and OIDC discovery). Fetch failures
+// reach RemoteKeySetConfig.OnError and the log, not clients; a client
+// meets them only as [ErrKeysUnavailable].
+var (
+	// ErrKeysUnavailable: a verifier has no keys to check a token with yet
+	// (the first fetch of its remote key set has not succeeded), or no longer
+	// (every fetch has failed for longer than the set's MaxStale). Answered
+	// 503 temporarily_unavailable with Retry-After: the fault is not the
+	// client's and the token may well be good.
+	ErrKeysUnavailable = errors.New("guard: keys not available")
+	// ErrInsecureURL: a key or discovery URL, or a redirect, is not https
+	// (plain http is allowed to loopback hosts only), or a redirect changes
+	// the scheme.
+	ErrInsecureURL = errors.New("guard: insecure URL")
+	// ErrResponseTooLarge: a fetched document is over its size cap.
+	ErrResponseTooLarge = errors.New("guard: response too large")
+	// ErrIssuerMismatch: a discovery document names another issuer than the
+	// one it was fetched for (OpenID Connect Discovery 1.0 §4.3, RFC 8414 §3.3).
+	ErrIssuerMismatch = errors.New("guard: issuer mismatch")
+	// ErrMalformedJWKS: a fetched JWK Set is not acceptable as a whole: not
+	// JSON, no "keys" array, too many keys, two keys with one kid, or no
+	// usable key at all.
+	ErrMalformedJWKS = errors.New("guard: malformed JWK Set")
+)
