@@ -89,7 +89,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*princi
 		return nil, err
 	}
 	pc := principalPool.Get().(*principalCtx)
-	if err := v.verify(token, &pc.c); err != nil {
+	if err := v.verify(r.Context(), token, &pc.c); err != nil {
 		*pc = principalCtx{}
 		principalPool.Put(pc) // never handed out: reuse it, so failures allocate nothing
 		return nil, err

@@ -394,16 +394,15 @@ func unavailable(cause error) *Error {
 // with crypto/rand instead.
 var ErrWeakSecret = errors.New("guard: weak HMAC secret")
 
+// ErrKeysUnavailable: a [KeySource] has no keys to verify with yet (a remote
+// key set not loaded) or could not supply them. A [Verifier] answers it with
+// 503 temporarily_unavailable and Retry-After, failing closed.
+var ErrKeysUnavailable = errors.New("guard: verification keys unavailable")
+
 // Remote key errors (a [RemoteKeySet] and OIDC discovery). Fetch failures
 // reach RemoteKeySetConfig.OnError and the log, not clients; a client
-// meets them only as [ErrKeysUnavailable].
+// meets them only as [ErrKeysUnavailable] (503) or [ErrUnknownKey] (401).
 var (
-	// ErrKeysUnavailable: a verifier has no keys to check a token with yet
-	// (the first fetch of its remote key set has not succeeded), or no longer
-	// (every fetch has failed for longer than the set's MaxStale). Answered
-	// 503 temporarily_unavailable with Retry-After: the fault is not the
-	// client's and the token may well be good.
-	ErrKeysUnavailable = errors.New("guard: keys not available")
 	// ErrInsecureURL: a key or discovery URL, or a redirect, is not https
 	// (plain http is allowed to loopback hosts only), or a redirect changes
 	// the scheme.

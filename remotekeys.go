@@ -145,9 +145,7 @@ const (
 
 // remoteSnapshot is one fetched set, immutable.
 type remoteSnapshot struct {
-	keys    []*Key
-	byKID   map[string]*Key
-	byAlg   map[Algorithm][]*Key
+	keys    *KeySnapshot
 	fetched time.Time     // when it arrived
 	fresh   time.Duration // its freshness lifetime
 	expires time.Time     // fetched + fresh + MaxStale: no longer served
@@ -413,22 +411,14 @@ func (s *RemoteKeySet) loadOnce() error {
 	if !ok {
 		maxAge = s.minFresh
 	}
+	ks, err := NewKeySnapshot(keys...)
+	if err != nil {
+		s.forgetDiscovery()
+		return fmt.Errorf("guard: %s: %w: %w", redactURL(u), ErrMalformedJWKS, err)
+	}
 	fresh := min(max(maxAge, s.minFresh), s.maxFresh)
 	now := s.now()
-	snap := &remoteSnapshot{
-		keys:    keys,
-		byKID:   map[string]*Key{},
-		byAlg:   map[Algorithm][]*Key{},
-		fetched: now,
-		fresh:   fresh,
-		expires: now.Add(fresh + s.maxStale),
-	}
-	for _, k := range keys {
-		if k.kid != "" {
-			snap.byKID[k.kid] = k
-		}
-		snap.byAlg[k.alg] = append(snap.byAlg[k.alg], k)
-	}
+	snap := &remoteSnapshot{keys: ks, fetched: now, fresh: fresh, expires: now.Add(fresh + s.maxStale)}
 	s.mu.Lock()
 	s.jwksURL = u
 	s.mu.Unlock()
@@ -463,22 +453,36 @@ func (s *RemoteKeySet) current() *remoteSnapshot {
 	return snap
 }
 
-// refreshForKID is called for a token whose kid the current set lacks. It
-// starts or joins a fetch, unless one started within RefetchInterval, and
-// waits for it while ctx lasts. It returns the set to look in again, or nil
-// when there is nothing new to look at.
-func (s *RemoteKeySet) refreshForKID(ctx context.Context) *remoteSnapshot {
+// VerificationKeys returns the current keys, for a [Verifier]
+// ([KeySource]). It does no I/O: one atomic load and a clock read. Before
+// the first good fetch, before Start, and once the last good keys have been
+// stale for longer than MaxStale, it returns an error wrapping
+// [ErrKeysUnavailable], which the verifier answers 503
+// temporarily_unavailable with Retry-After.
+func (s *RemoteKeySet) VerificationKeys(ctx context.Context) (*KeySnapshot, error) {
+	if snap := s.current(); snap != nil {
+		return snap.keys, nil
+	}
+	if s.snap.Load() != nil {
+		return nil, fmt.Errorf("%w: the keys of %s are stale beyond MaxStale", ErrKeysUnavailable, s.source())
+	}
+	return nil, fmt.Errorf("%w: the keys of %s have not loaded yet", ErrKeysUnavailable, s.source())
+}
+
+// Refresh is called by a [Verifier] for a token whose kid the current keys
+// lack ([KeyRefresher]). It starts a fetch, or joins the one in flight,
+// unless the last fetch started less than RefetchInterval ago (then it
+// returns nil at once), and waits for it while ctx lasts. It returns the
+// fetch's error, or ctx's. kid is not used: any fetch brings every key.
+func (s *RemoteKeySet) Refresh(ctx context.Context, kid string) error {
 	f := s.fetch(true)
 	if f == nil {
 		return nil
 	}
 	select {
 	case <-f.done:
+		return f.err
 	case <-ctx.Done():
-		return nil
+		return ctx.Err()
 	}
-	if f.err != nil {
-		return nil
-	}
-	return s.current()
 }

@@ -372,7 +372,7 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 	if got := <-waits; got != 270*time.Second {
 		t.Errorf("first wait: got %v, want 270s", got)
 	}
-	if snap := s.current(); snap == nil || snap.byKID["k1"] == nil {
+	if snap := s.current(); snap == nil || snap.keys.byKID["k1"] == nil {
 		t.Fatal("k1 not loaded")
 	}
 	srv.set(serveJSON(jwksOf(t, k1, k2), "max-age=120"))
@@ -381,7 +381,7 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 	if got := <-waits; got != 108*time.Second {
 		t.Errorf("second wait: got %v, want 108s", got)
 	}
-	if snap := s.current(); snap == nil || snap.byKID["k2"] == nil {
+	if snap := s.current(); snap == nil || snap.keys.byKID["k2"] == nil {
 		t.Error("k2 not picked up by the background refresh")
 	}
 	if got := srv.hits.Load(); got != 2 {
@@ -467,8 +467,9 @@ func TestRemoteKeySetKidMissFlood(t *testing.T) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				kid := fmt.Sprintf("%d-%s", i, rand.Text())
-				if snap := s.refreshForKID(context.Background()); snap != nil && snap.byKID[kid] != nil {
-					t.Errorf("random kid %q found", kid)
+				_ = s.Refresh(context.Background(), kid)
+				if snap, err := s.VerificationKeys(context.Background()); err != nil || snap.byKID[kid] != nil {
+					t.Errorf("after Refresh(%q): got %v, %v; want the set without it", kid, snap, err)
 				}
 			}()
 		}
@@ -505,13 +506,16 @@ func TestRemoteKeySetKidMissWaitsWithContext(t *testing.T) {
 	clock.Advance(time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if snap := s.refreshForKID(ctx); snap != nil {
-		t.Error("cancelled caller: got a set, want nil")
+	if err := s.Refresh(ctx, "k2"); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled caller: got %v, want context.Canceled", err)
 	}
-	got := make(chan *remoteSnapshot)
-	go func() { got <- s.refreshForKID(context.Background()) }()
+	got := make(chan error)
+	go func() { got <- s.Refresh(context.Background(), "k2") }()
 	close(release)
-	if snap := <-got; snap == nil || snap.byKID["k2"] == nil {
+	if err := <-got; err != nil {
+		t.Errorf("second caller: got %v, want nil", err)
+	}
+	if snap, _ := s.VerificationKeys(context.Background()); snap == nil || snap.byKID["k2"] == nil {
 		t.Error("second caller did not see k2 from the shared fetch")
 	}
 	if n := srv.hits.Load(); n != 2 {
@@ -649,7 +653,7 @@ func TestRemoteKeySetBadInput(t *testing.T) {
 				t.Errorf("log: got %q, want a failure line mentioning %q", logs.String(), tt.logged)
 			}
 			snap := s.current()
-			if snap == nil || snap.byKID["good"] == nil || len(snap.keys) != 1 {
+			if snap == nil || snap.keys.byKID["good"] == nil || snap.keys.Len() != 1 {
 				t.Error("the last good set is not serving")
 			}
 			_ = s.Close()
@@ -682,16 +686,16 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 	if snap == nil {
 		t.Fatal("no keys")
 	}
-	if k := snap.byKID["ec"]; k == nil || k.Algorithm() != ES256 {
+	if k := snap.keys.byKID["ec"]; k == nil || k.Algorithm() != ES256 {
 		t.Errorf("ec: got %v, want an ES256 key", k)
 	}
-	if k := snap.byKID["rsa"]; k == nil || k.Algorithm() != RS256 {
+	if k := snap.keys.byKID["rsa"]; k == nil || k.Algorithm() != RS256 {
 		t.Errorf("rsa: got %v, want an RS256 key", k)
 	}
-	if len(snap.keys) != 2 {
-		t.Errorf("keys: got %d, want 2", len(snap.keys))
+	if snap.keys.Len() != 2 {
+		t.Errorf("keys: got %d, want 2", snap.keys.Len())
 	}
-	for _, k := range snap.keys {
+	for _, k := range snap.keys.keys {
 		if k.CanSign() || k.hmac != nil {
 			t.Errorf("%v holds secret material", k)
 		}

@@ -57,7 +57,7 @@ func TestRFCVectors(t *testing.T) {
 				t.Fatalf("the RFC key has private parts: got CanSign false")
 			}
 			v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k.Public()}})
-			seg, _, err := v.verifySignature(vec.Token)
+			seg, _, err := v.verifySignature(context.Background(), vec.Token)
 			if err != nil {
 				t.Fatalf("signature layer: got %v, want nil", err)
 			}
@@ -80,7 +80,7 @@ func TestRFCVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := v.verifySignature(signingInput + "." + b64.EncodeToString(sig)); err != nil {
+			if _, _, err := v.verifySignature(context.Background(), signingInput+"."+b64.EncodeToString(sig)); err != nil {
 				t.Errorf("own signature: got %v, want nil", err)
 			}
 			// A changed payload character breaks it.
@@ -90,14 +90,14 @@ func TestRFCVectors(t *testing.T) {
 				c = 'B'
 			}
 			tampered := vec.Token[:i] + string(c) + vec.Token[i+1:]
-			_, _, err = v.verifySignature(tampered)
+			_, _, err = v.verifySignature(context.Background(), tampered)
 			jwtCheckErr(t, err, ErrInvalidToken)
 			// A verifier for another algorithm refuses it.
 			other := jwtMustHMAC(t, HS512, jwtSecret64, "")
 			if vec.Alg == HS512 {
 				other = jwtMustPriv(t, EdDSA, jwtEd(), "")
 			}
-			_, _, err = jwtVerifier(t, VerifierConfig{Keys: []*Key{other}}).verifySignature(vec.Token)
+			_, _, err = jwtVerifier(t, VerifierConfig{Keys: []*Key{other}}).verifySignature(context.Background(), vec.Token)
 			jwtCheckErr(t, err, ErrAlgorithm)
 		})
 	}
@@ -237,7 +237,7 @@ func jwsVerdict(keys []*Key, token string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("key set refused: %w", err)
 	}
-	payload, _, err := v.verifySignature(token)
+	payload, _, err := v.verifySignature(context.Background(), token)
 	if err != nil {
 		if !errors.Is(err, ErrInvalidToken) {
 			return false, fmt.Errorf("error %v does not match ErrInvalidToken", err)

@@ -31,10 +31,11 @@ const (
 )
 
 // VerifierConfig configures a [Verifier]. The zero value is not usable:
-// [NewVerifier] requires at least one key. The config is copied; changing it
-// afterwards has no effect.
+// [NewVerifier] requires either at least one key in Keys or a KeySource. The
+// config is copied; changing it afterwards has no effect.
 type VerifierConfig struct {
-	// Keys verify tokens. Each key allows exactly its own algorithm; a token
+	// Keys are static keys that verify tokens; set either Keys or KeySource,
+	// not both. Each key allows exactly its own algorithm; a token
 	// whose "kid" names no key, or that has no "kid" while more than one key of
 	// its algorithm exists, is rejected. There is never a fallback key. Private
 	// keys are accepted; only their public half is used. A key bound with
@@ -42,6 +43,14 @@ type VerifierConfig struct {
 	// (otherwise 401 invalid_token, [ErrInvalidIssuer]): with several
 	// tenants, bind each tenant's key to its issuer.
 	Keys []*Key
+	// KeySource supplies the keys instead of Keys, snapshot by snapshot, so
+	// keys can change (a rotating [KeySet], a remote JWKS) without building a
+	// new Verifier. The rules of Keys apply to each snapshot; a key bound to an
+	// issuer that Issuers does not accept never verifies anything (with Keys,
+	// NewVerifier refuses it). When the source fails or has no keys yet,
+	// requests get 503 temporarily_unavailable with Retry-After
+	// ([ErrKeysUnavailable]); see [KeySource] and [KeyRefresher]. Default nil.
+	KeySource KeySource
 	// Issuers, when not empty, are the accepted "iss" values (any of). Empty:
 	// "iss" is not checked.
 	Issuers []string
@@ -99,22 +108,21 @@ type VerifierConfig struct {
 // [ErrNoCredentials] (the fault is the server's), and RequireBearer answers
 // every request 500 server_error through [WriteError] without calling next.
 type Verifier struct {
-	keys        []*Key
-	byKID       map[string]*Key
-	byAlg       map[Algorithm][]*Key
-	issuers     []string
-	audiences   []string
-	leeway      time.Duration
-	maxLife     float64 // seconds
-	strictTyp   bool
-	maxLen      int
-	now         func() time.Time
-	writeError  ErrorWriter
-	allowAnon   bool
-	allowQuery  bool
-	headerCache headerCache
-	cache       *tokenCache
-	errs        verifierErrors
+	static     *KeySnapshot // from Keys; nil with a KeySource
+	source     KeySource
+	refresher  KeyRefresher // source's, when it implements it
+	issuers    []string
+	audiences  []string
+	leeway     time.Duration
+	maxLife    float64 // seconds
+	strictTyp  bool
+	maxLen     int
+	now        func() time.Time
+	writeError ErrorWriter
+	allowAnon  bool
+	allowQuery bool
+	cache      *tokenCache
+	errs       verifierErrors
 }
 
 // verifierErrors are the verifier's failures, built once with its realm.
@@ -122,19 +130,18 @@ type verifierErrors struct {
 	noCredentials, invalidRequest, twoCredentials                             *Error
 	malformed, tooLarge, signature, alg, kid, crit, typ                       *Error
 	expired, notYet, issued, issuer, audience, missingExp, missingSub, claims *Error
-	lifetime                                                                  *Error
+	lifetime, keysUnavailable                                                 *Error
 }
 
 // NewVerifier validates cfg and returns a Verifier. It reports every problem
-// at once: no keys, a nil or zero key, two keys with the same kid, one key
-// material offered for two algorithms, a key bound to no issuer, to an empty
-// one or to one Issuers does not accept, a leeway outside [0, 5m], a
-// negative MaxTokenLifetime, a negative size cap.
+// at once: neither Keys nor KeySource, or both; a nil or zero key, two keys
+// with the same kid, one key material offered for two algorithms, a key bound
+// to no issuer, to an empty one or to one Issuers does not accept; a leeway
+// outside [0, 5m], a negative MaxTokenLifetime, a negative size cap.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	var errs []error
 	v := &Verifier{
-		byKID:      map[string]*Key{},
-		byAlg:      map[Algorithm][]*Key{},
+		source:     cfg.KeySource,
 		issuers:    append([]string(nil), cfg.Issuers...),
 		audiences:  append([]string(nil), cfg.Audiences...),
 		leeway:     cfg.Leeway,
@@ -145,46 +152,34 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		allowAnon:  cfg.DangerouslyAllowAnonymous,
 		allowQuery: cfg.DangerouslyAllowQueryToken,
 	}
-	if len(cfg.Keys) == 0 {
-		errs = append(errs, errors.New("guard: VerifierConfig.Keys is empty"))
-	}
-	for i, k := range cfg.Keys {
-		if k == nil {
-			errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] is nil", i))
-			continue
-		}
-		if !k.usable() {
-			errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] is a zero Key; build keys with NewHMACKey, NewPublicKey, NewPrivateKey, ParsePEMKey or ParseJWK", i))
-			continue
-		}
-		k = k.Public()
-		if k.bound && len(k.issuers) == 0 {
-			errs = append(errs, fmt.Errorf("guard: %v is bound to no issuer", k))
-		}
-		for _, iss := range k.issuers {
-			if iss == "" {
-				errs = append(errs, fmt.Errorf("guard: %v is bound to an empty issuer", k))
-			} else if len(cfg.Issuers) > 0 && !slices.Contains(cfg.Issuers, iss) {
-				errs = append(errs, fmt.Errorf("guard: %v is bound to issuer %q, which Issuers does not accept", k, iss))
+	switch {
+	case cfg.KeySource != nil && len(cfg.Keys) > 0:
+		errs = append(errs, errors.New("guard: VerifierConfig has both Keys and KeySource; set one"))
+	case cfg.KeySource != nil:
+		v.refresher, _ = cfg.KeySource.(KeyRefresher)
+	case len(cfg.Keys) == 0:
+		errs = append(errs, errors.New("guard: VerifierConfig.Keys is empty and KeySource is nil"))
+	default:
+		for i, k := range cfg.Keys {
+			if k == nil || !k.usable() {
+				continue // NewKeySnapshot reports it
 			}
-		}
-		for _, o := range v.keys {
-			if sameMaterial(k, o) {
-				if k.alg != o.alg {
-					errs = append(errs, fmt.Errorf("guard: one key is offered for both %s and %s", o.alg, k.alg))
-				} else {
-					errs = append(errs, fmt.Errorf("guard: %v is configured twice", k))
+			if k.bound && len(k.issuers) == 0 {
+				errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] %v is bound to no issuer", i, k))
+			}
+			for _, iss := range k.issuers {
+				if iss == "" {
+					errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] %v is bound to an empty issuer", i, k))
+				} else if len(cfg.Issuers) > 0 && !slices.Contains(cfg.Issuers, iss) {
+					errs = append(errs, fmt.Errorf("guard: VerifierConfig.Keys[%d] %v is bound to issuer %q, which Issuers does not accept", i, k, iss))
 				}
 			}
 		}
-		if k.kid != "" {
-			if _, dup := v.byKID[k.kid]; dup {
-				errs = append(errs, fmt.Errorf("guard: kid %q is used by two keys", k.kid))
-			}
-			v.byKID[k.kid] = k
+		s, err := newKeySnapshot("VerifierConfig.Keys", cfg.Keys)
+		if err != nil {
+			errs = append(errs, err)
 		}
-		v.keys = append(v.keys, k)
-		v.byAlg[k.alg] = append(v.byAlg[k.alg], k)
+		v.static = s
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
 		errs = append(errs, fmt.Errorf("guard: Leeway %v is outside [0, %v]", cfg.Leeway, MaxLeeway))
@@ -262,6 +257,8 @@ func newVerifierErrors(realm string) verifierErrors {
 		missingSub:     invalid("sub claim required", ErrMissingClaim),
 		claims:         invalid("malformed claims", ErrMalformedToken),
 		lifetime:       invalid("token lifetime too long", ErrTokenLifetime),
+		keysUnavailable: prerender(&Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "verification keys unavailable; retry later", RetryAfter: 5 * time.Second, Err: ErrKeysUnavailable}),
 	}
 }
 
@@ -315,21 +312,23 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 // iss when configured or when the key is bound to issuers ([ErrInvalidIssuer]),
 // aud when configured, sub required.
 //
-// ctx is accepted for future key sources; Verify does no I/O.
+// With static Keys, Verify does no I/O. With a KeySource, ctx is passed to
+// it (and to its Refresh on an unknown kid); when it has no keys, Verify
+// returns an *Error with status 503 matching [ErrKeysUnavailable].
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v == nil || v.now == nil {
 		return nil, errZeroVerifier
 	}
 	c := new(Claims)
-	if err := v.verify(token, c); err != nil {
+	if err := v.verify(ctx, token, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (v *Verifier) verify(token string, c *Claims) error {
+func (v *Verifier) verify(ctx context.Context, token string, c *Claims) error {
 	if v.cache == nil {
-		payload, k, err := v.verifySignature(token)
+		payload, k, err := v.verifySignature(ctx, token)
 		if err != nil {
 			return err
 		}
@@ -347,7 +346,7 @@ func (v *Verifier) verify(token string, c *Claims) error {
 		copyClaims(c, &e.claims) // the request gets its own slices
 		return nil
 	}
-	payload, k, err := v.verifySignature(token)
+	payload, k, err := v.verifySignature(ctx, token)
 	if err != nil {
 		return err
 	}
@@ -366,7 +365,7 @@ func (v *Verifier) verify(token string, c *Claims) error {
 // verifySignature runs the JWS layer of Verify: size cap, compact form,
 // header, key choice and signature. It returns the payload segment, not yet
 // decoded. It knows nothing about claims.
-func (v *Verifier) verifySignature(token string) (payload string, k *Key, err error) {
+func (v *Verifier) verifySignature(ctx context.Context, token string) (payload string, k *Key, err error) {
 	if len(token) > v.maxLen {
 		return "", nil, v.errs.tooLarge
 	}
@@ -374,10 +373,16 @@ func (v *Verifier) verifySignature(token string) (payload string, k *Key, err er
 	if !ok {
 		return "", nil, v.errs.malformed
 	}
+	snap := v.static
+	if snap == nil {
+		if snap, err = v.snapshot(ctx); err != nil {
+			return "", nil, err
+		}
+	}
 	header := token[:dot1]
-	k, cached := v.headerCache.get(header)
+	k, cached := snap.headers.get(header)
 	if !cached {
-		if k, err = v.keyFor(header); err != nil {
+		if k, snap, err = v.keyFor(ctx, snap, header); err != nil {
 			return "", nil, err
 		}
 	}
@@ -401,49 +406,68 @@ func (v *Verifier) verifySignature(token string) (payload string, k *Key, err er
 	if !cached {
 		// Only headers of tokens that verified enter the cache: an attacker
 		// without a key cannot fill it with made-up headers.
-		v.headerCache.put(header, k)
+		snap.headers.put(header, k)
 	}
 	return token[dot1+1 : dot2], k, nil
 }
 
-// keyFor decodes the header segment and picks the one key that may verify it.
-func (v *Verifier) keyFor(seg string) (*Key, error) {
+// snapshot asks the key source for its current keys.
+func (v *Verifier) snapshot(ctx context.Context) (*KeySnapshot, error) {
+	if v.source == nil {
+		return nil, errZeroVerifier
+	}
+	snap, err := v.source.VerificationKeys(ctx)
+	if err != nil || snap == nil {
+		if err == nil {
+			err = ErrKeysUnavailable
+		}
+		if errors.Is(err, ErrKeysUnavailable) {
+			e := *v.errs.keysUnavailable
+			e.Err = err
+			return nil, &e
+		}
+		e := *v.errs.keysUnavailable
+		e.Err = fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+		return nil, &e
+	}
+	return snap, nil
+}
+
+// keyFor decodes the header segment and picks the one key of snap that may
+// verify it. On an unknown kid it asks a refreshing source once for new keys
+// and returns the snapshot the key came from.
+func (v *Verifier) keyFor(ctx context.Context, snap *KeySnapshot, seg string) (*Key, *KeySnapshot, error) {
 	raw, err := b64.DecodeString(seg)
 	if err != nil {
-		return nil, v.errs.malformed
+		return nil, nil, v.errs.malformed
 	}
 	var h jwsHeader
 	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, v.errs.malformed
+		return nil, nil, v.errs.malformed
 	}
 	if len(h.Crit) > 0 {
-		return nil, v.errs.crit
+		return nil, nil, v.errs.crit
 	}
 	if !v.typAccepted(h.Typ) {
-		return nil, v.errs.typ
+		return nil, nil, v.errs.typ
 	}
 	alg := Algorithm(h.Alg)
-	var k *Key
-	if h.Kid != "" {
-		k = v.byKID[h.Kid]
-		if k == nil {
-			return nil, v.errs.kid
-		}
-		if k.alg != alg {
-			return nil, v.errs.alg
-		}
-	} else {
-		candidates := v.byAlg[alg]
-		switch len(candidates) {
-		case 0:
-			return nil, v.errs.alg
-		case 1:
-			k = candidates[0]
-		default:
-			return nil, v.errs.kid
+	k, miss := snap.lookup(h.Kid, alg)
+	if miss == lookupKID && v.refresher != nil {
+		if v.refresher.Refresh(ctx, h.Kid) == nil {
+			if s, err := v.snapshot(ctx); err == nil {
+				snap = s
+				k, miss = snap.lookup(h.Kid, alg)
+			}
 		}
 	}
-	return k, nil
+	switch miss {
+	case lookupKID, lookupAmbiguous:
+		return nil, nil, v.errs.kid
+	case lookupAlg:
+		return nil, nil, v.errs.alg
+	}
+	return k, snap, nil
 }
 
 func (v *Verifier) typAccepted(typ string) bool {

@@ -627,7 +627,7 @@ func TestVerifyHeaderCache(t *testing.T) {
 	k := jwtBadInputKey()
 	v := jwtVerifier(t, VerifierConfig{Keys: []*Key{k}})
 	size := func() int {
-		m := v.headerCache.m.Load()
+		m := v.static.headers.m.Load()
 		if m == nil {
 			return 0
 		}
