@@ -169,6 +169,10 @@ func startRemote(t *testing.T, cfg RemoteKeySetConfig, wantReady bool) *RemoteKe
 		if err := s.Ready(ctx); err != nil {
 			t.Fatalf("Ready: %v", err)
 		}
+		s.mu.Lock()
+		first := s.inflight
+		s.mu.Unlock()
+		<-first.done // Ready returns as the keys land, a moment before the fetch ends
 	}
 	return s
 }
