@@ -399,6 +399,18 @@ var ErrWeakSecret = errors.New("guard: weak HMAC secret")
 // 503 temporarily_unavailable and Retry-After, failing closed.
 var ErrKeysUnavailable = errors.New("guard: verification keys unavailable")
 
+// ErrInvalidKeySet: [ParseJWKSet] refused a whole JWK Set: not a JSON
+// object with a "keys" array, over the size or key-count cap, two usable
+// keys with one kid, or a private member (d, p, q, dp, dq, qi, oth, or an
+// oct key's k) in a set that must hold public keys only.
+var ErrInvalidKeySet = errors.New("guard: invalid JWK set")
+
+// ErrUnsupportedKey: [ParseJWKSet] skipped one key of a set: an unsupported
+// kty, crv or alg, "use" other than "sig", key_ops without "verify", an RSA
+// key without "alg", or a key that is not acceptable (RSA under 2048 bits,
+// a point off its curve, an alg that contradicts the key).
+var ErrUnsupportedKey = errors.New("guard: unsupported key")
+
 // Remote key errors (a [RemoteKeySet] and OIDC discovery). Fetch failures
 // reach RemoteKeySetConfig.OnError and the log, not clients; a client
 // meets them only as [ErrKeysUnavailable] (503) or [ErrUnknownKey] (401).
@@ -412,8 +424,4 @@ var (
 	// ErrIssuerMismatch: a discovery document names another issuer than the
 	// one it was fetched for (OpenID Connect Discovery 1.0 §4.3, RFC 8414 §3.3).
 	ErrIssuerMismatch = errors.New("guard: issuer mismatch")
-	// ErrMalformedJWKS: a fetched JWK Set is not acceptable as a whole: not
-	// JSON, no "keys" array, too many keys, two keys with one kid, or no
-	// usable key at all.
-	ErrMalformedJWKS = errors.New("guard: malformed JWK Set")
 )

@@ -29,7 +29,7 @@ type jwk struct {
 	N      string   `json:"n,omitzero"`
 	E      string   `json:"e,omitzero"`
 	K      string   `json:"k,omitzero"`
-	// RSA private keys also carry p, q, dp, dq, qi; they are recomputed.
+	// RSA private keys also carry p, q, dp, dq, qi; dp, dq and qi are recomputed.
 	P string `json:"p,omitzero"`
 	Q string `json:"q,omitzero"`
 }
@@ -112,6 +112,8 @@ func (j *jwk) key(alg Algorithm) (*Key, error) {
 			curve = elliptic.P256()
 		case "P-384":
 			curve = elliptic.P384()
+		case "P-521":
+			curve = elliptic.P521()
 		default:
 			return nil, fmt.Errorf("guard: unsupported EC curve %q", j.Crv)
 		}

@@ -164,7 +164,7 @@ func TestParseJWKKeyWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !pub.verify([]byte("m"), sig) {
+	if !pub.verify("m", sig) {
 		t.Errorf("JWK public key: got verify false, want true")
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -18,9 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"math/big"
 	"slices"
 	"sync"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Algorithm is a JWS "alg" value (RFC 7518 §3, RFC 8037). Only the
@@ -33,9 +33,14 @@ const (
 	HS384 Algorithm = "HS384"
 	HS512 Algorithm = "HS512"
 	RS256 Algorithm = "RS256"
+	RS384 Algorithm = "RS384"
+	RS512 Algorithm = "RS512"
 	PS256 Algorithm = "PS256"
+	PS384 Algorithm = "PS384"
+	PS512 Algorithm = "PS512"
 	ES256 Algorithm = "ES256"
 	ES384 Algorithm = "ES384"
+	ES512 Algorithm = "ES512" // ECDSA on P-521 with SHA-512 (RFC 7518 §3.4)
 	EdDSA Algorithm = "EdDSA"
 )
 
@@ -46,19 +51,27 @@ func (a Algorithm) hash() crypto.Hash {
 	switch a {
 	case HS256, RS256, PS256, ES256:
 		return crypto.SHA256
-	case HS384, ES384:
+	case HS384, RS384, PS384, ES384:
 		return crypto.SHA384
-	case HS512:
+	case HS512, RS512, PS512, ES512:
 		return crypto.SHA512
 	}
 	return 0 // EdDSA hashes internally
 }
 
+func (a Algorithm) isRSA() bool { return a.isPKCS1() || a.isPSS() }
+
+func (a Algorithm) isPKCS1() bool { return a == RS256 || a == RS384 || a == RS512 }
+
+func (a Algorithm) isPSS() bool { return a == PS256 || a == PS384 || a == PS512 }
+
+func (a Algorithm) isECDSA() bool { return a == ES256 || a == ES384 || a == ES512 }
+
 func (a Algorithm) isHMAC() bool { return a == HS256 || a == HS384 || a == HS512 }
 
 func (a Algorithm) valid() bool {
 	switch a {
-	case HS256, HS384, HS512, RS256, PS256, ES256, ES384, EdDSA:
+	case HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA:
 		return true
 	}
 	return false
@@ -67,14 +80,24 @@ func (a Algorithm) valid() bool {
 // Key is a signing or verification key bound to exactly one [Algorithm] and an
 // optional key ID ("kid"), and optionally to the issuers it may sign for
 // ([Key.ForIssuers]). A Key is immutable and safe for concurrent use.
-// Build one with [NewHMACKey], [NewPublicKey], [NewPrivateKey], [ParsePEMKey]
-// or [ParseJWK]; [NewVerifier] and [NewTokenIssuer] refuse the zero Key.
+// Build one with [NewHMACKey], [NewPublicKey], [NewPrivateKey],
+// [NewSigningMethodKey], [ParsePEMKey] or [ParseJWK]; [NewVerifier] and
+// [NewTokenIssuer] refuse the zero Key.
+//
+// Signatures are made and checked by a golang-jwt [jwt.SigningMethod]: the
+// key fixes which one, so the token header never chooses it.
 type Key struct {
 	alg  Algorithm
 	kid  string
 	hmac *hmacKey         // HS*
 	pub  crypto.PublicKey // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey
-	priv crypto.Signer    // nil for verification-only keys
+	priv crypto.Signer    // a built-in private key; nil otherwise
+
+	signer    jwt.SigningMethod // signs with signKey; nil for verification-only keys
+	signKey   any               // what signer.Sign takes
+	checkSig  bool              // signer is not built in: verify each signature it makes
+	verifier  jwt.SigningMethod // verifies with verifyKey; always a built-in method
+	verifyKey any               // what verifier.Verify takes, boxed once
 
 	bound   bool     // set by ForIssuers: only tokens of issuers count
 	issuers []string // never modified after ForIssuers
@@ -108,7 +131,9 @@ func (k *Key) signsFor(iss string) bool { return !k.bound || slices.Contains(k.i
 
 // usable reports whether k was built by a constructor: a zero Key has no
 // algorithm and no material.
-func (k *Key) usable() bool { return k.alg.valid() && (k.hmac != nil || k.pub != nil) }
+func (k *Key) usable() bool {
+	return k.alg.valid() && (k.hmac != nil || k.pub != nil) && k.verifier != nil
+}
 
 // Algorithm returns the only algorithm the key may be used with.
 func (k *Key) Algorithm() Algorithm { return k.alg }
@@ -117,15 +142,16 @@ func (k *Key) Algorithm() Algorithm { return k.alg }
 func (k *Key) KeyID() string { return k.kid }
 
 // CanSign reports whether k holds secret material (an HMAC secret or a private key).
-func (k *Key) CanSign() bool { return k.hmac != nil || k.priv != nil }
+func (k *Key) CanSign() bool { return k.signer != nil }
 
 // Public returns the verification half of k: k itself for HMAC keys (the
-// secret is both), a key without the private part otherwise.
+// secret is both) and verification keys, a key without the private part
+// (or the third-party signer) otherwise.
 func (k *Key) Public() *Key {
-	if k.hmac != nil || k.priv == nil {
+	if k.hmac != nil || k.signer == nil {
 		return k
 	}
-	return &Key{alg: k.alg, kid: k.kid, pub: k.pub, bound: k.bound, issuers: k.issuers}
+	return &Key{alg: k.alg, kid: k.kid, pub: k.pub, verifier: k.verifier, verifyKey: k.verifyKey, bound: k.bound, issuers: k.issuers}
 }
 
 // String describes the key without any key material: its algorithm, kid
@@ -165,10 +191,12 @@ func newHMACKey(h crypto.Hash, secret []byte) *hmacKey {
 	return k
 }
 
-// hmacState is a keyed MAC with room for its output.
+// hmacState is a keyed MAC with room for its output and for a copy of the
+// message (the SigningMethod interface hands it over as a string).
 type hmacState struct {
 	mac hash.Hash
 	out [sha512.Size]byte
+	msg []byte
 }
 
 // sum appends the MAC of msg to dst.
@@ -182,15 +210,20 @@ func (k *hmacKey) sum(dst, msg []byte) []byte {
 }
 
 // equal reports, in constant time, whether sig is the MAC of msg. It
-// allocates nothing.
-func (k *hmacKey) equal(msg, sig []byte) bool {
+// allocates nothing once the pooled state's buffer has grown to the
+// message size.
+func (k *hmacKey) equal(msg string, sig []byte) bool {
 	if len(sig) != k.size {
 		return false
 	}
 	st := k.pool.Get().(*hmacState)
+	st.msg = append(st.msg[:0], msg...)
 	st.mac.Reset()
-	st.mac.Write(msg)
+	st.mac.Write(st.msg)
 	ok := hmac.Equal(st.mac.Sum(st.out[:0]), sig)
+	if cap(st.msg) > DefaultMaxTokenBytes {
+		st.msg = nil // an unusually large token; do not pin it
+	}
 	k.pool.Put(st)
 	return ok
 }
@@ -211,12 +244,20 @@ func NewHMACKey(alg Algorithm, secret []byte, kid string) (*Key, error) {
 	if err := checkHMACSecret(secret); err != nil {
 		return nil, err
 	}
-	return &Key{alg: alg, kid: kid, hmac: newHMACKey(alg.hash(), secret)}, nil
+	return newHMACKeyUnchecked(alg, secret, kid), nil
 }
 
-// NewPublicKey returns a verification key: *rsa.PublicKey for RS256/PS256
-// (at least 2048 bits), *ecdsa.PublicKey on P-256 for ES256 or P-384 for
-// ES384, ed25519.PublicKey for EdDSA.
+// newHMACKeyUnchecked builds an HMAC key without the secret policy.
+func newHMACKeyUnchecked(alg Algorithm, secret []byte, kid string) *Key {
+	h := newHMACKey(alg.hash(), secret)
+	m := hmacMethods[alg]
+	return &Key{alg: alg, kid: kid, hmac: h, signer: m, signKey: h, verifier: m, verifyKey: h}
+}
+
+// NewPublicKey returns a verification key: *rsa.PublicKey for RS256,
+// RS384, RS512, PS256, PS384 and PS512 (at least 2048 bits),
+// *ecdsa.PublicKey on P-256 for ES256, P-384 for ES384 or P-521 for ES512,
+// ed25519.PublicKey for EdDSA.
 func NewPublicKey(alg Algorithm, pub crypto.PublicKey, kid string) (*Key, error) {
 	if err := checkAsymmetric(alg, pub); err != nil {
 		return nil, err
@@ -224,12 +265,18 @@ func NewPublicKey(alg Algorithm, pub crypto.PublicKey, kid string) (*Key, error)
 	if p, ok := pub.(*ed25519.PublicKey); ok {
 		pub = *p
 	}
-	return &Key{alg: alg, kid: kid, pub: pub}, nil
+	return &Key{alg: alg, kid: kid, pub: pub, verifier: builtinMethod(alg), verifyKey: pub}, nil
 }
 
-// NewPrivateKey returns a signing key (which also verifies) from an
-// *rsa.PrivateKey, *ecdsa.PrivateKey or ed25519.PrivateKey, with the same
-// rules as [NewPublicKey].
+// NewPrivateKey returns a signing key (which also verifies), with the same
+// rules as [NewPublicKey] for priv.Public(). priv is an *rsa.PrivateKey,
+// *ecdsa.PrivateKey or ed25519.PrivateKey, which golang-jwt's methods sign
+// with, or any other [crypto.Signer], such as a key in an HSM or a KMS
+// that exposes only Public and Sign: guard then hashes the signing input
+// itself and passes the digest with the options the algorithm needs
+// (PKCS #1 v1.5, PSS with a salt as long as the hash), converts an ECDSA
+// signature from ASN.1 DER to the fixed-size r||s of JWS (RFC 7518 §3.4),
+// and checks every signature against the public key before using it.
 func NewPrivateKey(alg Algorithm, priv crypto.Signer, kid string) (*Key, error) {
 	switch k := priv.(type) {
 	case nil:
@@ -254,12 +301,22 @@ func NewPrivateKey(alg Algorithm, priv crypto.Signer, kid string) (*Key, error) 
 	if err := checkAsymmetric(alg, pub); err != nil {
 		return nil, err
 	}
-	return &Key{alg: alg, kid: kid, pub: pub, priv: priv}, nil
+	if p, ok := pub.(*ed25519.PublicKey); ok {
+		pub = *p
+	}
+	k := &Key{alg: alg, kid: kid, pub: pub, priv: priv, verifier: builtinMethod(alg), verifyKey: pub}
+	switch priv.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
+		k.signer, k.signKey = k.verifier, priv
+	default:
+		k.signer, k.signKey, k.checkSig = cryptoSignerMethod{alg: alg, SigningMethod: k.verifier}, priv, true
+	}
+	return k, nil
 }
 
 func checkAsymmetric(alg Algorithm, pub crypto.PublicKey) error {
 	switch alg {
-	case RS256, PS256:
+	case RS256, RS384, RS512, PS256, PS384, PS512:
 		k, ok := pub.(*rsa.PublicKey)
 		if !ok || k == nil || k.N == nil {
 			return fmt.Errorf("guard: %s needs an RSA key, not %T", alg, pub)
@@ -270,14 +327,17 @@ func checkAsymmetric(alg Algorithm, pub crypto.PublicKey) error {
 		if k.E < 3 || k.E&1 == 0 {
 			return fmt.Errorf("guard: RSA public exponent %d is not acceptable", k.E)
 		}
-	case ES256, ES384:
+	case ES256, ES384, ES512:
 		k, ok := pub.(*ecdsa.PublicKey)
 		if !ok || k == nil || k.Curve == nil {
 			return fmt.Errorf("guard: %s needs an ECDSA key, not %T", alg, pub)
 		}
 		want := elliptic.P256()
-		if alg == ES384 {
+		switch alg {
+		case ES384:
 			want = elliptic.P384()
+		case ES512:
+			want = elliptic.P521()
 		}
 		if k.Curve != want {
 			return fmt.Errorf("guard: %s needs curve %s, not %s", alg, want.Params().Name, k.Curve.Params().Name)
@@ -357,77 +417,32 @@ func sameMaterial(a, b *Key) bool {
 	return ok && e.Equal(b.pub)
 }
 
-// sign returns the JWS signature of signingInput.
+// sign returns the JWS signature of signingInput, made by the key's
+// signing method. A signature from a method that is not built in (a
+// third-party method, an opaque crypto.Signer) is checked against the
+// public key first, so a signer that answers in the wrong format or with
+// another key never yields a token nobody can verify.
 func (k *Key) sign(signingInput []byte) ([]byte, error) {
-	if k.hmac != nil {
-		return k.hmac.sum(nil, signingInput), nil
-	}
-	if k.priv == nil {
+	if k.signer == nil {
 		return nil, fmt.Errorf("guard: %v is a verification key; it cannot sign", k)
 	}
-	if k.alg == EdDSA {
-		return k.priv.Sign(nil, signingInput, crypto.Hash(0))
-	}
-	h := k.alg.hash().New()
-	h.Write(signingInput)
-	digest := h.Sum(nil)
-	switch k.alg {
-	case RS256:
-		return k.priv.Sign(rand.Reader, digest, crypto.SHA256)
-	case PS256:
-		return k.priv.Sign(rand.Reader, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
-	}
-	// ES256, ES384: JWS wants r||s, each left-padded to the curve size (RFC 7518 §3.4).
-	priv, ok := k.priv.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("guard: ECDSA signer is not an *ecdsa.PrivateKey")
-	}
-	r, s, err := ecdsa.Sign(rand.Reader, priv, digest)
+	si := string(signingInput)
+	sig, err := k.signer.Sign(si, k.signKey)
 	if err != nil {
 		return nil, err
 	}
-	n := (priv.Curve.Params().BitSize + 7) / 8
-	sig := make([]byte, 2*n)
-	r.FillBytes(sig[:n])
-	s.FillBytes(sig[n:])
+	if k.checkSig {
+		if err := k.verifier.Verify(si, sig, k.verifyKey); err != nil {
+			return nil, fmt.Errorf("guard: %s signer made a signature that does not verify with its public key: %w", k.alg, err)
+		}
+	}
 	return sig, nil
 }
 
-// verify checks sig over signingInput. It never panics on any input.
-func (k *Key) verify(signingInput, sig []byte) bool {
-	switch k.alg {
-	case HS256, HS384, HS512:
-		return k.hmac.equal(signingInput, sig)
-	case EdDSA:
-		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.pub.(ed25519.PublicKey), signingInput, sig)
-	}
-	var digest []byte
-	switch k.alg.hash() {
-	case crypto.SHA256:
-		d := sha256.Sum256(signingInput)
-		digest = d[:]
-	case crypto.SHA384:
-		d := sha512.Sum384(signingInput)
-		digest = d[:]
-	}
-	switch k.alg {
-	case RS256:
-		pub := k.pub.(*rsa.PublicKey)
-		return len(sig) == pub.Size() && rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
-	case PS256:
-		pub := k.pub.(*rsa.PublicKey)
-		return len(sig) == pub.Size() && rsa.VerifyPSS(pub, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-	case ES256, ES384:
-		pub := k.pub.(*ecdsa.PublicKey)
-		n := (pub.Curve.Params().BitSize + 7) / 8
-		if len(sig) != 2*n {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:n])
-		s := new(big.Int).SetBytes(sig[n:])
-		return ecdsa.Verify(pub, digest, r, s)
-	}
-	return false
+// verify checks sig over signingInput with the key's built-in method. It
+// never panics on any input.
+func (k *Key) verify(signingInput string, sig []byte) bool {
+	return k.verifier.Verify(signingInput, sig, k.verifyKey) == nil
 }
 
 // b64 is the only base64 alphabet JWS uses: URL-safe, unpadded, and strict

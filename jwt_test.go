@@ -25,6 +25,7 @@ var (
 	jwtP256    = sync.OnceValue(func() *ecdsa.PrivateKey { return jwtGenEC(elliptic.P256()) })
 	jwtP256b   = sync.OnceValue(func() *ecdsa.PrivateKey { return jwtGenEC(elliptic.P256()) })
 	jwtP384    = sync.OnceValue(func() *ecdsa.PrivateKey { return jwtGenEC(elliptic.P384()) })
+	jwtP521    = sync.OnceValue(func() *ecdsa.PrivateKey { return jwtGenEC(elliptic.P521()) })
 	jwtEd      = sync.OnceValue(func() ed25519.PrivateKey {
 		_, k, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -177,7 +178,7 @@ func TestNewHMACKeyCopiesSecret(t *testing.T) {
 	for i := range secret {
 		secret[i] = 0
 	}
-	if !k.verify([]byte("a.b"), sig) {
+	if !k.verify("a.b", sig) {
 		t.Errorf("after the caller zeroed its secret: got verify false, want true (the key must hold a copy)")
 	}
 }
@@ -228,8 +229,9 @@ func TestNewPublicKey(t *testing.T) {
 		{"none", "none", edPub, true},
 		{"None", "None", edPub, true},
 		{"empty alg", "", edPub, true},
-		{"unsupported ES512", "ES512", &jwtP256().PublicKey, true},
-		{"unsupported RS512", "RS512", &jwtRSA().PublicKey, true},
+		{"ES512 on P-256", "ES512", &jwtP256().PublicKey, true},
+		{"RS512", "RS512", &jwtRSA().PublicKey, false},
+		{"unsupported ES256K", "ES256K", &jwtP256().PublicKey, true},
 		{"nil", RS256, nil, true},
 	}
 	for _, tt := range tests {
@@ -305,9 +307,14 @@ func TestSignVerify(t *testing.T) {
 		jwtMustHMAC(t, HS384, jwtSecret48, ""),
 		jwtMustHMAC(t, HS512, jwtSecret64, ""),
 		jwtMustPriv(t, RS256, jwtRSA(), ""),
+		jwtMustPriv(t, RS384, jwtRSA(), ""),
+		jwtMustPriv(t, RS512, jwtRSA(), ""),
 		jwtMustPriv(t, PS256, jwtRSA(), ""),
+		jwtMustPriv(t, PS384, jwtRSA(), ""),
+		jwtMustPriv(t, PS512, jwtRSA(), ""),
 		jwtMustPriv(t, ES256, jwtP256(), ""),
 		jwtMustPriv(t, ES384, jwtP384(), ""),
+		jwtMustPriv(t, ES512, jwtP521(), ""),
 		jwtMustPriv(t, EdDSA, jwtEd(), ""),
 	}
 	others := map[Algorithm]*Key{
@@ -315,9 +322,14 @@ func TestSignVerify(t *testing.T) {
 		HS384: jwtMustHMAC(t, HS384, jwtSecret64, ""),
 		HS512: jwtMustHMAC(t, HS512, []byte("Yh3kP9mQ2wL7vB4nX8cR1tZ6sD0fG5jA-e2uK7pW9qM4bV1xN8zC3rT6yH0gL5sF"), ""),
 		RS256: jwtMustPriv(t, RS256, jwtRSA2(), ""),
+		RS384: jwtMustPriv(t, RS384, jwtRSA2(), ""),
+		RS512: jwtMustPriv(t, RS512, jwtRSA2(), ""),
 		PS256: jwtMustPriv(t, PS256, jwtRSA2(), ""),
+		PS384: jwtMustPriv(t, PS384, jwtRSA2(), ""),
+		PS512: jwtMustPriv(t, PS512, jwtRSA2(), ""),
 		ES256: jwtMustPriv(t, ES256, jwtP256b(), ""),
 		ES384: jwtMustPriv(t, ES384, jwtGenEC(elliptic.P384()), ""),
+		ES512: jwtMustPriv(t, ES512, jwtGenEC(elliptic.P521()), ""),
 	}
 	_, otherEd, _ := ed25519.GenerateKey(rand.Reader)
 	others[EdDSA] = jwtMustPriv(t, EdDSA, otherEd, "")
@@ -329,25 +341,25 @@ func TestSignVerify(t *testing.T) {
 			if err != nil {
 				t.Fatalf("sign: %v", err)
 			}
-			if !k.verify(msg, sig) {
+			if !k.verify(string(msg), sig) {
 				t.Fatalf("verify of own signature: got false, want true")
 			}
-			if !k.Public().verify(msg, sig) {
+			if !k.Public().verify(string(msg), sig) {
 				t.Errorf("Public().verify: got false, want true")
 			}
-			if others[k.alg].verify(msg, sig) {
+			if others[k.alg].verify(string(msg), sig) {
 				t.Errorf("another %s key verified the signature: got true, want false", k.alg)
 			}
 			bad := bytes.Clone(sig)
 			bad[len(bad)/2] ^= 1
-			if k.verify(msg, bad) {
+			if k.verify(string(msg), bad) {
 				t.Errorf("flipped signature bit: got true, want false")
 			}
-			if k.verify(append(bytes.Clone(msg), 'x'), sig) {
+			if k.verify(string(msg)+"x", sig) {
 				t.Errorf("changed message: got true, want false")
 			}
 			for _, s := range [][]byte{nil, {}, sig[:len(sig)-1], append(bytes.Clone(sig), 0), make([]byte, len(sig))} {
-				if k.verify(msg, s) {
+				if k.verify(string(msg), s) {
 					t.Errorf("signature of %d bytes: got true, want false", len(s))
 				}
 			}
@@ -446,18 +458,18 @@ func TestParsePEMKeyVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !pub.verify([]byte("m"), sig) {
+	if !pub.verify("m", sig) {
 		t.Errorf("got verify false, want true")
 	}
 }
 
 func TestAlgorithmValid(t *testing.T) {
-	for _, a := range []Algorithm{HS256, HS384, HS512, RS256, PS256, ES256, ES384, EdDSA} {
+	for _, a := range []Algorithm{HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA} {
 		if !a.valid() {
 			t.Errorf("%s.valid(): got false, want true", a)
 		}
 	}
-	for _, a := range []Algorithm{"", "none", "None", "NONE", "nOnE", "hs256", "RS384", "RS512", "PS384", "PS512", "ES512", "ES256K", "Ed25519", "EDDSA", "HS256 "} {
+	for _, a := range []Algorithm{"", "none", "None", "NONE", "nOnE", "hs256", "rs384", "ES521", "ES256K", "Ed25519", "EDDSA", "HS256 "} {
 		if a.valid() {
 			t.Errorf("%q.valid(): got true, want false", a)
 		}

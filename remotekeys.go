@@ -53,12 +53,12 @@ type RemoteKeySetConfig struct {
 	// Timeout bounds one fetch, from the request to the body's last byte.
 	// Default [DefaultRemoteTimeout] (10s).
 	Timeout time.Duration
-	// MaxResponseBytes caps a fetched document. Default
-	// [DefaultMaxRemoteBytes] (1 MiB).
+	// MaxResponseBytes caps a fetched document; the body is read no further.
+	// Default and maximum [DefaultMaxRemoteBytes] (1 MiB), which is also
+	// the cap of [ParseJWKSet]. A JWK Set is read with ParseJWKSet: at most
+	// [MaxJWKSetKeys] keys; unusable keys are skipped and logged; secret
+	// (HMAC) keys are never used.
 	MaxResponseBytes int64
-	// MaxKeys caps the keys of a fetched set; a larger set is refused.
-	// Default [DefaultMaxRemoteKeys] (100).
-	MaxKeys int
 	// MinRefresh and MaxRefresh bound how long a fetched set is fresh: its
 	// Cache-Control max-age clamped to [MinRefresh, MaxRefresh] (no-store
 	// and no-cache count as 0; without either, MinRefresh). The set is
@@ -111,7 +111,6 @@ type RemoteKeySet struct {
 	insecure        bool
 	timeout         time.Duration
 	maxBytes        int64
-	maxKeys         int
 	minFresh        time.Duration
 	maxFresh        time.Duration
 	refetchInterval time.Duration
@@ -186,11 +185,8 @@ func NewRemoteKeySet(cfg RemoteKeySetConfig) (*RemoteKeySet, error) {
 			errs = append(errs, fmt.Errorf("guard: RemoteKeySetConfig.%s %v is negative", d.name, d.v))
 		}
 	}
-	if cfg.MaxResponseBytes < 0 {
-		errs = append(errs, errors.New("guard: RemoteKeySetConfig.MaxResponseBytes is negative"))
-	}
-	if cfg.MaxKeys < 0 {
-		errs = append(errs, errors.New("guard: RemoteKeySetConfig.MaxKeys is negative"))
+	if cfg.MaxResponseBytes < 0 || cfg.MaxResponseBytes > DefaultMaxRemoteBytes {
+		errs = append(errs, fmt.Errorf("guard: RemoteKeySetConfig.MaxResponseBytes %d is outside [0, %d]", cfg.MaxResponseBytes, DefaultMaxRemoteBytes))
 	}
 	s := &RemoteKeySet{
 		url:             cfg.URL,
@@ -199,7 +195,6 @@ func NewRemoteKeySet(cfg RemoteKeySetConfig) (*RemoteKeySet, error) {
 		insecure:        cfg.DangerouslyAllowInsecureHTTP,
 		timeout:         orDefault(cfg.Timeout, DefaultRemoteTimeout),
 		maxBytes:        orDefault(cfg.MaxResponseBytes, DefaultMaxRemoteBytes),
-		maxKeys:         orDefault(cfg.MaxKeys, DefaultMaxRemoteKeys),
 		minFresh:        orDefault(cfg.MinRefresh, DefaultMinRefresh),
 		maxFresh:        orDefault(cfg.MaxRefresh, DefaultMaxRefresh),
 		refetchInterval: orDefault(cfg.RefetchInterval, DefaultRefetchInterval),
@@ -400,9 +395,12 @@ func (s *RemoteKeySet) loadOnce() error {
 		s.forgetDiscovery()
 		return err
 	}
-	keys, skipped, err := parseRemoteJWKSet(body, s.maxKeys)
+	keys, skipped, err := ParseJWKSet(body)
 	for _, e := range skipped {
 		s.log.Warn("guard: remote key set: key skipped", "source", s.source(), "reason", e)
+	}
+	if err == nil && len(keys) == 0 {
+		err = fmt.Errorf("%w: no usable key among %d skipped", ErrInvalidKeySet, len(skipped))
 	}
 	if err != nil {
 		s.forgetDiscovery()
@@ -412,9 +410,8 @@ func (s *RemoteKeySet) loadOnce() error {
 		maxAge = s.minFresh
 	}
 	ks, err := NewKeySnapshot(keys...)
-	if err != nil {
-		s.forgetDiscovery()
-		return fmt.Errorf("guard: %s: %w: %w", redactURL(u), ErrMalformedJWKS, err)
+	if err != nil { // ParseJWKSet has checked what NewKeySnapshot checks
+		return fmt.Errorf("guard: %s: %w: %w", redactURL(u), ErrInvalidKeySet, err)
 	}
 	fresh := min(max(maxAge, s.minFresh), s.maxFresh)
 	now := s.now()

@@ -400,7 +400,7 @@ func (v *Verifier) verifySignature(ctx context.Context, token string) (payload s
 	if err != nil {
 		return "", nil, v.errs.malformed
 	}
-	if !k.verify(sc.token[:dot2], sig[:n]) {
+	if !k.verify(token[:dot2], sig[:n]) {
 		return "", nil, v.errs.signature
 	}
 	if !cached {

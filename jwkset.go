@@ -1,0 +1,133 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Limits of [ParseJWKSet].
+const (
+	// MaxJWKSetBytes is the largest JWK Set document ParseJWKSet reads (1 MiB).
+	MaxJWKSetBytes = 1 << 20
+	// MaxJWKSetKeys is the most entries a JWK Set may hold, usable or not.
+	MaxJWKSetKeys = 100
+)
+
+// privateJWKMembers are the JWK members that carry secret material (RFC
+// 7518 §6.2.2, §6.3.2, §6.4.1, RFC 8037 §2).
+var privateJWKMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// ParseJWKSet parses a JWK Set (RFC 7517 §5) of public verification keys, as
+// a JWKS URL serves it, and returns the keys it can use, each bound to its
+// algorithm and kid.
+//
+// A key that cannot be used is skipped, and the reason reported in skipped
+// (each matching [ErrUnsupportedKey]): an unsupported kty, crv or alg (HMAC
+// algorithms included), "use" other than "sig", "key_ops" without
+// "verify", an RSA key without "alg" (RSA keys serve several algorithms and
+// a key here is bound to one; EC and Ed25519 keys without "alg" get the one
+// their curve implies), a malformed member, and a key the checks of
+// [NewPublicKey] refuse (RSA under 2048 bits, a point off the curve, an alg
+// that contradicts the key).
+//
+// The whole set is refused, with an error matching [ErrInvalidKeySet], when
+// data is larger than [MaxJWKSetBytes] or has more than [MaxJWKSetKeys]
+// entries, is not a JSON object with a "keys" array (duplicate member
+// names included), when any entry has a private member (d, p, q, dp, dq,
+// qi, oth, or an oct key's k), or when two usable keys share a kid or a key
+// material. A set where every key was skipped is not an error: keys is
+// empty. ParseJWKSet is safe for concurrent use.
+func ParseJWKSet(data []byte) (keys []*Key, skipped []error, err error) {
+	if len(data) > MaxJWKSetBytes {
+		return nil, nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidKeySet, len(data), MaxJWKSetBytes)
+	}
+	var doc struct {
+		Keys []jsontext.Value `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidKeySet, err)
+	}
+	if doc.Keys == nil {
+		return nil, nil, fmt.Errorf("%w: no \"keys\" array", ErrInvalidKeySet)
+	}
+	if len(doc.Keys) > MaxJWKSetKeys {
+		return nil, nil, fmt.Errorf("%w: %d keys, more than %d", ErrInvalidKeySet, len(doc.Keys), MaxJWKSetKeys)
+	}
+	kids := map[string]bool{}
+	for i, raw := range doc.Keys {
+		var members map[string]jsontext.Value
+		if err := json.Unmarshal(raw, &members); err != nil {
+			return nil, nil, fmt.Errorf("%w: keys[%d] is not a JSON object: %w", ErrInvalidKeySet, i, err)
+		}
+		for _, m := range privateJWKMembers {
+			if _, ok := members[m]; ok {
+				return nil, nil, fmt.Errorf("%w: keys[%d] has the private member %q", ErrInvalidKeySet, i, m)
+			}
+		}
+		k, err := parseSetJWK(raw)
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("%w: keys[%d]: %w", ErrUnsupportedKey, i, err))
+			continue
+		}
+		if k.kid != "" {
+			if kids[k.kid] {
+				return nil, nil, fmt.Errorf("%w: kid %q is used by two keys", ErrInvalidKeySet, k.kid)
+			}
+			kids[k.kid] = true
+		}
+		keys = append(keys, k)
+	}
+	if _, err := NewKeySnapshot(keys...); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidKeySet, err)
+	}
+	return slices.Clip(keys), skipped, nil
+}
+
+// parseSetJWK parses one public entry of a set; the caller has checked that
+// it has no private members.
+func parseSetJWK(raw []byte) (*Key, error) {
+	var j jwk
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return nil, fmt.Errorf("malformed JWK: %w", err)
+	}
+	desc := fmt.Sprintf("kid %q, kty %q", j.Kid, j.Kty)
+	if j.Use != "" && j.Use != "sig" {
+		return nil, fmt.Errorf("%s: use %q is not sig", desc, j.Use)
+	}
+	if j.KeyOps != nil && !slices.Contains(j.KeyOps, "verify") {
+		return nil, fmt.Errorf("%s: key_ops %q does not allow verify", desc, j.KeyOps)
+	}
+	alg := Algorithm(j.Alg)
+	if alg == "" {
+		switch {
+		case j.Kty == "EC" && j.Crv == "P-256":
+			alg = ES256
+		case j.Kty == "EC" && j.Crv == "P-384":
+			alg = ES384
+		case j.Kty == "EC" && j.Crv == "P-521":
+			alg = ES512
+		case j.Kty == "OKP" && j.Crv == "Ed25519":
+			alg = EdDSA
+		default:
+			return nil, fmt.Errorf("%s: no alg, and none follows from the key", desc)
+		}
+	}
+	if !alg.valid() || alg.isHMAC() {
+		return nil, fmt.Errorf("%s: unsupported alg %q", desc, alg)
+	}
+	// key_ops "sign" beside "verify" is harmless in a public set: the key
+	// has no private part, so it can only verify.
+	j.KeyOps = nil
+	k, err := j.key(alg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", desc, err)
+	}
+	if k.CanSign() {
+		return nil, errors.New("guard: internal error: a public JWK made a signing key")
+	}
+	return k, nil
+}
