@@ -2,6 +2,7 @@ package guard
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -19,10 +20,14 @@ const DefaultTokenTTL = 15 * time.Minute
 // IssuerConfig configures a [TokenIssuer]. The config is copied; changing it
 // afterwards has no effect.
 type IssuerConfig struct {
-	// Key signs tokens; it must hold a secret or private key. Required. A
-	// key bound with [Key.ForIssuers] must be bound to Issuer, and Issue
-	// refuses a Claims.Issuer it is not bound to.
+	// Key signs tokens; it must hold a secret or private key. Set either
+	// Key or Keys. A key bound with [Key.ForIssuers] must be bound to
+	// Issuer, and Issue refuses a Claims.Issuer it is not bound to.
 	Key *Key
+	// Keys, instead of Key, is a [KeySet] whose current signing key signs
+	// each token, so keys rotate without a new TokenIssuer. TTL must not
+	// exceed the set's RetireAfter, or tokens would outlive their key.
+	Keys *KeySet
 	// Issuer is written as "iss" when not empty.
 	Issuer string
 	// Audience is written as "aud" when not empty (a string for one value).
@@ -43,6 +48,7 @@ type IssuerConfig struct {
 // returns an error.
 type TokenIssuer struct {
 	key      *Key
+	keys     *KeySet
 	issuer   string
 	audience []string
 	ttl      time.Duration
@@ -50,11 +56,22 @@ type TokenIssuer struct {
 	header   string // the encoded header segment plus '.'
 }
 
-// NewTokenIssuer validates cfg: a signing key is required and TTL must not be negative.
+// NewTokenIssuer validates cfg: exactly one of Key and Keys is required, the
+// (current) signing key must be bound to Issuer when bound at all, and TTL
+// must not be negative nor, with Keys, longer than the set's RetireAfter.
 func NewTokenIssuer(cfg IssuerConfig) (*TokenIssuer, error) {
 	var errs []error
-	if cfg.Key == nil {
-		errs = append(errs, errors.New("guard: IssuerConfig.Key is nil"))
+	if cfg.Keys != nil {
+		if cfg.Key != nil {
+			errs = append(errs, errors.New("guard: IssuerConfig has both Key and Keys; set one"))
+		} else if k := cfg.Keys.SigningKey(); !k.signsFor(cfg.Issuer) {
+			errs = append(errs, fmt.Errorf("guard: the KeySet's signing key %v is not bound to Issuer %q", k, cfg.Issuer))
+		}
+		if ttl := cmp.Or(cfg.TTL, DefaultTokenTTL); ttl > cfg.Keys.retireAfter {
+			errs = append(errs, fmt.Errorf("guard: IssuerConfig.TTL %v exceeds the KeySet's RetireAfter %v", ttl, cfg.Keys.retireAfter))
+		}
+	} else if cfg.Key == nil {
+		errs = append(errs, errors.New("guard: IssuerConfig.Key is nil and Keys is nil"))
 	} else if !cfg.Key.usable() {
 		errs = append(errs, errors.New("guard: IssuerConfig.Key is a zero Key"))
 	} else if !cfg.Key.CanSign() {
@@ -71,6 +88,7 @@ func NewTokenIssuer(cfg IssuerConfig) (*TokenIssuer, error) {
 	}
 	i := &TokenIssuer{
 		key:      cfg.Key,
+		keys:     cfg.Keys,
 		issuer:   cfg.Issuer,
 		audience: append([]string(nil), cfg.Audience...),
 		ttl:      cfg.TTL,
@@ -81,6 +99,9 @@ func NewTokenIssuer(cfg IssuerConfig) (*TokenIssuer, error) {
 	}
 	if i.now == nil {
 		i.now = time.Now
+	}
+	if cfg.Keys != nil {
+		return i, nil
 	}
 	h, err := json.Marshal(jwsHeader{Alg: string(cfg.Key.alg), Kid: cfg.Key.kid, Typ: "at+jwt"})
 	if err != nil {
@@ -98,8 +119,12 @@ func (i *TokenIssuer) TTL() time.Duration { return i.ttl }
 // ExpiresAt is cut to that); ID to 128 random bits. Extra, when set, must be a
 // JSON object whose names do not collide with the claims Issue writes.
 func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
-	if i == nil || i.key == nil {
+	if i == nil || i.key == nil && i.keys == nil {
 		return "", errors.New("guard: TokenIssuer used without NewTokenIssuer; it has no key")
+	}
+	key, header := i.key, i.header
+	if i.keys != nil {
+		key, header = i.keys.signer()
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -111,8 +136,8 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 	if c.Issuer == "" {
 		c.Issuer = i.issuer
 	}
-	if !i.key.signsFor(c.Issuer) {
-		return "", fmt.Errorf("guard: %v is not bound to issuer %q", i.key, c.Issuer)
+	if !key.signsFor(c.Issuer) {
+		return "", fmt.Errorf("guard: %v is not bound to issuer %q", key, c.Issuer)
 	}
 	if len(c.Audience) == 0 {
 		c.Audience = i.audience
@@ -139,10 +164,10 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 		return "", fmt.Errorf("guard: encoding claims: %w", err)
 	}
 	var b strings.Builder
-	b.Grow(len(i.header) + b64.EncodedLen(len(payload)) + 1 + 700)
-	b.WriteString(i.header)
+	b.Grow(len(header) + b64.EncodedLen(len(payload)) + 1 + 700)
+	b.WriteString(header)
 	b.WriteString(b64.EncodeToString(payload))
-	sig, err := i.key.sign([]byte(b.String()))
+	sig, err := key.sign([]byte(b.String()))
 	if err != nil {
 		return "", fmt.Errorf("guard: signing: %w", err)
 	}

@@ -243,17 +243,22 @@ func JWKSHandler(maxAge time.Duration, keys ...*Key) (http.Handler, error) {
 	}
 	cacheControl := "public, max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "application/jwk-set+json")
-		h.Set("Cache-Control", cacheControl)
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		if r.Method == http.MethodGet {
-			_, _ = w.Write(body)
-		}
+		serveJWKS(w, r, body, cacheControl)
 	}), nil
+}
+
+// serveJWKS writes a JWK Set document for GET and HEAD, 405 otherwise.
+func serveJWKS(w http.ResponseWriter, r *http.Request, body []byte, cacheControl string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", cacheControl)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(body)
+	}
 }
