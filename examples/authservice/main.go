@@ -22,7 +22,7 @@
 // duration, default 5m: a new signing key every ROTATE_EVERY, published
 // ROTATE_EVERY/2 before it signs), TOKEN_TTL (default 15m) and
 // RETIRE_AFTER (how long a retired key keeps verifying; default TOKEN_TTL
-// plus 5m).
+// plus 5m), BCRYPT_COST (default guard's, 12; tests use 10).
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -74,6 +75,13 @@ func configFromEnv(log *slog.Logger) (config, error) {
 	cfg.rotateEvery = dur("ROTATE_EVERY", "5m")
 	cfg.tokenTTL = dur("TOKEN_TTL", "15m")
 	cfg.retireAfter = dur("RETIRE_AFTER", (cfg.tokenTTL + 5*time.Minute).String())
+	if v := os.Getenv("BCRYPT_COST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("BCRYPT_COST: want a number, got %q", v))
+		}
+		cfg.bcryptCost = n
+	}
 	return cfg, errors.Join(errs...)
 }
 
