@@ -59,8 +59,6 @@ func (a Algorithm) hash() crypto.Hash {
 	return 0 // EdDSA hashes internally
 }
 
-func (a Algorithm) isRSA() bool { return a.isPKCS1() || a.isPSS() }
-
 func (a Algorithm) isPKCS1() bool { return a == RS256 || a == RS384 || a == RS512 }
 
 func (a Algorithm) isPSS() bool { return a == PS256 || a == PS384 || a == PS512 }
