@@ -74,6 +74,12 @@
 //     Usernames and client ids over 256 bytes are refused; limiter keys are
 //     fixed-size digests of the store's canonical name.
 //   - API keys: only SHA-256 digests are stored and compared.
+//   - Remote keys ([RemoteKeySet]): https only (plain http to loopback
+//     hosts), no redirect that changes the scheme, 1 MiB and 10 s per
+//     fetch, a discovery document's issuer must equal the configured one
+//     exactly, secret (HMAC) keys are never taken from a remote set, a
+//     flood of unknown kids costs at most one fetch per RefetchInterval,
+//     and until keys load verifiers answer 503, never accepting.
 //   - Secrets (passwords, client secrets, keys, tokens) are held in types
 //     that print as REDACTED, including through log/slog.
 //

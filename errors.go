@@ -432,3 +432,18 @@ var ErrInvalidKeySet = errors.New("guard: invalid JWK set")
 // key without "alg", or a key that is not acceptable (RSA under 2048 bits,
 // a point off its curve, an alg that contradicts the key).
 var ErrUnsupportedKey = errors.New("guard: unsupported key")
+
+// Remote key errors (a [RemoteKeySet] and OIDC discovery). Fetch failures
+// reach RemoteKeySetConfig.OnError and the log, not clients; a client
+// meets them only as [ErrKeysUnavailable] (503) or [ErrUnknownKey] (401).
+var (
+	// ErrInsecureURL: a key or discovery URL, or a redirect, is not https
+	// (plain http is allowed to loopback hosts only), or a redirect changes
+	// the scheme.
+	ErrInsecureURL = errors.New("guard: insecure URL")
+	// ErrResponseTooLarge: a fetched document is over its size cap.
+	ErrResponseTooLarge = errors.New("guard: response too large")
+	// ErrIssuerMismatch: a discovery document names another issuer than the
+	// one it was fetched for (OpenID Connect Discovery 1.0 §4.3, RFC 8414 §3.3).
+	ErrIssuerMismatch = errors.New("guard: issuer mismatch")
+)

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guardkit/guard"
+)
+
+func testApp(t *testing.T) *app {
+	t.Helper()
+	a, err := newApp(context.Background(), config{
+		issuer: "http://localhost:9000", audience: "api", rotateEvery: 5 * time.Minute,
+		tokenTTL: 15 * time.Minute, retireAfter: 20 * time.Minute, bcryptCost: 10,
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// The service's contract, through the handler main serves.
+func TestAuthService(t *testing.T) {
+	a := testApp(t)
+	v, err := guard.NewVerifier(guard.VerifierConfig{KeySource: a.keys, Issuers: []string{"http://localhost:9000"}, Audiences: []string{"api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		method      string
+		target      string
+		form        url.Values
+		basic       [2]string
+		status      int
+		header      map[string]string // each must equal
+		body        []string          // each must appear
+		subject     string            // the token's sub, for a 200 from /token
+		roles       []string
+		scope       string
+		wwwAuthWant string
+	}{
+		{name: "discovery", method: "GET", target: "/.well-known/openid-configuration", status: 200,
+			header: map[string]string{"Content-Type": "application/json"},
+			body: []string{`"issuer":"http://localhost:9000"`, `"jwks_uri":"http://localhost:9000/.well-known/jwks.json"`,
+				`"token_endpoint":"http://localhost:9000/token"`, `"id_token_signing_alg_values_supported":["ES256"]`}},
+		{name: "jwks", method: "GET", target: "/.well-known/jwks.json", status: 200,
+			header: map[string]string{"Content-Type": "application/jwk-set+json", "Cache-Control": "public, max-age=75"},
+			body:   []string{`"kty":"EC"`, `"alg":"ES256"`, `"crv":"P-256"`}},
+		{name: "alice logs in through demo-app", method: "POST", target: "/token",
+			form:   url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "client_id": {"demo-app"}},
+			status: 200, header: map[string]string{"Cache-Control": "no-store"}, subject: "alice", roles: []string{"admin"}},
+		{name: "bob logs in", method: "POST", target: "/token",
+			form:   url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"builder"}, "client_id": {"demo-app"}},
+			status: 200, subject: "bob", roles: []string{"user"}},
+		{name: "password grant without a client", method: "POST", target: "/token",
+			form:   url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}},
+			status: 401, body: []string{`"error":"invalid_client"`}, wwwAuthWant: "Basic"},
+		{name: "wrong password", method: "POST", target: "/token",
+			form:   url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"nope"}, "client_id": {"demo-app"}},
+			status: 400, body: []string{`"error":"invalid_grant"`}},
+		{name: "client credentials", method: "POST", target: "/token", basic: [2]string{"demo-client", "demo-secret"},
+			form: url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, status: 200, subject: "demo-client", scope: "read"},
+		{name: "client credentials, wrong secret", method: "POST", target: "/token", basic: [2]string{"demo-client", "wrong"},
+			form: url.Values{"grant_type": {"client_credentials"}}, status: 401, body: []string{`"error":"invalid_client"`}, wwwAuthWant: "Basic"},
+		{name: "demo-app may not use client credentials", method: "POST", target: "/token",
+			form: url.Values{"grant_type": {"client_credentials"}, "client_id": {"demo-app"}}, status: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body io.Reader
+			if tt.form != nil {
+				body = strings.NewReader(tt.form.Encode())
+			}
+			r := httptest.NewRequest(tt.method, tt.target, body)
+			r.RemoteAddr = "127.0.0.1:5000"
+			if tt.form != nil {
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			if tt.basic[0] != "" {
+				r.SetBasicAuth(tt.basic[0], tt.basic[1])
+			}
+			w := httptest.NewRecorder()
+			a.handler.ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.status, w.Body)
+			}
+			for k, want := range tt.header {
+				if got := w.Header().Get(k); got != want {
+					t.Errorf("%s: got %q, want %q", k, got, want)
+				}
+			}
+			if got := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, tt.wwwAuthWant) || tt.wwwAuthWant == "" && got != "" {
+				t.Errorf("WWW-Authenticate: got %q, want %q", got, tt.wwwAuthWant)
+			}
+			for _, s := range tt.body {
+				if !strings.Contains(w.Body.String(), s) {
+					t.Errorf("body: got %s, want it to contain %s", w.Body, s)
+				}
+			}
+			if tt.subject == "" {
+				return
+			}
+			var tok struct {
+				AccessToken string `json:"access_token"`
+				TokenType   string `json:"token_type"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil {
+				t.Fatal(err)
+			}
+			c, err := v.Verify(context.Background(), tok.AccessToken)
+			if err != nil {
+				t.Fatalf("the token does not verify: %v", err)
+			}
+			if c.Subject != tt.subject || strings.Join(c.Audience, ",") != "api" || c.Issuer != "http://localhost:9000" {
+				t.Errorf("claims: got sub %q aud %q iss %q", c.Subject, c.Audience, c.Issuer)
+			}
+			if strings.Join(c.Roles, ",") != strings.Join(tt.roles, ",") {
+				t.Errorf("roles: got %q, want %q", c.Roles, tt.roles)
+			}
+			if tok.TokenType != "Bearer" || strings.Join(c.Scopes, " ") != tt.scope {
+				t.Errorf("token type %q, scopes %q; want Bearer, %q", tok.TokenType, c.Scopes, tt.scope)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("ROTATE_EVERY", "soon")
+	t.Setenv("TOKEN_TTL", "-1m")
+	_, err := configFromEnv(nil)
+	if err == nil || !strings.Contains(err.Error(), "ROTATE_EVERY") || !strings.Contains(err.Error(), "TOKEN_TTL") {
+		t.Errorf("got %v, want errors for ROTATE_EVERY and TOKEN_TTL", err)
+	}
+	t.Setenv("ROTATE_EVERY", "")
+	t.Setenv("TOKEN_TTL", "")
+	cfg, err := configFromEnv(nil)
+	if err != nil || cfg.rotateEvery != 5*time.Minute || cfg.tokenTTL != 15*time.Minute || cfg.retireAfter != 20*time.Minute ||
+		cfg.issuer != "http://localhost:9000" || cfg.audience != "api" {
+		t.Errorf("defaults: got %+v, %v", cfg, err)
+	}
+}
+
+// The JWKS handler and the token endpoint are reachable only with their methods.
+func TestAuthServiceMethods(t *testing.T) {
+	a := testApp(t)
+	for _, tt := range []struct {
+		method, target string
+		status         int
+	}{{"GET", "/token", 405}, {"POST", "/.well-known/jwks.json", 405}, {"GET", "/nope", 404}} {
+		w := httptest.NewRecorder()
+		a.handler.ServeHTTP(w, httptest.NewRequest(tt.method, tt.target, nil))
+		if w.Code != tt.status {
+			t.Errorf("%s %s: got %d, want %d", tt.method, tt.target, w.Code, tt.status)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+// Command resourceservice is an API that accepts the tokens of an
+// authorization server it knows only by issuer URL (see
+// examples/authservice): it reads the issuer's discovery document, fetches
+// the JWK Set it names, keeps it fresh in the background, and picks up a new
+// signing key on its first token, without restarting.
+//
+//	go run ./examples/resourceservice
+//
+// Endpoints: GET /hello (any valid token) and GET /admin (role admin), each
+// answering JSON with the token's subject. Until the issuer's keys have
+// loaded, requests get 503 temporarily_unavailable with Retry-After.
+//
+// Environment: ADDR (default :9001), ISSUER_URL (default
+// http://localhost:9000), AUDIENCE (default api), and, to follow a fast
+// demo rotation, MIN_REFRESH (default 1m: the shortest time the key set is
+// held before a refresh) and REFETCH_INTERVAL (default 30s: at most one
+// fetch per interval for tokens with an unknown kid).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/guardkit/guard"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("resourceservice stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+// config is the service's environment, parsed.
+type config struct {
+	issuer, audience string
+	minRefresh       time.Duration
+	refetchInterval  time.Duration
+	log              *slog.Logger
+}
+
+func configFromEnv(log *slog.Logger) (config, error) {
+	cfg := config{issuer: envOr("ISSUER_URL", "http://localhost:9000"), audience: envOr("AUDIENCE", "api"), log: log}
+	var errs []error
+	dur := func(name string, def time.Duration) time.Duration {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive Go duration such as 30s, got %q", name, v))
+		}
+		return d
+	}
+	cfg.minRefresh = dur("MIN_REFRESH", guard.DefaultMinRefresh)
+	cfg.refetchInterval = dur("REFETCH_INTERVAL", guard.DefaultRefetchInterval)
+	return cfg, errors.Join(errs...)
+}
+
+func run(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := configFromEnv(log)
+	if err != nil {
+		return err
+	}
+	addr := envOr("ADDR", ":9001")
+	a, err := newApp(cfg)
+	if err != nil {
+		return err
+	}
+	defer a.keys.Close()
+	// Wait a little for the issuer's keys; without them the service still
+	// starts and answers 503 until they load.
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := a.keys.Ready(wait); err != nil {
+		log.Warn("the issuer's keys have not loaded yet; answering 503 until they do", "issuer", cfg.issuer, "error", err)
+	}
+	cancel()
+	srv := &http.Server{Addr: addr, Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.Info("resourceservice listening", "addr", addr, "issuer", cfg.issuer, "audience", cfg.audience)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// app is the service: its handler and the remote key set it reads, started.
+type app struct {
+	handler http.Handler
+	keys    *guard.RemoteKeySet
+}
+
+func newApp(cfg config) (*app, error) {
+	keys, err := guard.NewRemoteKeySet(guard.RemoteKeySetConfig{
+		Issuer:          cfg.issuer,
+		MinRefresh:      cfg.minRefresh,
+		MaxRefresh:      max(cfg.minRefresh, guard.DefaultMaxRefresh),
+		RefetchInterval: cfg.refetchInterval,
+		Logger:          cfg.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	v, err := guard.NewVerifier(guard.VerifierConfig{
+		KeySource: keys,
+		Issuers:   []string{cfg.issuer},
+		Audiences: []string{cfg.audience},
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys.Start()
+	mux := http.NewServeMux()
+	mux.Handle("GET /hello", v.RequireBearer(http.HandlerFunc(hello("hello"))))
+	mux.Handle("GET /admin", v.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(hello("welcome to the admin area")))))
+	return &app{handler: mux, keys: keys}, nil
+}
+
+// hello answers JSON with the caller's subject and roles.
+func hello(message string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := guard.PrincipalFrom(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"message": message, "subject": p.Subject, "roles": p.Roles})
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

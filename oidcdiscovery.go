@@ -1,0 +1,81 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+)
+
+// providerMetadata is what guard reads of an OpenID Provider's or an
+// authorization server's metadata (OpenID Connect Discovery 1.0 §3, RFC 8414
+// §2). Other members are ignored.
+type providerMetadata struct {
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+// discoveryURLs returns where the metadata of issuer lives: OpenID Connect
+// Discovery 1.0 §4 appends /.well-known/openid-configuration to the issuer;
+// RFC 8414 §3 inserts /.well-known/oauth-authorization-server between the
+// host and the issuer's path.
+func discoveryURLs(issuer string, insecure bool) (oidc, oauth string, err error) {
+	u, err := checkRemoteURL(issuer, insecure)
+	if err != nil {
+		return "", "", err
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return "", "", fmt.Errorf("guard: issuer %q has a query", issuer)
+	}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	base := u.Scheme + "://" + u.Host
+	return base + path + "/.well-known/openid-configuration",
+		base + "/.well-known/oauth-authorization-server" + path, nil
+}
+
+// parseProviderMetadata reads a discovery document fetched for issuer. It
+// requires strict JSON (no duplicate members, valid UTF-8), an "issuer"
+// equal to issuer byte for byte (ErrIssuerMismatch), and a "jwks_uri" that
+// passes the same URL rule as the issuer (https, or http to loopback).
+func parseProviderMetadata(data []byte, issuer string, insecure bool) (providerMetadata, error) {
+	var m providerMetadata
+	if err := json.Unmarshal(data, &m); err != nil {
+		return providerMetadata{}, fmt.Errorf("guard: malformed discovery document: %w", err)
+	}
+	if m.Issuer != issuer {
+		return providerMetadata{}, fmt.Errorf("%w: the document for %q names issuer %q", ErrIssuerMismatch, issuer, m.Issuer)
+	}
+	if m.JWKSURI == "" {
+		return providerMetadata{}, errors.New("guard: discovery document has no jwks_uri")
+	}
+	if _, err := checkRemoteURL(m.JWKSURI, insecure); err != nil {
+		return providerMetadata{}, fmt.Errorf("guard: discovery document's jwks_uri: %w", err)
+	}
+	return m, nil
+}
+
+// discoverJWKSURI fetches issuer's metadata, the OpenID Connect document
+// first and, when that answers 404, the RFC 8414 one, and returns its
+// jwks_uri.
+func discoverJWKSURI(ctx context.Context, c *http.Client, issuer string, max int64, timeout time.Duration, insecure bool) (string, error) {
+	oidc, oauth, err := discoveryURLs(issuer, insecure)
+	if err != nil {
+		return "", err
+	}
+	body, _, _, err := fetchDocument(ctx, c, oidc, max, timeout)
+	if errors.Is(err, errNotFound) {
+		body, _, _, err = fetchDocument(ctx, c, oauth, max, timeout)
+	}
+	if err != nil {
+		return "", fmt.Errorf("guard: discovery for %q: %w", issuer, err)
+	}
+	m, err := parseProviderMetadata(body, issuer, insecure)
+	if err != nil {
+		return "", err
+	}
+	return m.JWKSURI, nil
+}
