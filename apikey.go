@@ -33,7 +33,7 @@ const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 // The key has the form <prefix>_<30 base62 characters of randomness, about
 // 178 bits><6 base62 characters of CRC-32 checksum>, for example
 // "gk_4pT1qX…3bYd0Q". The prefix makes keys recognisable to secret scanners
-// and to [APIKeyConfig].Prefix; the checksum lets the middleware reject
+// and to [APIKeyAuthConfig].Prefix; the checksum lets the middleware reject
 // mistyped or truncated keys before any store lookup. prefix must be 1 to 16
 // characters of [a-z0-9]; otherwise GenerateAPIKey returns an error.
 //
@@ -228,9 +228,9 @@ func (s *MemoryAPIKeys) LookupAPIKey(_ context.Context, digest [32]byte) (APIKey
 	return *v.(*APIKeyRecord), nil
 }
 
-// APIKeyConfig configures [NewAPIKeyAuth]. It is copied by the constructor;
+// APIKeyAuthConfig configures [NewAPIKeyAuth]. It is copied by the constructor;
 // changing it afterwards has no effect.
-type APIKeyConfig struct {
+type APIKeyAuthConfig struct {
 	// Store looks keys up by digest. Required.
 	Store APIKeyStore
 	// Header is the request header that carries the key. Default "X-API-Key".
@@ -307,17 +307,17 @@ type APIKeyAuth struct {
 //
 // with error="invalid_token" (or error="invalid_request" on a 400) added when
 // a key was presented, mirroring RFC 6750 §3.
-func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
+func NewAPIKeyAuth(cfg APIKeyAuthConfig) (*APIKeyAuth, error) {
 	var errs []error
 	if cfg.Store == nil {
-		errs = append(errs, errors.New("guard: APIKeyConfig.Store is required"))
+		errs = append(errs, errors.New("guard: APIKeyAuthConfig.Store is required"))
 	}
 	header := cfg.Header
 	if header == "" {
 		header = "X-API-Key"
 	}
 	if !isToken(header) {
-		errs = append(errs, fmt.Errorf("guard: APIKeyConfig.Header %q is not a valid header name", header))
+		errs = append(errs, fmt.Errorf("guard: APIKeyAuthConfig.Header %q is not a valid header name", header))
 	}
 	query, err := optionalSource(cfg.DangerouslyAllowQuery, cfg.QueryParam, "QueryParam", "DangerouslyAllowQuery")
 	if err != nil {
@@ -337,14 +337,14 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 		realm = "api"
 	}
 	if !isQuotable(realm) {
-		errs = append(errs, fmt.Errorf("guard: APIKeyConfig.Realm %q must be printable ASCII without quotes or backslashes", realm))
+		errs = append(errs, fmt.Errorf("guard: APIKeyAuthConfig.Realm %q must be printable ASCII without quotes or backslashes", realm))
 	}
 	maxLen := cfg.MaxKeyLength
 	if maxLen == 0 {
 		maxLen = 256
 	}
 	if maxLen < 0 {
-		errs = append(errs, fmt.Errorf("guard: APIKeyConfig.MaxKeyLength %d is negative", maxLen))
+		errs = append(errs, fmt.Errorf("guard: APIKeyAuthConfig.MaxKeyLength %d is negative", maxLen))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -393,7 +393,7 @@ func NewAPIKeyAuth(cfg APIKeyConfig) (*APIKeyAuth, error) {
 func optionalSource(enabled bool, name, field, flag string) (string, error) {
 	if !enabled {
 		if name != "" {
-			return "", fmt.Errorf("guard: APIKeyConfig.%s is set but %s is false", field, flag)
+			return "", fmt.Errorf("guard: APIKeyAuthConfig.%s is set but %s is false", field, flag)
 		}
 		return "", nil
 	}
@@ -401,7 +401,7 @@ func optionalSource(enabled bool, name, field, flag string) (string, error) {
 		name = "api_key"
 	}
 	if !isToken(name) {
-		return "", fmt.Errorf("guard: APIKeyConfig.%s %q is not a valid name", field, name)
+		return "", fmt.Errorf("guard: APIKeyAuthConfig.%s %q is not a valid name", field, name)
 	}
 	return name, nil
 }

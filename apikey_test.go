@@ -87,7 +87,7 @@ const (
 
 func TestRequireAPIKey(t *testing.T) {
 	f := newAPIKeyFixture(t)
-	base := APIKeyConfig{Store: f.store, Prefix: "gk", Now: func() time.Time { return apiKeyTestNow }}
+	base := APIKeyAuthConfig{Store: f.store, Prefix: "gk", Now: func() time.Time { return apiKeyTestNow }}
 	withQuery := base
 	withQuery.DangerouslyAllowQuery = true
 	withCookie := base
@@ -112,7 +112,7 @@ func TestRequireAPIKey(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		cfg         APIKeyConfig
+		cfg         APIKeyAuthConfig
 		req         req
 		wantStatus  int
 		wantHeaders map[string]string // "" means absent
@@ -218,11 +218,11 @@ func TestRequireAPIKey(t *testing.T) {
 func TestAPIKeyAuthenticateErrors(t *testing.T) {
 	f := newAPIKeyFixture(t)
 	now := func() time.Time { return apiKeyTestNow }
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: f.store, Prefix: "gk", Now: now})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: f.store, Prefix: "gk", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken, err := NewAPIKeyAuth(APIKeyConfig{Store: failingStore{}, Now: now})
+	broken, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: failingStore{}, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestAPIKeyAuthenticateErrors(t *testing.T) {
 
 func TestRevokeTakesEffectOnNextRequest(t *testing.T) {
 	f := newAPIKeyFixture(t)
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: f.store})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: f.store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestRevokeTakesEffectOnNextRequest(t *testing.T) {
 func TestAPIKeyChecksumBeforeLookup(t *testing.T) {
 	f := newAPIKeyFixture(t)
 	cs := &countingStore{APIKeyStore: f.store}
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: cs, Prefix: "gk", MaxKeyLength: 64})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: cs, Prefix: "gk", MaxKeyLength: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestMemoryAPIKeysConcurrent(t *testing.T) {
 }
 
 func TestNewAPIKeyAuthConfigErrors(t *testing.T) {
-	_, err := NewAPIKeyAuth(APIKeyConfig{
+	_, err := NewAPIKeyAuth(APIKeyAuthConfig{
 		Header: "X API Key", QueryParam: "k", CookieName: "a;b", Prefix: "GK", Realm: `a"b`, MaxKeyLength: -1,
 	})
 	if err == nil {
@@ -394,14 +394,14 @@ func TestNewAPIKeyAuthConfigErrors(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
-	if _, err := NewAPIKeyAuth(APIKeyConfig{Store: new(MemoryAPIKeys), DangerouslyAllowQuery: true, QueryParam: "a b"}); err == nil {
+	if _, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: new(MemoryAPIKeys), DangerouslyAllowQuery: true, QueryParam: "a b"}); err == nil {
 		t.Error("bad QueryParam: got nil error")
 	}
 }
 
 func TestAPIKeyCustomHeaderAndRealm(t *testing.T) {
 	s := new(MemoryAPIKeys)
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: s, Header: "x-service-token", Realm: "billing"})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: s, Header: "x-service-token", Realm: "billing"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func FuzzRequireAPIKey(f *testing.F) {
 	f.Add("", "api%5fkey=x&api_key=y")
 	store := new(MemoryAPIKeys)
 	store.Add(APIKeyDigest(demoKey), APIKeyRecord{Subject: "bob"})
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: store, Prefix: "gk", DangerouslyAllowQuery: true})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: store, Prefix: "gk", DangerouslyAllowQuery: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -590,7 +590,7 @@ func (w *benchWriter) WriteHeader(code int)        { w.code = code }
 func BenchmarkRequireAPIKey(b *testing.B) {
 	for _, n := range []int{1, 10_000, 1_000_000} {
 		store := benchStore(n)
-		a, err := NewAPIKeyAuth(APIKeyConfig{Store: store})
+		a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: store})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -619,7 +619,7 @@ func BenchmarkRequireAPIKey(b *testing.B) {
 
 func BenchmarkRequireAPIKeyParallel(b *testing.B) {
 	store := benchStore(10_000)
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: store})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: store})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -653,7 +653,7 @@ func BenchmarkGenerateAPIKey(b *testing.B) {
 func TestAPIKeyPrincipalOwnsItsLists(t *testing.T) {
 	t.Parallel()
 	f := newAPIKeyFixture(t)
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: f.store})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: f.store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ func TestRequireAuth(t *testing.T) {
 	v := newTestVerifier(t, VerifierConfig{})
 	keys := new(MemoryAPIKeys)
 	keys.Add(APIKeyDigest("good-key"), APIKeyRecord{Subject: "svc", Roles: []string{"user"}})
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: keys, DangerouslyAllowQuery: true})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: keys, DangerouslyAllowQuery: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestOptionalAuthBothCredentials(t *testing.T) {
 	v := newTestVerifier(t, VerifierConfig{})
 	keys := new(MemoryAPIKeys)
 	keys.Add(APIKeyDigest("good-key"), APIKeyRecord{Subject: "svc"})
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: keys})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func issueToken(t testing.TB, k *Key, c Claims) string {
 	if k == nil {
 		k = testHSKey(t)
 	}
-	iss, err := NewTokenIssuer(IssuerConfig{Key: k, Now: testClock})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Now: testClock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ type CORSConfig struct {
 	// any header and is refused with AllowCredentials. Default Accept,
 	// Content-Type, X-Requested-With.
 	AllowedHeaders []string
-	// APIKeyHeader is the header carrying API keys (see [APIKeyConfig].Header),
+	// APIKeyHeader is the header carrying API keys (see [APIKeyAuthConfig].Header),
 	// added to AllowedHeaders. Default "X-API-Key".
 	APIKeyHeader string
 	// ExposedHeaders lists the response headers scripts may read besides the

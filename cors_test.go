@@ -356,7 +356,7 @@ func TestCORSOutsideAuth(t *testing.T) {
 	}
 	store := new(MemoryAPIKeys)
 	store.Add(APIKeyDigest(demoKey), APIKeyRecord{Subject: "bob"})
-	auth, err := NewAPIKeyAuth(APIKeyConfig{Store: store})
+	auth, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func ExampleNewAPIKeyAuth() {
 	}
 	keys.Add(digest, guard.APIKeyRecord{Subject: "billing-service", Roles: []string{"user"}})
 
-	auth, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: keys, Prefix: "demo"})
+	auth, err := guard.NewAPIKeyAuth(guard.APIKeyAuthConfig{Store: keys, Prefix: "demo"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func ExampleRequireAuth() {
 	v, iss := exampleSetup()
 	keys := new(guard.MemoryAPIKeys)
 	keys.Add(guard.APIKeyDigest("legacy-key"), guard.APIKeyRecord{Subject: "cron"})
-	apiKeys, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: keys})
+	apiKeys, err := guard.NewAPIKeyAuth(guard.APIKeyAuthConfig{Store: keys})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func ExamplePasswordHasher_Verify() {
 }
 
 func ExampleJWKSHandler() {
-	key, err := guard.ParseJWK([]byte(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"2025-01"}`), guard.EdDSA)
+	key, err := guard.ParseJWK(guard.EdDSA, []byte(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"2025-01"}`))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func ExampleNewRemoteKeySet() {
 	disc, _ := guard.DiscoveryHandler(guard.DiscoveryConfig{Issuer: idp.URL, JWKSURI: idp.URL + "/jwks", Keys: keys})
 	mux.Handle("GET /jwks", jwks)
 	mux.Handle("GET /.well-known/openid-configuration", disc)
-	issuer, _ := guard.NewTokenIssuer(guard.IssuerConfig{Keys: keys, Issuer: idp.URL, Audience: []string{"api"}})
+	issuer, _ := guard.NewTokenIssuer(guard.TokenIssuerConfig{Keys: keys, Issuer: idp.URL, Audience: []string{"api"}})
 	token, _ := issuer.Issue(context.Background(), guard.Claims{Subject: "alice"})
 
 	// This service.

@@ -28,7 +28,7 @@ func exampleSetup() (*guard.Verifier, *guard.TokenIssuer) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	iss, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: key, Now: exampleNow})
+	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key, Now: exampleNow})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func ExampleNewTokenIssuer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	iss, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: key, Issuer: "https://auth.example", Now: exampleNow})
+	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key, Issuer: "https://auth.example", Now: exampleNow})
 	if err != nil {
 		log.Fatal(err)
 	}

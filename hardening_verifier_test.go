@@ -149,7 +149,7 @@ func TestZeroValuesFailClosed(t *testing.T) {
 	})
 
 	t.Run("NewTokenIssuer refuses a zero key", func(t *testing.T) {
-		if _, err := NewTokenIssuer(IssuerConfig{Key: &Key{}}); err == nil {
+		if _, err := NewTokenIssuer(TokenIssuerConfig{Key: &Key{}}); err == nil {
 			t.Error("got nil error, want an error")
 		}
 	})

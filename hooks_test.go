@@ -30,7 +30,7 @@ func TestHooksErrorWriterSetOnce(t *testing.T) {
 	t.Parallel()
 	v := newTestVerifier(t, VerifierConfig{})
 	keys := new(MemoryAPIKeys)
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: keys})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestHooksAuditAndTrackPrincipal(t *testing.T) {
 	v := newTestVerifier(t, VerifierConfig{})
 	keys := new(MemoryAPIKeys)
 	keys.Add(APIKeyDigest("good-key"), APIKeyRecord{Subject: "svc"})
-	a, err := NewAPIKeyAuth(APIKeyConfig{Store: keys})
+	a, err := NewAPIKeyAuth(APIKeyAuthConfig{Store: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

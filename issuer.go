@@ -14,12 +14,12 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// DefaultTokenTTL is the lifetime of issued tokens when IssuerConfig.TTL is zero.
+// DefaultTokenTTL is the lifetime of issued tokens when TokenIssuerConfig.TTL is zero.
 const DefaultTokenTTL = 15 * time.Minute
 
-// IssuerConfig configures a [TokenIssuer]. The config is copied; changing it
+// TokenIssuerConfig configures a [TokenIssuer]. The config is copied; changing it
 // afterwards has no effect.
-type IssuerConfig struct {
+type TokenIssuerConfig struct {
 	// Key signs tokens; it must hold a secret or private key. Set either
 	// Key or Keys. A key bound with [Key.ForIssuers] must be bound to
 	// Issuer, and Issue refuses a Claims.Issuer it is not bound to.
@@ -59,29 +59,29 @@ type TokenIssuer struct {
 // NewTokenIssuer validates cfg: exactly one of Key and Keys is required, the
 // (current) signing key must be bound to Issuer when bound at all, and TTL
 // must not be negative nor, with Keys, longer than the set's RetireAfter.
-func NewTokenIssuer(cfg IssuerConfig) (*TokenIssuer, error) {
+func NewTokenIssuer(cfg TokenIssuerConfig) (*TokenIssuer, error) {
 	var errs []error
 	if cfg.Keys != nil {
 		if cfg.Key != nil {
-			errs = append(errs, errors.New("guard: IssuerConfig has both Key and Keys; set one"))
+			errs = append(errs, errors.New("guard: TokenIssuerConfig has both Key and Keys; set one"))
 		} else if k := cfg.Keys.SigningKey(); !k.signsFor(cfg.Issuer) {
 			errs = append(errs, fmt.Errorf("guard: the KeySet's signing key %v is not bound to Issuer %q", k, cfg.Issuer))
 		}
 		if ttl := cmp.Or(cfg.TTL, DefaultTokenTTL); ttl > cfg.Keys.retireAfter {
-			errs = append(errs, fmt.Errorf("guard: IssuerConfig.TTL %v exceeds the KeySet's RetireAfter %v", ttl, cfg.Keys.retireAfter))
+			errs = append(errs, fmt.Errorf("guard: TokenIssuerConfig.TTL %v exceeds the KeySet's RetireAfter %v", ttl, cfg.Keys.retireAfter))
 		}
 	} else if cfg.Key == nil {
-		errs = append(errs, errors.New("guard: IssuerConfig.Key is nil and Keys is nil"))
+		errs = append(errs, errors.New("guard: TokenIssuerConfig.Key is nil and Keys is nil"))
 	} else if !cfg.Key.usable() {
-		errs = append(errs, errors.New("guard: IssuerConfig.Key is a zero Key"))
+		errs = append(errs, errors.New("guard: TokenIssuerConfig.Key is a zero Key"))
 	} else if !cfg.Key.CanSign() {
-		errs = append(errs, fmt.Errorf("guard: IssuerConfig.Key %v cannot sign (public key only)", cfg.Key))
+		errs = append(errs, fmt.Errorf("guard: TokenIssuerConfig.Key %v cannot sign (public key only)", cfg.Key))
 	}
 	if cfg.Key != nil && !cfg.Key.signsFor(cfg.Issuer) {
-		errs = append(errs, fmt.Errorf("guard: IssuerConfig.Key %v is not bound to Issuer %q", cfg.Key, cfg.Issuer))
+		errs = append(errs, fmt.Errorf("guard: TokenIssuerConfig.Key %v is not bound to Issuer %q", cfg.Key, cfg.Issuer))
 	}
 	if cfg.TTL < 0 {
-		errs = append(errs, errors.New("guard: IssuerConfig.TTL is negative"))
+		errs = append(errs, errors.New("guard: TokenIssuerConfig.TTL is negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -35,7 +35,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	v := jwtVerifier(t, VerifierConfig{Keys: pubs, Issuers: []string{"https://issuer"}, Audiences: []string{"api"}, RequireAccessTokenType: true})
 	for _, k := range keys {
 		t.Run(string(k.Algorithm()), func(t *testing.T) {
-			iss, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: "https://issuer", Audience: []string{"api"}, Now: jwtClock(jwtNow)})
+			iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Issuer: "https://issuer", Audience: []string{"api"}, Now: jwtClock(jwtNow)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func decodeSegment(t testing.TB, seg string) map[string]jsontext.Value {
 
 func TestIssueShape(t *testing.T) {
 	k := jwtMustPriv(t, ES256, jwtP256(), "key-1")
-	iss, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: "https://i", Audience: []string{"api"}, Now: jwtClock(jwtNow)})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Issuer: "https://i", Audience: []string{"api"}, Now: jwtClock(jwtNow)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestIssueShape(t *testing.T) {
 }
 
 func TestIssueJTIUnique(t *testing.T) {
-	iss, err := NewTokenIssuer(IssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, "k"), Now: jwtClock(jwtNow)})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, "k"), Now: jwtClock(jwtNow)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestIssueTimes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			iss, err := NewTokenIssuer(IssuerConfig{Key: k, TTL: tt.ttl, Now: jwtClock(jwtNow)})
+			iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k, TTL: tt.ttl, Now: jwtClock(jwtNow)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func TestIssueTimes(t *testing.T) {
 
 func TestIssueExtra(t *testing.T) {
 	k := jwtMustHMAC(t, HS256, jwtSecret32, "")
-	iss, err := NewTokenIssuer(IssuerConfig{Key: k, Now: jwtClock(jwtNow)})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Now: jwtClock(jwtNow)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestIssueExtra(t *testing.T) {
 
 func TestIssueRefuses(t *testing.T) {
 	k := jwtMustHMAC(t, HS256, jwtSecret32, "")
-	iss, err := NewTokenIssuer(IssuerConfig{Key: k})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,11 +281,11 @@ func TestIssueRefuses(t *testing.T) {
 func TestNewTokenIssuerRefuses(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  IssuerConfig
+		cfg  TokenIssuerConfig
 	}{
-		{"no key", IssuerConfig{}},
-		{"public key", IssuerConfig{Key: jwtMustPriv(t, ES256, jwtP256(), "").Public()}},
-		{"negative TTL", IssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, ""), TTL: -time.Second}},
+		{"no key", TokenIssuerConfig{}},
+		{"public key", TokenIssuerConfig{Key: jwtMustPriv(t, ES256, jwtP256(), "").Public()}},
+		{"negative TTL", TokenIssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, ""), TTL: -time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,7 +298,7 @@ func TestNewTokenIssuerRefuses(t *testing.T) {
 
 func TestIssuerConfigIsCopied(t *testing.T) {
 	k := jwtMustHMAC(t, HS256, jwtSecret32, "")
-	cfg := IssuerConfig{Key: k, Audience: []string{"api"}, Now: jwtClock(jwtNow)}
+	cfg := TokenIssuerConfig{Key: k, Audience: []string{"api"}, Now: jwtClock(jwtNow)}
 	iss, err := NewTokenIssuer(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +320,7 @@ func TestIssuerConfigIsCopied(t *testing.T) {
 // TestIssueRefusesBadScopeTokens: Issue writes only RFC 6749 §3.3 scope
 // tokens, so no scope it signs can be read back as two.
 func TestIssueRefusesBadScopeTokens(t *testing.T) {
-	iss, err := NewTokenIssuer(IssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, ""), Now: jwtClock(jwtNow)})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: jwtMustHMAC(t, HS256, jwtSecret32, ""), Now: jwtClock(jwtNow)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,11 +349,11 @@ func TestIssueRefusesBadScopeTokens(t *testing.T) {
 func TestIssuerKeyBoundToIssuers(t *testing.T) {
 	k := jwtMustHMAC(t, HS256, jwtSecret32, "").ForIssuers("https://a")
 	for _, iss := range []string{"", "https://b"} {
-		if _, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: iss}); err == nil {
+		if _, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Issuer: iss}); err == nil {
 			t.Errorf("NewTokenIssuer with a key bound to https://a, Issuer %q: got nil error", iss)
 		}
 	}
-	i, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: "https://a", Now: jwtClock(jwtNow)})
+	i, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Issuer: "https://a", Now: jwtClock(jwtNow)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,11 +34,12 @@ type jwk struct {
 	Q string `json:"q,omitzero"`
 }
 
-// ParseJWK parses one JSON Web Key. The key's algorithm is its "alg" member;
-// when the JWK has none, pass alg (when both are present they must agree).
+// ParseJWK parses one JSON Web Key and binds it to alg, like [NewPublicKey]
+// and [ParsePEMKey]. alg may be empty when the JWK has an "alg" member
+// (when both are present they must agree).
 // Keys with "use" other than "sig" are refused. Secret ("oct") and private
 // members are honoured, so a JWK can make a signing key.
-func ParseJWK(data []byte, alg Algorithm) (*Key, error) {
+func ParseJWK(alg Algorithm, data []byte) (*Key, error) {
 	var j jwk
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("guard: malformed JWK: %w", err)

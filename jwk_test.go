@@ -132,7 +132,7 @@ func TestParseJWK(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k, err := ParseJWK(tt.jwk, tt.alg)
+			k, err := ParseJWK(tt.alg, tt.jwk)
 			if gotErr := err != nil; gotErr != tt.wantErr {
 				t.Fatalf("ParseJWK(%s): got err %v, want error %v", tt.jwk, err, tt.wantErr)
 			}
@@ -153,7 +153,7 @@ func TestParseJWK(t *testing.T) {
 // keys they were made from.
 func TestParseJWKKeyWorks(t *testing.T) {
 	x, y := ecCoords(t, &jwtP256().PublicKey)
-	pub, err := ParseJWK(jwkOf("kty", "EC", "crv", "P-256", "x", x, "y", y, "kid", "e1"), ES256)
+	pub, err := ParseJWK(ES256, jwkOf("kty", "EC", "crv", "P-256", "x", x, "y", y, "kid", "e1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestJWKSHandler(t *testing.T) {
 			t.Errorf("key %d use: got %v, want sig", i, members["use"])
 		}
 		// The published key parses back and verifies what the private key signs.
-		pub, err := ParseJWK(raw, "")
+		pub, err := ParseJWK("", raw)
 		if err != nil {
 			t.Fatalf("ParseJWK(%s): %v", raw, err)
 		}
@@ -233,7 +233,7 @@ func TestJWKSHandler(t *testing.T) {
 		if pub.Algorithm() != keys[i].Algorithm() || pub.KeyID() != keys[i].KeyID() {
 			t.Errorf("key %d: got %v, want %v", i, pub, keys[i])
 		}
-		iss, err := NewTokenIssuer(IssuerConfig{Key: keys[i], Now: jwtClock(jwtNow)})
+		iss, err := NewTokenIssuer(TokenIssuerConfig{Key: keys[i], Now: jwtClock(jwtNow)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,7 +356,7 @@ func TestJWKSHandlerP256Coordinates(t *testing.T) {
 		if xb, _ := b64.DecodeString(j.X); len(xb) != 32 {
 			t.Errorf("x for d=%d: got %d bytes, want 32", d, len(xb))
 		}
-		back, err := ParseJWK(jwkOf("kty", j.Kty, "crv", j.Crv, "x", j.X, "y", j.Y), ES256)
+		back, err := ParseJWK(ES256, jwkOf("kty", j.Kty, "crv", j.Crv, "x", j.X, "y", j.Y))
 		if err != nil {
 			t.Fatalf("ParseJWK of the published key: %v", err)
 		}

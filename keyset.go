@@ -67,7 +67,7 @@ type KeySetConfig struct {
 }
 
 // KeySet is the one owner of a service's keys: a [TokenIssuer] signs with its
-// current signing key (IssuerConfig.Keys), [Verifier]s read it as their
+// current signing key (TokenIssuerConfig.Keys), [Verifier]s read it as their
 // [KeySource] (VerifierConfig.KeySource), and its JWKS handler publishes its
 // public keys. Rotation is add, publish, promote, retire: [KeySet.Add] a key
 // (it verifies and is published at once), [KeySet.Promote] it to signing key,

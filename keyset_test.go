@@ -87,7 +87,7 @@ func TestKeySetManualRotation(t *testing.T) {
 	k1 := jwtMustPriv(t, ES256, jwtP256(), "k1")
 	k2 := jwtMustPriv(t, ES256, jwtP256b(), "k2")
 	ks := mustKeySet(t, KeySetConfig{Keys: []*Key{k1}, RetireAfter: 20 * time.Minute, Now: clock.Now})
-	iss, err := NewTokenIssuer(IssuerConfig{Keys: ks, Now: clock.Now})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Keys: ks, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestKeySetRun(t *testing.T) {
 // while keys rotate (meant for -race).
 func TestKeySetConcurrentRotation(t *testing.T) {
 	ks := mustKeySet(t, KeySetConfig{})
-	iss, err := NewTokenIssuer(IssuerConfig{Keys: ks, Now: jwtClock(jwtNow)})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Keys: ks, Now: jwtClock(jwtNow)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,12 +397,12 @@ func TestNewTokenIssuerKeySet(t *testing.T) {
 	k := jwtMustHMAC(t, HS256, jwtSecret32, "")
 	for _, tc := range []struct {
 		name string
-		cfg  IssuerConfig
+		cfg  TokenIssuerConfig
 	}{
-		{"Key and Keys", IssuerConfig{Key: k, Keys: ks, TTL: time.Minute}},
-		{"TTL beyond RetireAfter", IssuerConfig{Keys: ks, TTL: 11 * time.Minute}},
-		{"default TTL beyond RetireAfter", IssuerConfig{Keys: ks}},
-		{"neither", IssuerConfig{}},
+		{"Key and Keys", TokenIssuerConfig{Key: k, Keys: ks, TTL: time.Minute}},
+		{"TTL beyond RetireAfter", TokenIssuerConfig{Keys: ks, TTL: 11 * time.Minute}},
+		{"default TTL beyond RetireAfter", TokenIssuerConfig{Keys: ks}},
+		{"neither", TokenIssuerConfig{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewTokenIssuer(tc.cfg); err == nil {
@@ -410,7 +410,7 @@ func TestNewTokenIssuerKeySet(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewTokenIssuer(IssuerConfig{Keys: ks, TTL: 10 * time.Minute}); err != nil {
+	if _, err := NewTokenIssuer(TokenIssuerConfig{Keys: ks, TTL: 10 * time.Minute}); err != nil {
 		t.Errorf("TTL equal to RetireAfter: got %v, want nil", err)
 	}
 }
@@ -422,7 +422,7 @@ func TestTokenEndpointKeySetRotation(t *testing.T) {
 	k2 := jwtMustHMAC(t, HS256, jwtSecret32, "k2")
 	ks := mustKeySet(t, KeySetConfig{Keys: []*Key{k1}, Now: func() time.Time { return tokNow }})
 	f := newTokFixture(t, PasswordHasherConfig{}, func(cfg *TokenEndpointConfig) {
-		iss, err := NewTokenIssuer(IssuerConfig{Keys: ks, Issuer: "https://auth.example", TTL: 10 * time.Minute, Now: func() time.Time { return tokNow }})
+		iss, err := NewTokenIssuer(TokenIssuerConfig{Keys: ks, Issuer: "https://auth.example", TTL: 10 * time.Minute, Now: func() time.Time { return tokNow }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -372,7 +372,7 @@ func TestRefreshIssuedOnlyWhenConfigured(t *testing.T) {
 func TestRefreshConfigValidation(t *testing.T) {
 	t.Parallel()
 	key, _ := NewHMACKey(HS256, []byte(tokHMACKey), "")
-	iss, _ := NewTokenIssuer(IssuerConfig{Key: key})
+	iss, _ := NewTokenIssuer(TokenIssuerConfig{Key: key})
 	h, _ := NewPasswordHasher(PasswordHasherConfig{})
 	ver, _ := NewVerifier(VerifierConfig{Keys: []*Key{key}})
 	cases := []struct {

@@ -17,7 +17,7 @@ import (
 // remoteIssue mints a token with k for iss and sub at the clock's time.
 func remoteIssue(t testing.TB, k *Key, iss, sub string, now func() time.Time) string {
 	t.Helper()
-	i, err := NewTokenIssuer(IssuerConfig{Key: k, Issuer: iss, Audience: []string{"api"}, Now: now})
+	i, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Issuer: iss, Audience: []string{"api"}, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

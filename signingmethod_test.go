@@ -127,7 +127,7 @@ func TestNewSigningMethodKeyThirdParty(t *testing.T) {
 	if k.Algorithm() != ES256 || !k.CanSign() || k.KeyID() != "kms-1" {
 		t.Fatalf("got %v (CanSign %v), want an ES256 signing key kms-1", k, k.CanSign())
 	}
-	iss, err := NewTokenIssuer(IssuerConfig{Key: k, Now: jwtClock(jwtNow)})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Now: jwtClock(jwtNow)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestNewAlgorithmKnownAnswers(t *testing.T) {
 			if len(raw) == 0 {
 				raw = g.Public
 			}
-			k, err := ParseJWK(withAlg(t, raw, alg), "")
+			k, err := ParseJWK("", withAlg(t, raw, alg))
 			if err != nil {
 				t.Fatalf("%d: %v", tc.TcID, err)
 			}

@@ -54,7 +54,7 @@ func runTokenLoad(t *testing.T, queueTimeout time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, _ := NewTokenIssuer(IssuerConfig{Key: key})
+	iss, _ := NewTokenIssuer(TokenIssuerConfig{Key: key})
 	ver, _ := NewVerifier(VerifierConfig{Keys: []*Key{key}})
 	te, err := NewTokenEndpoint(TokenEndpointConfig{
 		Issuer: iss, Hasher: h, Users: us, EnablePasswordGrant: true,

@@ -194,7 +194,7 @@ func newTokFixture(t testing.TB, hcfg PasswordHasherConfig, mod func(*TokenEndpo
 		t.Fatal(err)
 	}
 	now := func() time.Time { return tokNow }
-	iss, err := NewTokenIssuer(IssuerConfig{Key: key, Issuer: "https://auth.example", TTL: 10 * time.Minute, Now: now})
+	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: key, Issuer: "https://auth.example", TTL: 10 * time.Minute, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func loadRFCVectors(t testing.TB) []rfcVector {
 func TestRFCVectors(t *testing.T) {
 	for _, vec := range loadRFCVectors(t) {
 		t.Run(vec.Name, func(t *testing.T) {
-			k, err := ParseJWK(vec.JWK, vec.Alg)
+			k, err := ParseJWK(vec.Alg, vec.JWK)
 			if err != nil {
 				t.Fatalf("ParseJWK: %v", err)
 			}
@@ -114,7 +114,7 @@ func TestRFC7515Claims(t *testing.T) {
 			continue // RFC 8037 A.4's payload is not a claims set
 		}
 		t.Run(vec.Name, func(t *testing.T) {
-			k, err := ParseJWK(vec.JWK, vec.Alg)
+			k, err := ParseJWK(vec.Alg, vec.JWK)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -271,7 +271,7 @@ func parseWycheproofKeys(raw jsontext.Value) ([]*Key, error) {
 	}
 	var keys []*Key
 	for _, j := range set.Keys {
-		k, err := ParseJWK(j, "")
+		k, err := ParseJWK("", j)
 		if errors.Is(err, ErrWeakSecret) {
 			// Some vectors use patterned HMAC keys (one repeated byte, a
 			// counting sequence), which NewHMACKey refuses by policy. The

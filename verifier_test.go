@@ -726,7 +726,7 @@ func BenchmarkVerifyToken(b *testing.B) {
 	for _, k := range keys {
 		b.Run(string(k.Algorithm()), func(b *testing.B) {
 			v := jwtVerifier(b, VerifierConfig{Keys: []*Key{k}})
-			iss, err := NewTokenIssuer(IssuerConfig{Key: k, Now: jwtClock(jwtNow)})
+			iss, err := NewTokenIssuer(TokenIssuerConfig{Key: k, Now: jwtClock(jwtNow)})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -354,7 +354,7 @@ func BenchmarkPeerEchoJWTBadSig(b *testing.B)  { peerBearer(b, echoJWTHandler(),
 // ---- API keys --------------------------------------------------------------
 
 func guardAPIKeyHandler(b *testing.B, store guard.APIKeyStore) http.Handler {
-	a, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: store})
+	a, err := guard.NewAPIKeyAuth(guard.APIKeyAuthConfig{Store: store})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func BenchmarkIssue(b *testing.B) {
 	f := fx()
 	for _, af := range []*algFixture{f.hs, f.es, f.ed, f.rs} {
 		b.Run(string(af.alg), func(b *testing.B) {
-			iss, err := guard.NewTokenIssuer(guard.IssuerConfig{
+			iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{
 				Key: af.key, Issuer: issuer, Audience: []string{audience}, TTL: time.Hour,
 			})
 			if err != nil {

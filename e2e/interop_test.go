@@ -59,7 +59,7 @@ func newGuardIssuer(t *testing.T) *guardIssuer {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)
-		iss, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: k, Issuer: srv.URL, Audience: []string{"api"}})
+		iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: k, Issuer: srv.URL, Audience: []string{"api"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,7 +82,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: key})
+	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}

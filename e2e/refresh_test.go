@@ -34,7 +34,7 @@ func TestTokenSourceRefreshes(t *testing.T) {
 	}
 	// Access tokens shorter than x/oauth2's 10 s expiry margin: every
 	// Token() call refreshes.
-	iss, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: key, TTL: 3 * time.Second})
+	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key, TTL: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@
 // RFC 6750 responses.
 //
 //	key := guardtest.HMACKey(t)
-//	iss := guardtest.Issuer(t, guard.IssuerConfig{Key: key})
+//	iss := guardtest.Issuer(t, guard.TokenIssuerConfig{Key: key})
 //	v := guardtest.Verifier(t, guard.VerifierConfig{Keys: []*guard.Key{key}})
 //	h := v.RequireBearer(guard.RequireRole("admin")(myHandler))
 //

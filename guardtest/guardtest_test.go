@@ -26,7 +26,7 @@ func (r *recordingTB) Errorf(format string, args ...any) {
 
 func TestAssertions(t *testing.T) {
 	key := guardtest.HMACKey(t)
-	iss := guardtest.Issuer(t, guard.IssuerConfig{Key: key})
+	iss := guardtest.Issuer(t, guard.TokenIssuerConfig{Key: key})
 	v := guardtest.Verifier(t, guard.VerifierConfig{Keys: []*guard.Key{key}})
 	h := v.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	serve := func(token string) *httptest.ResponseRecorder {
@@ -76,7 +76,7 @@ func TestTokenRequestReachesTheEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
-		Issuer: guardtest.Issuer(t, guard.IssuerConfig{Key: key}), Hasher: hasher,
+		Issuer: guardtest.Issuer(t, guard.TokenIssuerConfig{Key: key}), Hasher: hasher,
 		Users: users{"alice": {PasswordHash: hash}}, EnablePasswordGrant: true,
 	})
 	if err != nil {
@@ -113,7 +113,7 @@ func TestClock(t *testing.T) {
 // TestMintedTokensThroughAnApp is the package documentation's example.
 func TestMintedTokensThroughAnApp(t *testing.T) {
 	key := guardtest.HMACKey(t)
-	iss := guardtest.Issuer(t, guard.IssuerConfig{Key: key})
+	iss := guardtest.Issuer(t, guard.TokenIssuerConfig{Key: key})
 	v := guardtest.Verifier(t, guard.VerifierConfig{Keys: []*guard.Key{key}})
 	admin := v.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := guard.PrincipalFrom(r.Context())

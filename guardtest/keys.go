@@ -37,7 +37,7 @@ func ES256Key(t testing.TB, kid string) *guard.Key {
 }
 
 // Issuer returns a TokenIssuer for cfg, failing the test on a config error.
-func Issuer(t testing.TB, cfg guard.IssuerConfig) *guard.TokenIssuer {
+func Issuer(t testing.TB, cfg guard.TokenIssuerConfig) *guard.TokenIssuer {
 	t.Helper()
 	iss, err := guard.NewTokenIssuer(cfg)
 	if err != nil {

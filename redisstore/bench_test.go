@@ -28,7 +28,7 @@ func BenchmarkBearerRevocationCheck(b *testing.B) {
 		_ = redisRevs.RevokeToken(ctx, "jti-"+string(rune('a'+i%26))+time.Duration(i).String(), time.Now().Add(time.Hour))
 	}
 	key := testKey(b)
-	iss, _ := guard.NewTokenIssuer(guard.IssuerConfig{Key: key})
+	iss, _ := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key})
 	tok, err := iss.Issue(ctx, guard.Claims{Subject: "alice", Roles: []string{"admin"}})
 	if err != nil {
 		b.Fatal(err)

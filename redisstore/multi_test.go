@@ -66,7 +66,7 @@ func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: key, Issuer: "https://auth.test"})
+	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key, Issuer: "https://auth.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: st.APIKeys()})
+	keys, err := guard.NewAPIKeyAuth(guard.APIKeyAuthConfig{Store: st.APIKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

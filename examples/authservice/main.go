@@ -162,7 +162,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := guard.NewTokenIssuer(guard.IssuerConfig{
+	issuer, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{
 		Keys: keys, Issuer: cfg.issuer, Audience: []string{cfg.audience}, TTL: cfg.tokenTTL,
 	})
 	if err != nil {

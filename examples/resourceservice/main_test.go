@@ -35,7 +35,7 @@ func fakeIssuer(t *testing.T) (url string, mint func(aud, sub string, roles ...s
 	}
 	mux.Handle("GET /jwks", jwks)
 	mux.Handle("GET /.well-known/openid-configuration", disc)
-	iss, err := guard.NewTokenIssuer(guard.IssuerConfig{Keys: keys, Issuer: srv.URL})
+	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Keys: keys, Issuer: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET: %w", err)
 	}
-	issuer, err := guard.NewTokenIssuer(guard.IssuerConfig{Key: key})
+	issuer, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key})
 	if err != nil {
 		return nil, err
 	}
@@ -118,11 +118,11 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		mem.Add(guard.APIKeyDigest(cfg.APIKey), guard.APIKeyRecord{Subject: "demo-client", Roles: []string{"user"}})
 		keys = mem
 	}
-	headerKeys, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: keys})
+	headerKeys, err := guard.NewAPIKeyAuth(guard.APIKeyAuthConfig{Store: keys})
 	if err != nil {
 		return nil, err
 	}
-	queryKeys, err := guard.NewAPIKeyAuth(guard.APIKeyConfig{Store: keys, Header: "X-API-Key", DangerouslyAllowQuery: true})
+	queryKeys, err := guard.NewAPIKeyAuth(guard.APIKeyAuthConfig{Store: keys, Header: "X-API-Key", DangerouslyAllowQuery: true})
 	if err != nil {
 		return nil, err
 	}
