@@ -368,7 +368,7 @@ func TestNewTokenEndpointConfig(t *testing.T) {
 	_, err2 := NewTokenEndpoint(TokenEndpointConfig{Users: &tokUsers{}})
 	err = errors.Join(err, err2)
 	for _, want := range []string{"Issuer is nil", "Hasher is nil", "needs Users", "MaxBodyBytes is negative", "invalid trusted proxy",
-		"Users is set but EnablePasswordGrant is false"} {
+		"Users is set but neither EnablePasswordGrant nor AuthCodes"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want an error mentioning %q", err, want)
 		}
