@@ -77,22 +77,6 @@ type numericDate struct {
 	set bool
 }
 
-func (d *numericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
-	}
-	if tok.Kind() != '0' {
-		return errNumericDate
-	}
-	f, err := tok.Float()
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return errNumericDate
-	}
-	d.sec, d.set = f, true
-	return nil
-}
-
 func (d numericDate) MarshalJSONTo(enc *jsontext.Encoder) error {
 	return enc.WriteToken(jsontext.Int(int64(d.sec)))
 }
@@ -128,29 +112,6 @@ func (e *jsonTypeError) Error() string { return e.msg }
 // audience is "aud": a string or an array of strings (RFC 7519 §4.1.3).
 type audience []string
 
-func (a *audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	switch dec.PeekKind() {
-	case '"':
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return err
-		}
-		*a = audience{tok.String()}
-		return nil
-	case '[':
-		list, ok, err := readStrings(dec)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errAudience
-		}
-		*a = list
-		return nil
-	}
-	return errAudience
-}
-
 func (a audience) MarshalJSONTo(enc *jsontext.Encoder) error {
 	if len(a) == 1 {
 		return enc.WriteToken(jsontext.String(a[0]))
@@ -162,64 +123,8 @@ func (a audience) MarshalJSONTo(enc *jsontext.Encoder) error {
 // other type is skipped and grants nothing (never coerced).
 type lenientString string
 
-func (s *lenientString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if dec.PeekKind() != '"' {
-		*s = ""
-		return dec.SkipValue()
-	}
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
-	}
-	*s = lenientString(tok.String())
-	return nil
-}
-
 // lenientStrings is a claim that counts only when it is an array of strings.
 type lenientStrings []string
-
-func (s *lenientStrings) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if dec.PeekKind() != '[' {
-		*s = nil
-		return dec.SkipValue()
-	}
-	list, ok, err := readStrings(dec)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		list = nil
-	}
-	*s = list
-	return nil
-}
-
-// readStrings reads a JSON array; ok is false when an element is not a string
-// (the array is still consumed).
-func readStrings(dec *jsontext.Decoder) (list []string, ok bool, err error) {
-	if _, err := dec.ReadToken(); err != nil { // '['
-		return nil, false, err
-	}
-	ok = true
-	for {
-		switch dec.PeekKind() {
-		case ']':
-			_, err := dec.ReadToken()
-			return list, ok, err
-		case '"':
-			tok, err := dec.ReadToken()
-			if err != nil {
-				return nil, false, err
-			}
-			list = append(list, tok.String())
-		default:
-			ok = false
-			if err := dec.SkipValue(); err != nil {
-				return nil, false, err
-			}
-		}
-	}
-}
 
 // fill copies the wire form into c, sharing strings.
 func (w *wireClaims) fill(c *Claims) {
