@@ -151,6 +151,14 @@ func prerender(e *Error) *Error {
 	return e
 }
 
+// withCause returns a copy of e, a pre-built error, with cause as its Err;
+// the copy keeps e's rendered wire form, so the response is unchanged.
+func (e *Error) withCause(cause error) *Error {
+	c := *e
+	c.Err = cause
+	return &c
+}
+
 func (e *Error) wire() *errorWire {
 	if r := e.rendered; r != nil && r.matches(e) {
 		return r

@@ -69,9 +69,10 @@ type KeySnapshot struct {
 // It refuses, reporting every problem at once: a nil or zero key, two keys
 // with the same kid, and one key material offered twice (for the same or for
 // two algorithms). No keys at all make an empty snapshot, which verifies
-// nothing (every token gets 401). Keys without a kid are allowed; a token
-// without a kid is verified only when exactly one key of its algorithm
-// exists.
+// nothing (every token gets 401). Keys without a kid are allowed, as a JWKS
+// may publish them; a token without a kid is verified only when exactly one
+// key of its algorithm exists, so a kid-less key beside another key of its
+// algorithm verifies nothing ([NewVerifier] and [StaticKeySource] refuse it).
 func NewKeySnapshot(keys ...*Key) (*KeySnapshot, error) {
 	return newKeySnapshot("keys", keys)
 }
@@ -190,12 +191,52 @@ type staticKeys struct{ s *KeySnapshot }
 func (k staticKeys) VerificationKeys(context.Context) (*KeySnapshot, error) { return k.s, nil }
 
 // StaticKeySource returns a [KeySource] that always supplies the snapshot
-// of keys, checked as by [NewKeySnapshot]. It is what VerifierConfig.Keys
-// amounts to; it is useful to tests and to wrappers of a source.
+// of keys, checked as by [NewKeySnapshot] and, like VerifierConfig.Keys, also
+// refusing a key without a kid beside another key of its algorithm. It is
+// what VerifierConfig.Keys amounts to; it is useful to tests and to wrappers
+// of a source.
 func StaticKeySource(keys ...*Key) (KeySource, error) {
 	s, err := NewKeySnapshot(keys...)
-	if err != nil {
+	if err := errors.Join(err, errors.Join(kidlessConflicts("keys", keys)...)); err != nil {
 		return nil, err
 	}
 	return staticKeys{s}, nil
+}
+
+// kidlessConflicts reports each key of a local configuration that has no kid
+// while another key has its algorithm: no token can choose it (without a kid
+// the choice is ambiguous; with one, the token names another key). A fetched
+// JWKS is taken as published instead, so NewKeySnapshot allows this.
+func kidlessConflicts(field string, keys []*Key) []error {
+	var errs []error
+	reported := map[[2]int]bool{}
+	for i, k := range keys {
+		if k == nil || !k.usable() || k.kid != "" {
+			continue
+		}
+		j := slices.IndexFunc(keys, func(o *Key) bool { return o != k && o != nil && o.usable() && o.alg == k.alg })
+		switch {
+		case j < 0:
+		case keys[j].kid != "":
+			errs = append(errs, fmt.Errorf("guard: %s[%d] is %s without a kid beside %s[%d], so no token can choose it: give it a kid (%s)",
+				field, i, k.alg, field, j, kidHint(k)))
+		case !reported[[2]int{min(i, j), max(i, j)}]:
+			reported[[2]int{min(i, j), max(i, j)}] = true
+			first := keys[min(i, j)]
+			errs = append(errs, fmt.Errorf("guard: %s[%d] and [%d] are both %s without a kid: give each key a kid (%s) so tokens can name theirs",
+				field, min(i, j), max(i, j), k.alg, kidHint(first)))
+		}
+	}
+	return errs
+}
+
+// kidHint names the constructor argument that gives k a kid.
+func kidHint(k *Key) string {
+	switch {
+	case k.hmac != nil:
+		return `NewHMACKey(alg, secret, "2026-01")`
+	case k.CanSign():
+		return `NewPrivateKey(alg, priv, "2026-01")`
+	}
+	return `NewPublicKey(alg, pub, "2026-01")`
 }

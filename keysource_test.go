@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -212,6 +213,36 @@ func TestNewVerifierKeysOrSource(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewVerifier(tc.cfg); err == nil {
 				t.Error("got nil error, want one")
+			}
+		})
+	}
+}
+
+// TestKidlessKeysOfOneAlgorithm: a snapshot (what a remote JWKS becomes)
+// keeps kid-less keys of one algorithm, which then verify no kid-less token,
+// while StaticKeySource, a local configuration like VerifierConfig.Keys,
+// refuses them with a message that says how to fix it.
+func TestKidlessKeysOfOneAlgorithm(t *testing.T) {
+	tests := []struct {
+		name string
+		keys []*Key
+		msg  string
+	}{
+		{"two without kid", []*Key{jwtMustHMAC(t, HS256, jwtSecret32, ""), jwtMustHMAC(t, HS256, jwtSecret64, "")},
+			`keys[0] and [1] are both HS256 without a kid: give each key a kid (NewHMACKey(alg, secret, "2026-01"))`},
+		{"one without kid beside one with", []*Key{jwtMustPriv(t, ES256, jwtP256(), "a").Public(), jwtMustPriv(t, ES256, jwtP256b(), "").Public()},
+			`keys[1] is ES256 without a kid beside keys[0], so no token can choose it: give it a kid (NewPublicKey(alg, pub, "2026-01"))`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustSnapshot(t, tt.keys...)
+			alg := tt.keys[0].Algorithm()
+			if _, err := s.Lookup("", alg); !errors.Is(err, ErrUnknownKey) {
+				t.Errorf("Lookup(\"\", %s): got %v, want %v", alg, err, ErrUnknownKey)
+			}
+			_, err := StaticKeySource(tt.keys...)
+			if err == nil || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("StaticKeySource: got %v, want an error containing %q", err, tt.msg)
 			}
 		})
 	}

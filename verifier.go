@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,8 +37,10 @@ const (
 type VerifierConfig struct {
 	// Keys are static keys that verify tokens; set either Keys or KeySource,
 	// not both. Each key allows exactly its own algorithm; a token
-	// whose "kid" names no key, or that has no "kid" while more than one key of
-	// its algorithm exists, is rejected. There is never a fallback key. Private
+	// whose "kid" names no key is rejected, and one without a "kid" is
+	// verified only by the one key of its algorithm, so a key without a kid
+	// must be alone in its algorithm (NewVerifier refuses it otherwise). There
+	// is never a fallback key. Private
 	// keys are accepted; only their public half is used. A key bound with
 	// [Key.ForIssuers] verifies only tokens whose "iss" it is bound to
 	// (otherwise 401 invalid_token, [ErrInvalidIssuer]): with several
@@ -137,7 +140,8 @@ type verifierErrors struct {
 
 // NewVerifier validates cfg and returns a Verifier. It reports every problem
 // at once: neither Keys nor KeySource, or both; a nil or zero key, two keys
-// with the same kid, one key material offered for two algorithms, a key bound
+// with the same kid, a key without a kid beside another key of its
+// algorithm, one key material offered for two algorithms, a key bound
 // to no issuer, to an empty one or to one Issuers does not accept; a leeway
 // outside [0, 5m], a negative MaxTokenLifetime, a negative size cap.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
@@ -180,6 +184,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
+		errs = append(errs, kidlessConflicts("VerifierConfig.Keys", cfg.Keys)...)
 		v.static = s
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
@@ -425,14 +430,10 @@ func (v *Verifier) snapshot(ctx context.Context) (*KeySnapshot, error) {
 		if err == nil {
 			err = ErrKeysUnavailable
 		}
-		if errors.Is(err, ErrKeysUnavailable) {
-			e := *v.errs.keysUnavailable
-			e.Err = err
-			return nil, &e
+		if !errors.Is(err, ErrKeysUnavailable) {
+			err = fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 		}
-		e := *v.errs.keysUnavailable
-		e.Err = fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
-		return nil, &e
+		return nil, v.errs.keysUnavailable.withCause(err)
 	}
 	return snap, nil
 }
@@ -505,11 +506,15 @@ func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) er
 	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {
 		return err
 	}
-	if len(v.issuers) > 0 && !contains(v.issuers, w.Iss) || !k.signsFor(w.Iss) {
-		return v.errs.issuer
+	if len(v.issuers) > 0 && !slices.Contains(v.issuers, w.Iss) {
+		return v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", v.issuers, ""))
 	}
-	if len(v.audiences) > 0 && !anyIn(w.Aud, v.audiences) {
-		return v.errs.audience
+	if !k.signsFor(w.Iss) {
+		return v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", k.issuers,
+			fmt.Sprintf(" (the issuers of key kid %q)", k.kid)))
+	}
+	if len(v.audiences) > 0 && !slices.ContainsFunc(w.Aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
+		return v.errs.audience.withCause(mismatch(ErrInvalidAudience, "aud", w.Aud, len(w.Aud) > 0, v.audiences, ""))
 	}
 	if w.Sub == "" {
 		return v.errs.missingSub
@@ -579,22 +584,52 @@ func (sc *scratch) grow(n int) []byte {
 	return sc.buf[:n]
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// Caps on what a mismatch error quotes of a token's claim, so a hostile
+// token cannot make log lines of its own size.
+const (
+	maxQuotedClaimBytes  = 256
+	maxQuotedClaimValues = 8
+)
+
+// mismatch is the cause of a refused iss or aud, for logs: the values the
+// token has (capped) and those accepted, as in
+// `got iss "X", want one of ["A" "B"]`. It never reaches the response.
+// It is built only on the failure path, so the success path stays without
+// allocations.
+func mismatch(sentinel error, claim string, got []string, present bool, want []string, note string) error {
+	var b strings.Builder
+	b.WriteString("got ")
+	switch {
+	case !present:
+		b.WriteString("no " + claim)
+	case claim == "iss":
+		b.WriteString("iss ")
+		writeQuotedClaim(&b, got[0])
+	default:
+		b.WriteString(claim + " [")
+		for i, s := range got[:min(len(got), maxQuotedClaimValues)] {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			writeQuotedClaim(&b, s)
 		}
+		if n := len(got) - maxQuotedClaimValues; n > 0 {
+			fmt.Fprintf(&b, " …%d more", n)
+		}
+		b.WriteByte(']')
 	}
-	return false
+	return fmt.Errorf("%w: %s, want one of %q%s", sentinel, b.String(), want, note)
 }
 
-func anyIn(have, want []string) bool {
-	for _, h := range have {
-		if contains(want, h) {
-			return true
-		}
+// writeQuotedClaim writes s Go-quoted, cut to maxQuotedClaimBytes, with "…"
+// after a cut.
+func writeQuotedClaim(b *strings.Builder, s string) {
+	if len(s) <= maxQuotedClaimBytes {
+		b.WriteString(strconv.Quote(s))
+		return
 	}
-	return false
+	b.WriteString(strconv.Quote(s[:maxQuotedClaimBytes]))
+	b.WriteString("…")
 }
 
 // headerCache remembers the key chosen for a header segment once a token

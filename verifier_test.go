@@ -71,6 +71,18 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{"negative max lifetime", VerifierConfig{Keys: []*Key{hs}, MaxTokenLifetime: -time.Second}, []string{"MaxTokenLifetime"}},
 		{"empty issuer", VerifierConfig{Keys: []*Key{hs}, Issuers: []string{"a", ""}}, []string{"empty issuer"}},
 		{"empty audience", VerifierConfig{Keys: []*Key{hs}, Audiences: []string{""}}, []string{"empty audience"}},
+		{"two HS256 keys without kids", VerifierConfig{Keys: []*Key{
+			jwtMustHMAC(t, HS256, jwtSecret32, ""), jwtMustHMAC(t, HS256, jwtSecret64, "")}},
+			[]string{`guard: VerifierConfig.Keys[0] and [1] are both HS256 without a kid: give each key a kid (NewHMACKey(alg, secret, "2026-01")) so tokens can name theirs`}},
+		{"two ES256 keys without kids", VerifierConfig{Keys: []*Key{
+			jwtMustPriv(t, ES256, jwtP256(), ""), jwtMustPriv(t, ES256, jwtP256b(), "").Public()}},
+			[]string{`Keys[0] and [1] are both ES256 without a kid`, `NewPrivateKey(alg, priv, "2026-01")`}},
+		{"kid-less key beside a kid key of its algorithm", VerifierConfig{Keys: []*Key{
+			jwtMustHMAC(t, HS256, jwtSecret32, "a"), jwtMustHMAC(t, HS256, jwtSecret64, "")}},
+			[]string{`VerifierConfig.Keys[1] is HS256 without a kid beside VerifierConfig.Keys[0], so no token can choose it: give it a kid (NewHMACKey(alg, secret, "2026-01"))`}},
+		{"three kid-less keys reported as pairs", VerifierConfig{Keys: []*Key{
+			jwtMustHMAC(t, HS256, jwtSecret32, ""), jwtMustHMAC(t, HS256, jwtSecret48, ""), jwtMustHMAC(t, HS256, jwtSecret64, "")}},
+			[]string{"Keys[0] and [1] are both HS256", "Keys[0] and [2] are both HS256"}},
 		{"all at once", VerifierConfig{Keys: []*Key{nil}, Leeway: time.Hour, MaxTokenBytes: -5},
 			[]string{"Keys[0] is nil", "Leeway", "MaxTokenBytes"}},
 	}
@@ -129,7 +141,6 @@ func TestVerifierConfigIsCopied(t *testing.T) {
 func TestVerifyKeySelection(t *testing.T) {
 	hsA := jwtMustHMAC(t, HS256, jwtSecret32, "a")
 	hsB := jwtMustHMAC(t, HS256, jwtSecret64, "b")
-	hsNoKid := jwtMustHMAC(t, HS256, jwtSecret48, "")
 	esE := jwtMustPriv(t, ES256, jwtP256(), "e")
 	esF := jwtMustPriv(t, ES256, jwtP256b(), "f")
 	ed := jwtMustPriv(t, EdDSA, jwtEd(), "")
@@ -146,7 +157,6 @@ func TestVerifyKeySelection(t *testing.T) {
 		{"unknown kid", []*Key{hsA, hsB}, jwtSign(t, hsA, `{"alg":"HS256","kid":"c"}`, p), []error{ErrUnknownKey}},
 		{"empty kid, two candidates", []*Key{hsA, hsB}, jwtSign(t, hsA, `{"alg":"HS256","kid":""}`, p), []error{ErrUnknownKey}},
 		{"no kid, two candidates", []*Key{hsA, hsB}, jwtSign(t, hsA, `{"alg":"HS256"}`, p), []error{ErrUnknownKey}},
-		{"no kid, one kid-less and one kid key", []*Key{hsA, hsNoKid}, jwtSign(t, hsNoKid, `{"alg":"HS256"}`, p), []error{ErrUnknownKey}},
 		{"no kid, single candidate", []*Key{hsA}, jwtSign(t, hsA, `{"alg":"HS256"}`, p), nil},
 		{"no kid, single candidate among other algs", []*Key{hsA, esE, ed}, jwtSign(t, hsA, `{"alg":"HS256"}`, p), nil},
 		{"unknown kid, single key: no fallback", []*Key{hsA}, jwtSign(t, hsA, `{"alg":"HS256","kid":"zzz"}`, p), []error{ErrUnknownKey}},
@@ -890,5 +900,72 @@ func TestNewVerifierRefusesBadIssuerBinding(t *testing.T) {
 	}
 	if (*Key)(nil).ForIssuers("https://a") != nil {
 		t.Error("ForIssuers on a nil key: want nil")
+	}
+}
+
+// TestVerifyIssuerAudienceDetail checks that a refused iss or aud names the
+// received and the expected values in err.Error(), for logs, while the
+// response keeps the fixed description.
+func TestVerifyIssuerAudienceDetail(t *testing.T) {
+	k := jwtBadInputKey()
+	const issA, issB = "https://a.example", "https://b.example"
+	bound := jwtMustHMAC(t, HS256, jwtSecret64, "bound").ForIssuers(issA)
+	long := strings.Repeat("x", 1000)
+	tests := []struct {
+		name      string
+		key       *Key
+		issuers   []string
+		audiences []string
+		extra     string
+		want      error
+		detail    []string // substrings of err.Error()
+		notDetail string   // must not be in err.Error()
+		desc      string   // the response's error_description
+	}{
+		{name: "issuer mismatch", key: k, issuers: []string{issA, issB}, extra: `,"iss":"https://evil"`, want: ErrInvalidIssuer,
+			detail: []string{`got iss "https://evil", want one of ["https://a.example" "https://b.example"]`}, desc: "issuer not accepted"},
+		{name: "issuer missing", key: k, issuers: []string{issA}, want: ErrInvalidIssuer,
+			detail: []string{`got no iss, want one of ["https://a.example"]`}, desc: "issuer not accepted"},
+		{name: "issuer capped", key: k, issuers: []string{issA}, extra: `,"iss":"` + long + `"`, want: ErrInvalidIssuer,
+			detail: []string{`got iss "` + long[:256] + `"…`}, notDetail: long[:257], desc: "issuer not accepted"},
+		{name: "issuer with quotes and newline", key: k, issuers: []string{issA}, extra: `,"iss":"a\"b\nc"`, want: ErrInvalidIssuer,
+			detail: []string{`got iss "a\"b\nc"`}, desc: "issuer not accepted"},
+		{name: "key bound to another issuer", key: bound, extra: `,"iss":"` + issB + `"`, want: ErrInvalidIssuer,
+			detail: []string{`got iss "https://b.example", want one of ["https://a.example"] (the issuers of key kid "bound")`}, desc: "issuer not accepted"},
+		{name: "audience mismatch", key: k, audiences: []string{"api"}, extra: `,"aud":["web","apis"]`, want: ErrInvalidAudience,
+			detail: []string{`got aud ["web" "apis"], want one of ["api"]`}, desc: "audience not accepted"},
+		{name: "audience missing", key: k, audiences: []string{"api", "admin"}, want: ErrInvalidAudience,
+			detail: []string{`got no aud, want one of ["api" "admin"]`}, desc: "audience not accepted"},
+		{name: "audience capped", key: k, audiences: []string{"api"},
+			extra: `,"aud":["` + long + `","b","c","d","e","f","g","h","i","j","k","l"]`, want: ErrInvalidAudience,
+			detail: []string{`got aud ["` + long[:256] + `"… "b"`, `"h" …4 more], want one of ["api"]`}, notDetail: long[:257], desc: "audience not accepted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := jwtVerifier(t, VerifierConfig{Keys: []*Key{tt.key}, Issuers: tt.issuers, Audiences: tt.audiences})
+			tok := jwtSign(t, tt.key, `{"alg":"HS256","kid":"`+tt.key.KeyID()+`"}`, jwtClaims(tt.extra))
+			_, err := v.Verify(context.Background(), tok)
+			jwtCheckErr(t, err, tt.want)
+			for _, d := range tt.detail {
+				if !strings.Contains(err.Error(), d) {
+					t.Errorf("err.Error() = %q\nwant it to contain %q", err, d)
+				}
+			}
+			if tt.notDetail != "" && strings.Contains(err.Error(), tt.notDetail) {
+				t.Errorf("err.Error() holds the uncapped value (%d bytes)", len(err.Error()))
+			}
+
+			// Over HTTP, nothing of the detail reaches the client.
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			next := &nextHandler{}
+			v.RequireBearer(next).ServeHTTP(rec, req)
+			ch, body := invalidToken(tt.desc)
+			checkError(t, rec, http.StatusUnauthorized, ch, body)
+			if next.ran {
+				t.Error("next ran")
+			}
+		})
 	}
 }
