@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -444,7 +445,7 @@ func (n *nameSet) add(d *claimsDecoder, name string) bool {
 		n.big[name] = struct{}{}
 		return true
 	}
-	if containsString(d.names[n.base:], name) {
+	if slices.Contains(d.names[n.base:], name) {
 		return false
 	}
 	d.names = append(d.names, name)
@@ -455,15 +456,6 @@ func (n *nameSet) add(d *claimsDecoder, name string) bool {
 		}
 	}
 	return true
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // skipNumber validates a number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?

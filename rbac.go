@@ -118,11 +118,11 @@ func (a *Authorizer) RequireRole(roles ...string) func(http.Handler) http.Handle
 		if r == "" {
 			continue
 		}
-		accepted = appendNew(accepted, r)
-		for _, s := range a.impliedBy[r] {
-			accepted = appendNew(accepted, s)
-		}
+		accepted = append(accepted, r)
+		accepted = append(accepted, a.impliedBy[r]...)
 	}
+	slices.Sort(accepted)
+	accepted = slices.Compact(accepted)
 	forbidden := a.forbidden(roles)
 	return a.middleware(func(p *Principal) bool {
 		for _, have := range p.Roles {
@@ -177,11 +177,4 @@ func (a *Authorizer) middleware(allowed func(*Principal) bool, forbidden *Error)
 			}
 		})
 	}
-}
-
-func appendNew(list []string, s string) []string {
-	if slices.Contains(list, s) {
-		return list
-	}
-	return append(list, s)
 }

@@ -38,6 +38,7 @@ func grantScopes(requested, allowed []string) ([]string, error) {
 	return granted, nil
 }
 
+// intersect returns the members of a that b holds, in a's order.
 func intersect(a, b []string) []string {
 	var out []string
 	for _, s := range a {
@@ -48,12 +49,14 @@ func intersect(a, b []string) []string {
 	return out
 }
 
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
+// sameSet reports whether granted, a subset of requested without duplicates
+// (as grantScopes makes it), is all of requested.
+func sameSet(requested, granted []string) bool {
+	if len(requested) != len(granted) {
 		return false
 	}
-	for _, s := range a {
-		if !slices.Contains(b, s) {
+	for _, s := range requested {
+		if !slices.Contains(granted, s) {
 			return false
 		}
 	}
