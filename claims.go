@@ -2,6 +2,7 @@ package guard
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +54,17 @@ func (c *Claims) DecodeExtra(v any) error {
 	return json.Unmarshal(c.Extra, v)
 }
 
-// wireClaims is the JSON shape of a claims set.
+// registeredClaims are the claim names with a field in [Claims], in the
+// order of wireClaims' fields and of the decoder's seen bits. The issuer
+// writes them from those fields, so Claims.Extra and ExtraClaims may not
+// use them, even when the field is empty.
+var registeredClaims = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "role", "roles", "scope", "scp"}
+
+// isRegisteredClaim reports whether name is one of registeredClaims.
+func isRegisteredClaim(name string) bool { return slices.Contains(registeredClaims[:], name) }
+
+// wireClaims is the JSON shape of a claims set: the registeredClaims, in
+// their order, then the rest.
 type wireClaims struct {
 	Iss      string         `json:"iss,omitzero"`
 	Sub      string         `json:"sub,omitzero"`

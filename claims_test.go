@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -273,6 +275,39 @@ func TestVerifyScopeSplitsOnSpaceOnly(t *testing.T) {
 		bv.RequireBearer(RequireScope(scope)(next)).ServeHTTP(rec, req)
 		if rec.Code != http.StatusForbidden || next.ran {
 			t.Errorf("RequireScope(%q) with scope read<TAB>admin: got %d (next ran: %v), want 403", scope, rec.Code, next.ran)
+		}
+	}
+}
+
+// TestRegisteredClaimsListedOnce ties the places that must spell the
+// registered claim names (wireClaims' JSON tags, the decoder's bits) to the
+// one list, registeredClaims.
+func TestRegisteredClaimsListedOnce(t *testing.T) {
+	var tags []string
+	typ := reflect.TypeFor[wireClaims]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if name != "" {
+			tags = append(tags, name)
+		}
+	}
+	if !slices.Equal(tags, registeredClaims[:]) {
+		t.Errorf("wireClaims tags: got %q, want %q", tags, registeredClaims)
+	}
+	for i, name := range registeredClaims {
+		if got := claimBit(name); got != 1<<i {
+			t.Errorf("claimBit(%q): got %b, want %b", name, got, 1<<i)
+		}
+		if !isRegisteredClaim(name) {
+			t.Errorf("isRegisteredClaim(%q): got false, want true", name)
+		}
+	}
+	if seenScp != 1<<(len(registeredClaims)-1) {
+		t.Errorf("seenScp: got %b, want the last of %d bits", seenScp, len(registeredClaims))
+	}
+	for _, name := range []string{"", "tenant", "ISS", "iss ", "client"} {
+		if claimBit(name) != 0 || isRegisteredClaim(name) {
+			t.Errorf("%q: got registered, want not", name)
 		}
 	}
 }

@@ -27,7 +27,8 @@ var errClaimsSyntax = errors.New("guard: malformed claims JSON")
 // maxClaimsDepth bounds nesting, as JSON v2 does.
 const maxClaimsDepth = 10000
 
-// Bits for the registered and role/scope claims, to reject duplicates.
+// Bits for the registered claims, to reject duplicates: bit i is
+// registeredClaims[i].
 const (
 	seenIss = 1 << iota
 	seenSub
@@ -120,32 +121,10 @@ func decodeClaims(data []byte, w *wireClaims) error {
 	return d.end()
 }
 
+// claimBit returns the seen bit of a registered claim, 0 for another name.
 func claimBit(name string) uint32 {
-	switch name {
-	case "iss":
-		return seenIss
-	case "sub":
-		return seenSub
-	case "aud":
-		return seenAud
-	case "exp":
-		return seenExp
-	case "nbf":
-		return seenNbf
-	case "iat":
-		return seenIat
-	case "jti":
-		return seenJti
-	case "client_id":
-		return seenClientID
-	case "role":
-		return seenRole
-	case "roles":
-		return seenRoles
-	case "scope":
-		return seenScope
-	case "scp":
-		return seenScp
+	if i := slices.Index(registeredClaims[:], name); i >= 0 {
+		return 1 << i
 	}
 	return 0
 }

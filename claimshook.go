@@ -46,7 +46,7 @@ func (e *TokenEndpoint) addExtraClaims(ctx context.Context, c *Claims, grant, us
 		return nil
 	}
 	for name := range extra {
-		if registeredClaims[name] {
+		if isRegisteredClaim(name) {
 			return fmt.Errorf("guard: ExtraClaims returned registered claim %q", name)
 		}
 	}

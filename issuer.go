@@ -176,17 +176,10 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 	return b.String(), nil
 }
 
-// registeredClaims are the claim names Issue writes from Claims fields.
-// Extra may not use them, even when the field is empty: the marshaler only
-// catches a collision with a member it actually writes, so an empty Issuer
-// would let Extra set "iss" (or "role", "aud", …) unnoticed.
-var registeredClaims = map[string]bool{
-	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true,
-	"jti": true, "client_id": true, "role": true, "roles": true, "scope": true, "scp": true,
-}
-
 // checkExtra checks that extra, when set, is a JSON object whose top-level
-// names are not registered claims. Marshaling checks the rest (duplicates,
+// names are not registered claims (registeredClaims: the marshaler only
+// catches a collision with a member it actually writes, so an empty Issuer
+// would let Extra set "iss" unnoticed). Marshaling checks the rest (duplicates,
 // UTF-8).
 func checkExtra(extra []byte) error {
 	if len(extra) == 0 {
@@ -204,7 +197,7 @@ func checkExtra(extra []byte) error {
 		if err != nil {
 			return fmt.Errorf("guard: Claims.Extra: %w", err)
 		}
-		if registeredClaims[name.String()] {
+		if isRegisteredClaim(name.String()) {
 			return fmt.Errorf("guard: Claims.Extra sets registered claim %q", name.String())
 		}
 		if err := dec.SkipValue(); err != nil {
