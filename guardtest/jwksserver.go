@@ -1,0 +1,103 @@
+package guardtest
+
+import (
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/guardkit/guard"
+)
+
+// JWKSServer is a fake identity provider for tests of a service that
+// verifies another party's tokens: an httptest server on loopback http that
+// publishes a JWK Set and an OpenID Connect discovery document naming it,
+// with its own URL as issuer, and mints tokens with its current key. A
+// [guard.RemoteKeySet] reaches it with Issuer or URL and no further
+// settings, as plain http to a loopback host is allowed.
+//
+// Its keys live in a [guard.KeySet] it owns: [JWKSServer.Rotate] adds and
+// promotes a new key while the old one stays published, and
+// [JWKSServer.Retire] stops publishing a key at once. It is safe for
+// concurrent use; the server closes when the test ends.
+type JWKSServer struct {
+	srv    *httptest.Server
+	keys   *guard.KeySet
+	issuer *guard.TokenIssuer
+}
+
+// jwksPath is where the server publishes its JWK Set.
+const jwksPath = "/jwks.json"
+
+// NewJWKSServer starts a JWKSServer with one ES256 signing key and closes
+// it through t.Cleanup.
+func NewJWKSServer(t testing.TB) *JWKSServer {
+	t.Helper()
+	ks, err := guard.NewKeySet(guard.KeySetConfig{Keys: []*guard.Key{ES256Key(t, rand.Text())}})
+	if err != nil {
+		t.Fatalf("guardtest: %v", err)
+	}
+	mux := http.NewServeMux()
+	s := &JWKSServer{srv: httptest.NewServer(mux), keys: ks}
+	t.Cleanup(s.srv.Close)
+	// A remote set holds keys at least a minute whatever max-age says; the
+	// shortest max-age makes no cache on the way hold them longer.
+	jwks, err := ks.JWKSHandler(time.Second)
+	if err != nil {
+		t.Fatalf("guardtest: %v", err)
+	}
+	disco, err := guard.DiscoveryHandler(guard.DiscoveryConfig{Issuer: s.Issuer(), JWKSURI: s.URL(), Keys: ks, MaxAge: time.Second})
+	if err != nil {
+		t.Fatalf("guardtest: %v", err)
+	}
+	mux.Handle("GET "+jwksPath, jwks)
+	mux.Handle("GET /.well-known/openid-configuration", disco)
+	mux.Handle("GET /.well-known/oauth-authorization-server", disco)
+	s.issuer = Issuer(t, guard.IssuerConfig{Keys: ks, Issuer: s.Issuer()})
+	return s
+}
+
+// Issuer returns the server's issuer identifier, its base URL (such as
+// http://127.0.0.1:41234): the "iss" of its tokens and what
+// RemoteKeySetConfig.Issuer discovers from.
+func (s *JWKSServer) Issuer() string { return s.srv.URL }
+
+// URL returns the address of the server's JWK Set, for
+// RemoteKeySetConfig.URL.
+func (s *JWKSServer) URL() string { return s.srv.URL + jwksPath }
+
+// SigningKID returns the kid of the key that signs now.
+func (s *JWKSServer) SigningKID() string { return s.keys.SigningKey().KeyID() }
+
+// Token mints a token for c signed with the current key, with "iss" set to
+// [JWKSServer.Issuer] unless c.Issuer says otherwise. c.Subject is required.
+func (s *JWKSServer) Token(t testing.TB, c guard.Claims) string {
+	t.Helper()
+	return Token(t, s.issuer, c)
+}
+
+// Rotate makes a new ES256 key the signing key and returns its kid. The
+// previous key stays published, so its tokens keep verifying, until
+// [JWKSServer.Retire].
+func (s *JWKSServer) Rotate(t testing.TB) string {
+	t.Helper()
+	k := ES256Key(t, rand.Text())
+	if err := s.keys.Add(k); err != nil {
+		t.Fatalf("guardtest: %v", err)
+	}
+	if err := s.keys.Promote(k.KeyID()); err != nil {
+		t.Fatalf("guardtest: %v", err)
+	}
+	return k.KeyID()
+}
+
+// Retire stops publishing the key with kid at once. Verifiers that fetched
+// it keep it until they fetch the set again. The signing key cannot be
+// retired (Rotate first); an unknown kid fails the test.
+func (s *JWKSServer) Retire(t testing.TB, kid string) {
+	t.Helper()
+	if err := s.keys.Remove(kid); err != nil {
+		t.Fatalf("guardtest: %v", err)
+	}
+}
