@@ -54,7 +54,7 @@ func NewJWKSServer(t testing.TB) *JWKSServer {
 	mux.Handle("GET "+jwksPath, jwks)
 	mux.Handle("GET /.well-known/openid-configuration", disco)
 	mux.Handle("GET /.well-known/oauth-authorization-server", disco)
-	s.issuer = Issuer(t, guard.IssuerConfig{Keys: ks, Issuer: s.Issuer()})
+	s.issuer = Issuer(t, guard.TokenIssuerConfig{Keys: ks, Issuer: s.Issuer()})
 	return s
 }
 
