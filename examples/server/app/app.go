@@ -32,6 +32,8 @@ type Config struct {
 	Limiter, IPLimiter, AccountLimiter guard.LoginLimiter
 	// Refresh keeps refresh-token families; nil: in memory.
 	Refresh guard.RefreshStore
+	// AuthCodes keeps authorization codes; nil: in memory.
+	AuthCodes guard.AuthCodeStore
 	// Revocations is the revocation list; nil: in memory.
 	Revocations guard.RevocationStore
 	// Log receives the token endpoint's lines.
@@ -127,7 +129,10 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		// HTTP Basic with no secret.
 		"demo-app": {Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read"}},
 	}
-	codes := new(guard.MemoryAuthCodes)
+	codes := cfg.AuthCodes
+	if codes == nil {
+		codes = new(guard.MemoryAuthCodes)
+	}
 	login, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
 		Issuer:              issuer,
 		Hasher:              hasher,
