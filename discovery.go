@@ -22,6 +22,9 @@ type DiscoveryConfig struct {
 	Issuer string
 	// JWKSURI is the absolute URL of the JWKS handler. Required.
 	JWKSURI string
+	// AuthorizationEndpoint is the absolute URL of the [AuthorizeEndpoint]
+	// (RFC 8414 §2). Default: not published.
+	AuthorizationEndpoint string
 	// TokenEndpoint is the absolute URL of the token endpoint. Default:
 	// not published.
 	TokenEndpoint string
@@ -38,6 +41,14 @@ type DiscoveryConfig struct {
 	// types. Default: an empty list, as a server with a token endpoint
 	// only has none.
 	ResponseTypesSupported []string
+	// CodeChallengeMethodsSupported lists the PKCE methods (RFC 7636 §6.2);
+	// the [AuthorizeEndpoint] takes "S256" only, and "plain" is refused here
+	// (RFC 9700 §2.1.1). Default: not published.
+	CodeChallengeMethodsSupported []string
+	// AuthorizationResponseIssParameterSupported publishes that responses
+	// from the authorization endpoint carry "iss" (RFC 9207 §3), as the
+	// [AuthorizeEndpoint]'s do; it needs AuthorizationEndpoint. Default false.
+	AuthorizationResponseIssParameterSupported bool
 	// SubjectTypesSupported (OpenID Connect). Default ["public"].
 	SubjectTypesSupported []string
 	// Keys, when set, gives the signing algorithms published as
@@ -59,12 +70,15 @@ type DiscoveryConfig struct {
 type discoveryDoc struct {
 	Issuer                            string   `json:"issuer"`
 	JWKSURI                           string   `json:"jwks_uri"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitzero"`
 	TokenEndpoint                     string   `json:"token_endpoint,omitzero"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitzero"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitzero"`
 	ScopesSupported                   []string `json:"scopes_supported,omitzero"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	CodeChallengeMethods              []string `json:"code_challenge_methods_supported,omitzero"`
+	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported,omitzero"`
 	SigningAlgs                       []string `json:"id_token_signing_alg_values_supported,omitzero"`
 }
 
@@ -89,10 +103,20 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.TokenEndpoint: %w", err))
 		}
 	}
+	if cfg.AuthorizationEndpoint != "" {
+		if err := checkMetadataURL(cfg.AuthorizationEndpoint, false); err != nil {
+			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.AuthorizationEndpoint: %w", err))
+		}
+	} else if cfg.AuthorizationResponseIssParameterSupported {
+		errs = append(errs, errors.New("guard: DiscoveryConfig.AuthorizationResponseIssParameterSupported needs AuthorizationEndpoint"))
+	}
+	if slices.Contains(cfg.CodeChallengeMethodsSupported, "plain") {
+		errs = append(errs, errors.New(`guard: DiscoveryConfig.CodeChallengeMethodsSupported lists "plain" (RFC 9700 §2.1.1: S256 only)`))
+	}
 	for name, list := range map[string][]string{
 		"GrantTypesSupported": cfg.GrantTypesSupported, "TokenEndpointAuthMethodsSupported": cfg.TokenEndpointAuthMethodsSupported,
 		"ScopesSupported": cfg.ScopesSupported, "ResponseTypesSupported": cfg.ResponseTypesSupported,
-		"SubjectTypesSupported": cfg.SubjectTypesSupported,
+		"SubjectTypesSupported": cfg.SubjectTypesSupported, "CodeChallengeMethodsSupported": cfg.CodeChallengeMethodsSupported,
 	} {
 		if slices.Contains(list, "") {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.%s has an empty entry", name))
@@ -119,12 +143,15 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 	doc := discoveryDoc{
 		Issuer:                            cfg.Issuer,
 		JWKSURI:                           cfg.JWKSURI,
+		AuthorizationEndpoint:             cfg.AuthorizationEndpoint,
 		TokenEndpoint:                     cfg.TokenEndpoint,
 		GrantTypesSupported:               slices.Clone(cfg.GrantTypesSupported),
 		TokenEndpointAuthMethodsSupported: slices.Clone(cfg.TokenEndpointAuthMethodsSupported),
 		ScopesSupported:                   slices.Clone(cfg.ScopesSupported),
 		ResponseTypesSupported:            append([]string{}, cfg.ResponseTypesSupported...),
 		SubjectTypesSupported:             slices.Clone(cfg.SubjectTypesSupported),
+		CodeChallengeMethods:              slices.Clone(cfg.CodeChallengeMethodsSupported),
+		IssParameterSupported:             cfg.AuthorizationResponseIssParameterSupported,
 	}
 	if doc.SubjectTypesSupported == nil {
 		doc.SubjectTypesSupported = []string{"public"}

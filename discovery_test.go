@@ -88,12 +88,62 @@ func TestDiscoveryHandlerRefuses(t *testing.T) {
 		{"bad algorithm", func(c *DiscoveryConfig) { c.SigningAlgorithms = []Algorithm{"none"} }},
 		{"Keys and SigningAlgorithms", func(c *DiscoveryConfig) { c.Keys, c.SigningAlgorithms = ks, []Algorithm{ES256} }},
 		{"fractional max-age", func(c *DiscoveryConfig) { c.MaxAge = 1500 * time.Millisecond }},
+		{"relative authorization endpoint", func(c *DiscoveryConfig) { c.AuthorizationEndpoint = "/authorize" }},
+		{"plain PKCE", func(c *DiscoveryConfig) { c.CodeChallengeMethodsSupported = []string{"S256", "plain"} }},
+		{"empty PKCE method", func(c *DiscoveryConfig) { c.CodeChallengeMethodsSupported = []string{""} }},
+		{"iss parameter without authorization endpoint", func(c *DiscoveryConfig) { c.AuthorizationResponseIssParameterSupported = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := ok
 			tc.mod(&cfg)
 			if _, err := DiscoveryHandler(cfg); err == nil {
 				t.Error("got nil error, want one")
+			}
+		})
+	}
+}
+
+// The authorization code flow's metadata: RFC 8414 §2 (authorization_endpoint,
+// code_challenge_methods_supported from RFC 7636 §6.2) and RFC 9207 §3.
+func TestDiscoveryHandlerAuthorizationCode(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  DiscoveryConfig
+		want string
+	}{
+		{
+			name: "code flow",
+			cfg: DiscoveryConfig{
+				Issuer: "https://auth.example", JWKSURI: "https://auth.example/jwks",
+				AuthorizationEndpoint:                      "https://auth.example/authorize",
+				TokenEndpoint:                              "https://auth.example/token",
+				ResponseTypesSupported:                     []string{"code"},
+				CodeChallengeMethodsSupported:              []string{"S256"},
+				AuthorizationResponseIssParameterSupported: true,
+			},
+			want: `{"issuer":"https://auth.example","jwks_uri":"https://auth.example/jwks",` +
+				`"authorization_endpoint":"https://auth.example/authorize","token_endpoint":"https://auth.example/token",` +
+				`"response_types_supported":["code"],"subject_types_supported":["public"],` +
+				`"code_challenge_methods_supported":["S256"],"authorization_response_iss_parameter_supported":true}`,
+		},
+		{
+			name: "token endpoint only: nothing of the code flow published",
+			cfg:  DiscoveryConfig{Issuer: "https://auth.example", JWKSURI: "https://auth.example/jwks"},
+			want: `{"issuer":"https://auth.example","jwks_uri":"https://auth.example/jwks","response_types_supported":[],"subject_types_supported":["public"]}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := DiscoveryHandler(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := serveDiscovery(t, h, http.MethodGet)
+			if rec.Code != http.StatusOK || rec.Body.String() != tt.want {
+				t.Errorf("got %d %s\nwant 200 %s", rec.Code, rec.Body, tt.want)
+			}
+			if got := rec.Header().Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type: got %q, want application/json", got)
 			}
 		})
 	}

@@ -43,8 +43,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // startExample builds and starts examples/server, the FastAPI tutorial app, on a loopback
-// port and returns its base URL.
-func startExample(t *testing.T, corsOrigin string) string {
+// port and returns its base URL. env adds NAME=value settings.
+func startExample(t *testing.T, corsOrigin string, env ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "server")
 	build := exec.Command("go", "build", "-o", bin, "github.com/guardkit/guard/examples/server")
@@ -59,6 +59,7 @@ func startExample(t *testing.T, corsOrigin string) string {
 		"API_KEY=browser-test-key",
 		"CORS_ORIGINS="+corsOrigin,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

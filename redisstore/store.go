@@ -1,15 +1,16 @@
 // Package redisstore keeps guard's shared state in Redis, so that several
 // instances of a service throttle, revoke and refresh together: a
-// [guard.LoginLimiter], a [guard.APIKeyStore], a [guard.RefreshStore] and a
-// [guard.RevocationStore], all over one go-redis client.
+// [guard.LoginLimiter], a [guard.APIKeyStore], a [guard.RefreshStore], a
+// [guard.RevocationStore] and a [guard.AuthCodeStore], all over one go-redis
+// client.
 //
 // Every key starts with the configured prefix and has a TTL, except API keys
 // without an expiry, which an operator adds and deletes. Parts that come
 // from requests (usernames, jtis, subjects, limiter keys) enter keys only as
 // fixed-size SHA-256 digests, so no input can inject a separator or grow a key.
 // Each operation is one round trip; the ones where a race matters (limiter
-// reservations, refresh-token rotation, revocations) are Lua scripts, atomic
-// in Redis.
+// reservations, refresh-token rotation, revocations, code redemption) are
+// Lua scripts, atomic in Redis.
 //
 // Failures: every call is bounded by [Config].Timeout (and the client's own
 // timeouts; see [NewClient]). An error reaches guard, which answers 503

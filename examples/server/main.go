@@ -7,7 +7,10 @@
 // Environment: ADDR (default :8000), JWT_SECRET (HS256 secret of at least 32
 // bytes; random, with a warning, when unset), API_KEY (the demo API key;
 // generated and printed when unset), CORS_ORIGINS (comma-separated; default
-// http://localhost:3000). REDIS_URL is served by the Redis-backed build in the
+// http://localhost:3000), ISSUER (the base URL clients reach the server at,
+// sent as "iss" by the authorization code flow; default http://localhost and
+// the port of ADDR), SPA_REDIRECT_URIS (comma-separated redirect URIs of the
+// public client demo-spa; default http://localhost:3000/callback). REDIS_URL is served by the Redis-backed build in the
 // redisstore module (cd redisstore && go run ./examples/server); this one
 // refuses to start with it rather than silently keep state in memory.
 package main
@@ -64,7 +67,12 @@ func run(log *slog.Logger) error {
 		return errors.New("REDIS_URL is set: run the Redis-backed server instead: cd redisstore && go run ./examples/server")
 	}
 
-	handler, err := newApp(ctx, secret, apiKey, origins, log)
+	cfg := app.Config{Secret: secret, APIKey: apiKey, Origins: origins, Log: log,
+		Issuer: envOr("ISSUER", baseURL(addr))}
+	if v := os.Getenv("SPA_REDIRECT_URIS"); v != "" {
+		cfg.SPARedirectURIs = strings.Split(v, ",")
+	}
+	handler, err := newApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -92,8 +100,8 @@ func run(log *slog.Logger) error {
 
 // newApp serves the app with in-memory stores. It is separate from run so
 // that tests can serve the same handler.
-func newApp(ctx context.Context, secret []byte, apiKey string, origins []string, log *slog.Logger) (http.Handler, error) {
-	return app.New(ctx, app.Config{Secret: secret, APIKey: apiKey, Origins: origins, Log: log})
+func newApp(ctx context.Context, cfg app.Config) (http.Handler, error) {
+	return app.New(ctx, cfg)
 }
 
 func envOr(name, def string) string {
@@ -103,11 +111,16 @@ func envOr(name, def string) string {
 	return def
 }
 
-func printHelp(addr, apiKey string) {
-	base := "http://localhost" + addr
-	if !strings.HasPrefix(addr, ":") {
-		base = "http://" + addr
+// baseURL is the server's URL on this machine.
+func baseURL(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "http://localhost" + addr
 	}
+	return "http://" + addr
+}
+
+func printHelp(addr, apiKey string) {
+	base := baseURL(addr)
 	fmt.Printf(`guard example server listening on %s
 
 Try:
@@ -119,5 +132,8 @@ Try:
   curl -s -i -d "token=$TOKEN" %[2]s/revoke
   curl -s -H 'X-API-Key: %[3]s' %[2]s/secure
   curl -s '%[2]s/secure-query?api_key=%[3]s'
+  curl -s %[2]s/.well-known/oauth-authorization-server
+
+Authorization code flow with PKCE (client demo-spa): see the README.
 `, addr, base, apiKey)
 }

@@ -10,12 +10,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/guardkit/guard/examples/server/app"
 )
 
 // The FastAPI tutorial app's contract, through the same handler main serves.
 func TestFastAPITutorialApp(t *testing.T) {
-	h, err := newApp(context.Background(), []byte("example-test-secret-example-test-secret"), "demo-key",
-		[]string{"http://localhost:3000"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newApp(context.Background(), app.Config{Secret: []byte("example-test-secret-example-test-secret"), APIKey: "demo-key",
+		Origins: []string{"http://localhost:3000"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

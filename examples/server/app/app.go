@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/guardkit/guard"
 )
@@ -31,14 +32,24 @@ type Config struct {
 	Limiter, IPLimiter, AccountLimiter guard.LoginLimiter
 	// Refresh keeps refresh-token families; nil: in memory.
 	Refresh guard.RefreshStore
+	// AuthCodes keeps authorization codes; nil: in memory.
+	AuthCodes guard.AuthCodeStore
 	// Revocations is the revocation list; nil: in memory.
 	Revocations guard.RevocationStore
 	// Log receives the token endpoint's lines.
 	Log *slog.Logger
+	// Issuer is the server's base URL, the issuer identifier of the
+	// authorization code flow (RFC 9207) and of the discovery document.
+	// Default http://localhost:8000.
+	Issuer string
+	// SPARedirectURIs are the registered redirect URIs of the public client
+	// demo-spa. Default http://localhost:3000/callback.
+	SPARedirectURIs []string
 }
 
 // demoUsers is the app's user table: the passwords are hashed at start-up,
 // as a real app would store them.
+// Both hold the scope "read", which the single-page app demo-spa asks for.
 var demoUsers = map[string]struct{ password, role string }{
 	"alice": {"wonderland", "admin"},
 	"bob":   {"builder", "user"},
@@ -47,6 +58,16 @@ var demoUsers = map[string]struct{ password, role string }{
 // users is a UserStore over an in-memory map.
 type users map[string]guard.User
 
+// clients is a ClientStore over an in-memory map.
+type clients map[string]guard.Client
+
+func (c clients) LookupClient(_ context.Context, id string) (guard.Client, error) {
+	if client, ok := c[id]; ok {
+		return client, nil
+	}
+	return guard.Client{}, guard.ErrNotFound
+}
+
 func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
 	if user, ok := u[name]; ok {
 		return user, nil
@@ -54,10 +75,19 @@ func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
 	return guard.User{}, guard.ErrNotFound
 }
 
-// New wires the routes: POST /token (password and refresh_token grants),
-// POST /revoke (RFC 7009), GET /protected, GET /admin, GET /secure,
-// GET /secure-query, all behind CORS.
+// New wires the routes: POST /token (password, authorization_code and
+// refresh_token grants), GET and POST /authorize (the authorization code flow
+// with PKCE and its login page), GET /.well-known/oauth-authorization-server
+// (RFC 8414), POST /revoke (RFC 7009), GET /protected, GET /admin,
+// GET /secure, GET /secure-query, all behind CORS.
 func New(ctx context.Context, cfg Config) (http.Handler, error) {
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	if cfg.Issuer == "" {
+		cfg.Issuer = "http://localhost:8000"
+	}
+	if cfg.SPARedirectURIs == nil {
+		cfg.SPARedirectURIs = []string{"http://localhost:3000/callback"}
+	}
 	key, err := guard.NewHMACKey(guard.HS256, cfg.Secret, "")
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET: %w", err)
@@ -84,11 +114,24 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		store[name] = guard.User{PasswordHash: hash, Roles: []string{u.role}}
+		store[name] = guard.User{PasswordHash: hash, Roles: []string{u.role}, Scopes: []string{"read"}}
 	}
 	refresh := cfg.Refresh
 	if refresh == nil {
 		refresh = guard.NewMemoryRefreshStore(guard.MemoryRefreshStoreConfig{})
+	}
+	registered := clients{
+		// The single-page app of the authorization code flow: a public
+		// client (no secret in a browser) with PKCE.
+		"demo-spa": {Public: true, Grants: []string{"authorization_code", "refresh_token"},
+			RedirectURIs: cfg.SPARedirectURIs, Scopes: []string{"read"}},
+		// What requests-oauthlib's LegacyApplicationClient names itself in
+		// HTTP Basic with no secret.
+		"demo-app": {Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read"}},
+	}
+	codes := cfg.AuthCodes
+	if codes == nil {
+		codes = new(guard.MemoryAuthCodes)
 	}
 	login, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
 		Issuer:              issuer,
@@ -101,8 +144,14 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		Limiter:            cfg.Limiter,
 		IPLimiter:          cfg.IPLimiter,
 		AccountLimiter:     cfg.AccountLimiter,
-		// No ClientStore: the demo users log in without a registered
-		// client, so a token's holder may refresh or revoke it alone.
+		Clients:            registered,
+		AuthCodes:          codes,
+		// The FastAPI tutorial's clients log in with the password grant and
+		// send no client_id: with a ClientStore set (for the code flow), they
+		// would get 401 invalid_client. This keeps them working, bounded by
+		// the user's scopes, and lets a token's holder refresh or revoke it
+		// alone. A new service would leave it false.
+		DangerouslyAllowPasswordGrantWithoutClient: true,
 		Refresh:             &guard.RefreshConfig{Store: refresh},
 		Revocations:         revs,
 		AccessTokenVerifier: verifier,
@@ -110,6 +159,42 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+
+	page := &loginPage{hasher: hasher, users: store, log: cfg.Log}
+	if page.limiter, err = guard.NewMemoryLimiter(guard.MemoryLimiterConfig{}); err != nil {
+		return nil, err
+	}
+	authorize, err := guard.NewAuthorizeEndpoint(guard.AuthorizeEndpointConfig{
+		Clients: registered,
+		Codes:   codes,
+		Login:   page,
+		Issuer:  cfg.Issuer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ISSUER: %w", err)
+	}
+	page.authorize = authorize
+	// The tokens are HS256, verified by this service alone: the key set
+	// publishes no key, but RFC 8414 metadata needs a jwks_uri.
+	jwks, err := guard.JWKSHandler(0)
+	if err != nil {
+		return nil, err
+	}
+	metadata, err := guard.DiscoveryHandler(guard.DiscoveryConfig{
+		Issuer:                            cfg.Issuer,
+		JWKSURI:                           cfg.Issuer + "/.well-known/jwks.json",
+		AuthorizationEndpoint:             cfg.Issuer + "/authorize",
+		TokenEndpoint:                     cfg.Issuer + "/token",
+		GrantTypesSupported:               []string{"authorization_code", "password", "refresh_token"},
+		TokenEndpointAuthMethodsSupported: []string{"none"},
+		ScopesSupported:                   []string{"read"},
+		ResponseTypesSupported:            []string{"code"},
+		CodeChallengeMethodsSupported:     []string{"S256"},
+		AuthorizationResponseIssParameterSupported: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ISSUER: %w", err)
 	}
 
 	keys := cfg.APIKeys
@@ -139,6 +224,9 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("POST /token", login)
 	mux.Handle("POST /revoke", login.RevocationEndpoint())
+	mux.Handle("/authorize", authorize) // GET shows the login page, POST submits it
+	mux.Handle("GET /.well-known/oauth-authorization-server", metadata)
+	mux.Handle("GET /.well-known/jwks.json", jwks)
 	mux.Handle("GET /protected", verifier.RequireBearer(http.HandlerFunc(hello("a protected route"))))
 	mux.Handle("GET /admin", verifier.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(hello("the admin area")))))
 	mux.Handle("GET /secure", headerKeys.RequireAPIKey(http.HandlerFunc(hello("an API-key route"))))

@@ -52,7 +52,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	cfg := app.Config{Secret: []byte(secret), Origins: strings.Split(envOr("CORS_ORIGINS", "http://localhost:3000"), ","),
-		Refresh: st.RefreshTokens(), Log: log}
+		Refresh: st.RefreshTokens(), AuthCodes: st.AuthCodes(), Log: log, Issuer: os.Getenv("ISSUER")}
 	if cfg.Revocations, err = st.Revocations(redisstore.RevocationsConfig{}); err != nil {
 		return err
 	}
