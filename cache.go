@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/guardkit/guard/internal/claimsjson"
 )
 
 // tokenCache remembers verified asymmetric tokens (VerifierConfig.CacheSize).
@@ -24,7 +26,7 @@ type tokenCache struct {
 // Principal's or Claims' slices changes only its own request.
 type cachedToken struct {
 	claims        Claims
-	exp, nbf, iat numericDate
+	exp, nbf, iat claimsjson.NumericDate
 }
 
 // copyClaims sets dst to a copy of src that shares no mutable memory with
@@ -101,7 +103,7 @@ func (c *tokenCache) evict(now time.Time) {
 	defer c.mu.Unlock()
 	nowSec := float64(now.Unix())
 	c.m.Range(func(k, v any) bool {
-		if v.(*cachedToken).exp.sec <= nowSec {
+		if exp, _ := v.(*cachedToken).exp.Seconds(); exp <= nowSec {
 			c.remove(k.([32]byte))
 		}
 		return true

@@ -1,13 +1,12 @@
 package guard
 
 import (
-	"math"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/guardkit/guard/internal/claimsjson"
 )
 
 // Claims is the claims set of a verified access token (RFC 7519 §4.1, RFC 9068).
@@ -54,97 +53,14 @@ func (c *Claims) DecodeExtra(v any) error {
 	return json.Unmarshal(c.Extra, v)
 }
 
-// registeredClaims are the claim names with a field in [Claims], in the
-// order of wireClaims' fields and of the decoder's seen bits. The issuer
-// writes them from those fields, so Claims.Extra and ExtraClaims may not
-// use them, even when the field is empty.
-var registeredClaims = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "role", "roles", "scope", "scp"}
-
-// isRegisteredClaim reports whether name is one of registeredClaims.
-func isRegisteredClaim(name string) bool { return slices.Contains(registeredClaims[:], name) }
-
-// wireClaims is the JSON shape of a claims set: the registeredClaims, in
-// their order, then the rest.
-type wireClaims struct {
-	Iss      string         `json:"iss,omitzero"`
-	Sub      string         `json:"sub,omitzero"`
-	Aud      audience       `json:"aud,omitzero"`
-	Exp      numericDate    `json:"exp,omitzero"`
-	Nbf      numericDate    `json:"nbf,omitzero"`
-	Iat      numericDate    `json:"iat,omitzero"`
-	Jti      string         `json:"jti,omitzero"`
-	ClientID string         `json:"client_id,omitzero"`
-	Role     lenientString  `json:"role,omitzero"`
-	Roles    lenientStrings `json:"roles,omitzero"`
-	Scope    lenientString  `json:"scope,omitzero"`
-	Scp      lenientStrings `json:"scp,omitzero"`
-	Extra    jsontext.Value `json:",embed"`
-}
-
-// numericDate is a JSON number of seconds since the epoch (RFC 7519 §2). Any
-// other JSON type, including a numeric string, is an error.
-type numericDate struct {
-	sec float64
-	set bool
-}
-
-func (d numericDate) MarshalJSONTo(enc *jsontext.Encoder) error {
-	return enc.WriteToken(jsontext.Int(int64(d.sec)))
-}
-
-func (d numericDate) IsZero() bool { return !d.set }
-
-func (d numericDate) time() time.Time {
-	if !d.set {
-		return time.Time{}
-	}
-	sec, frac := math.Modf(d.sec)
-	if sec > math.MaxInt64/2 || sec < math.MinInt64/2 {
-		sec = math.Copysign(math.MaxInt64/2, sec)
-		frac = 0
-	}
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
-}
-
-func dateOf(t time.Time) numericDate {
-	if t.IsZero() {
-		return numericDate{}
-	}
-	return numericDate{sec: float64(t.Unix()), set: true}
-}
-
-var errNumericDate = &jsonTypeError{"NumericDate must be a JSON number"}
-var errAudience = &jsonTypeError{"aud must be a string or an array of strings"}
-
-type jsonTypeError struct{ msg string }
-
-func (e *jsonTypeError) Error() string { return e.msg }
-
-// audience is "aud": a string or an array of strings (RFC 7519 §4.1.3).
-type audience []string
-
-func (a audience) MarshalJSONTo(enc *jsontext.Encoder) error {
-	if len(a) == 1 {
-		return enc.WriteToken(jsontext.String(a[0]))
-	}
-	return json.MarshalEncode(enc, []string(a))
-}
-
-// lenientString is a claim that counts only when it is a JSON string; any
-// other type is skipped and grants nothing (never coerced).
-type lenientString string
-
-// lenientStrings is a claim that counts only when it is an array of strings.
-type lenientStrings []string
-
-// fill copies the wire form into c, sharing strings.
-func (w *wireClaims) fill(c *Claims) {
+// fill sets c from the wire form w, sharing its strings.
+func (c *Claims) fill(w *claimsjson.Wire) {
 	c.Issuer = w.Iss
 	c.Subject = w.Sub
 	c.Audience = w.Aud
-	c.ExpiresAt = w.Exp.time()
-	c.NotBefore = w.Nbf.time()
-	c.IssuedAt = w.Iat.time()
+	c.ExpiresAt = w.Exp.Time()
+	c.NotBefore = w.Nbf.Time()
+	c.IssuedAt = w.Iat.Time()
 	c.ID = w.Jti
 	c.ClientID = w.ClientID
 	switch {
@@ -207,19 +123,19 @@ func splitScope(s string, more []string) []string {
 
 // wire builds the JSON form of c for issuing. One role is written as "role"
 // (what FastAPI apps read), several as "roles"; scopes as "scope".
-func (c *Claims) wire() wireClaims {
-	w := wireClaims{
+func (c *Claims) wire() claimsjson.Wire {
+	w := claimsjson.Wire{
 		Iss: c.Issuer, Sub: c.Subject, Aud: c.Audience,
-		Exp: dateOf(c.ExpiresAt), Nbf: dateOf(c.NotBefore), Iat: dateOf(c.IssuedAt),
+		Exp: claimsjson.DateOf(c.ExpiresAt), Nbf: claimsjson.DateOf(c.NotBefore), Iat: claimsjson.DateOf(c.IssuedAt),
 		Jti: c.ID, ClientID: c.ClientID, Extra: c.Extra,
 	}
 	if len(c.Roles) == 1 {
-		w.Role = lenientString(c.Roles[0])
+		w.Role = claimsjson.LenientString(c.Roles[0])
 	} else if len(c.Roles) > 1 {
 		w.Roles = c.Roles
 	}
 	if len(c.Scopes) > 0 {
-		w.Scope = lenientString(strings.Join(c.Scopes, " "))
+		w.Scope = claimsjson.LenientString(strings.Join(c.Scopes, " "))
 	}
 	return w
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -172,35 +170,6 @@ func TestClaimsDecodeExtraEmpty(t *testing.T) {
 	}
 }
 
-func TestNumericDateTime(t *testing.T) {
-	tests := []struct {
-		name string
-		d    numericDate
-		want time.Time
-	}{
-		{"unset", numericDate{}, time.Time{}},
-		{"zero", numericDate{sec: 0, set: true}, time.Unix(0, 0).UTC()},
-		{"fraction", numericDate{sec: 1.5, set: true}, time.Unix(1, 500_000_000).UTC()},
-		{"huge clamps", numericDate{sec: 1e300, set: true}, time.Time{}},
-		{"negative huge clamps", numericDate{sec: -1e300, set: true}, time.Time{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := tt.d.time()
-			if tt.name == "huge clamps" || tt.name == "negative huge clamps" {
-				// Only the direction matters: far future or far past, no wrap-around.
-				if (tt.d.sec > 0) != got.After(time.Unix(0, 0)) {
-					t.Errorf("got %v, want the sign of %g", got, tt.d.sec)
-				}
-				return
-			}
-			if !got.Equal(tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestValidScopeToken(t *testing.T) {
 	tests := []struct {
 		s    string
@@ -275,39 +244,6 @@ func TestVerifyScopeSplitsOnSpaceOnly(t *testing.T) {
 		bv.RequireBearer(RequireScope(scope)(next)).ServeHTTP(rec, req)
 		if rec.Code != http.StatusForbidden || next.ran {
 			t.Errorf("RequireScope(%q) with scope read<TAB>admin: got %d (next ran: %v), want 403", scope, rec.Code, next.ran)
-		}
-	}
-}
-
-// TestRegisteredClaimsListedOnce ties the places that must spell the
-// registered claim names (wireClaims' JSON tags, the decoder's bits) to the
-// one list, registeredClaims.
-func TestRegisteredClaimsListedOnce(t *testing.T) {
-	var tags []string
-	typ := reflect.TypeFor[wireClaims]()
-	for i := range typ.NumField() {
-		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
-		if name != "" {
-			tags = append(tags, name)
-		}
-	}
-	if !slices.Equal(tags, registeredClaims[:]) {
-		t.Errorf("wireClaims tags: got %q, want %q", tags, registeredClaims)
-	}
-	for i, name := range registeredClaims {
-		if got := claimBit(name); got != 1<<i {
-			t.Errorf("claimBit(%q): got %b, want %b", name, got, 1<<i)
-		}
-		if !isRegisteredClaim(name) {
-			t.Errorf("isRegisteredClaim(%q): got false, want true", name)
-		}
-	}
-	if seenScp != 1<<(len(registeredClaims)-1) {
-		t.Errorf("seenScp: got %b, want the last of %d bits", seenScp, len(registeredClaims))
-	}
-	for _, name := range []string{"", "tenant", "ISS", "iss ", "client"} {
-		if claimBit(name) != 0 || isRegisteredClaim(name) {
-			t.Errorf("%q: got registered, want not", name)
 		}
 	}
 }

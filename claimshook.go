@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/go-json-experiment/json"
+
+	"github.com/guardkit/guard/internal/claimsjson"
 )
 
 // ClaimsRequest describes an access token the [TokenEndpoint] is about to
@@ -46,7 +48,7 @@ func (e *TokenEndpoint) addExtraClaims(ctx context.Context, c *Claims, grant, us
 		return nil
 	}
 	for name := range extra {
-		if isRegisteredClaim(name) {
+		if claimsjson.IsRegistered(name) {
 			return fmt.Errorf("guard: ExtraClaims returned registered claim %q", name)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/guardkit/guard/internal/claimsjson"
 )
 
 // DefaultTokenTTL is the lifetime of issued tokens when TokenIssuerConfig.TTL is zero.
@@ -177,7 +179,7 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 }
 
 // checkExtra checks that extra, when set, is a JSON object whose top-level
-// names are not registered claims (registeredClaims: the marshaler only
+// names are not registered claims (claimsjson.Registered: the marshaler only
 // catches a collision with a member it actually writes, so an empty Issuer
 // would let Extra set "iss" unnoticed). Marshaling checks the rest (duplicates,
 // UTF-8).
@@ -197,7 +199,7 @@ func checkExtra(extra []byte) error {
 		if err != nil {
 			return fmt.Errorf("guard: Claims.Extra: %w", err)
 		}
-		if isRegisteredClaim(name.String()) {
+		if claimsjson.IsRegistered(name.String()) {
 			return fmt.Errorf("guard: Claims.Extra sets registered claim %q", name.String())
 		}
 		if err := dec.SkipValue(); err != nil {

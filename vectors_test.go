@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/guardkit/guard/internal/claimsjson"
 )
 
 // rfcVector is one entry of testdata/jws/rfc_vectors.json (see its README).
@@ -128,12 +130,12 @@ func TestRFC7515Claims(t *testing.T) {
 			_, err = at.Verify(context.Background(), vec.Token)
 			jwtCheckErr(t, err, ErrTokenExpired)
 			// Decode the claims the way checkClaims does to see the extra claim.
-			var w wireClaims
-			if err := json.Unmarshal([]byte(vec.Payload), &w); err != nil {
+			var w claimsjson.Wire
+			if err := claimsjson.Decode([]byte(vec.Payload), &w); err != nil {
 				t.Fatal(err)
 			}
 			var c Claims
-			w.fill(&c)
+			c.fill(&w)
 			if c.Issuer != "joe" || !c.ExpiresAt.Equal(exp) {
 				t.Errorf("got iss %q exp %v, want joe %v", c.Issuer, c.ExpiresAt, exp)
 			}

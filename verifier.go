@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/guardkit/guard/internal/claimsjson"
 )
 
 // Limits of the verifier.
@@ -500,7 +502,7 @@ func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) er
 		return v.errs.malformed
 	}
 	w := &sc.claims
-	if err := decodeClaims(raw[:n], w); err != nil {
+	if err := claimsjson.Decode(raw[:n], w); err != nil {
 		return v.errs.claims
 	}
 	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {
@@ -519,7 +521,7 @@ func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) er
 	if w.Sub == "" {
 		return v.errs.missingSub
 	}
-	w.fill(c)
+	c.fill(w)
 	if e != nil {
 		e.exp, e.nbf, e.iat = w.Exp, w.Nbf, w.Iat
 	}
@@ -530,23 +532,26 @@ func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) er
 // lifetime cap: exp at most maxLife (plus the leeway, for clock skew) ahead
 // of now, and exp - iat at most maxLife (both from the issuer's clock, so
 // without leeway).
-func (v *Verifier) checkTimes(exp, nbf, iat numericDate) error {
+func (v *Verifier) checkTimes(expDate, nbfDate, iatDate claimsjson.NumericDate) error {
 	now := v.now()
 	nowSec := float64(now.Unix()) + float64(now.Nanosecond())/1e9
 	lee := v.leeway.Seconds()
-	if !exp.set {
+	exp, hasExp := expDate.Seconds()
+	nbf, hasNbf := nbfDate.Seconds()
+	iat, hasIat := iatDate.Seconds()
+	if !hasExp {
 		return v.errs.missingExp
 	}
-	if nowSec >= exp.sec+lee {
+	if nowSec >= exp+lee {
 		return v.errs.expired
 	}
-	if exp.sec-nowSec > v.maxLife+lee || iat.set && exp.sec-iat.sec > v.maxLife {
+	if exp-nowSec > v.maxLife+lee || hasIat && exp-iat > v.maxLife {
 		return v.errs.lifetime
 	}
-	if nbf.set && nowSec+lee < nbf.sec {
+	if hasNbf && nowSec+lee < nbf {
 		return v.errs.notYet
 	}
-	if iat.set && nowSec+lee < iat.sec {
+	if hasIat && nowSec+lee < iat {
 		return v.errs.issued
 	}
 	return nil
@@ -561,7 +566,7 @@ const maxSignatureBytes = 512
 type scratch struct {
 	token  []byte
 	buf    []byte
-	claims wireClaims
+	claims claimsjson.Wire
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -572,7 +577,7 @@ func putScratch(sc *scratch) {
 	if cap(sc.token) > DefaultMaxTokenBytes || cap(sc.buf) > DefaultMaxTokenBytes {
 		return // an unusually large token; let it go rather than pin it
 	}
-	sc.claims = wireClaims{}
+	sc.claims = claimsjson.Wire{}
 	scratchPool.Put(sc)
 }
 

@@ -1,4 +1,4 @@
-package guard
+package claimsjson
 
 import (
 	"errors"
@@ -10,25 +10,41 @@ import (
 	"unicode/utf8"
 )
 
-// A hand-written decoder for JWT claims sets. It gives the guarantees RFC 7519
-// asks of a claims parser, which encoding/json does not: names match exactly
-// (§7.3, "ROLE" is not "role"), a duplicate name anywhere is an error (§4),
-// invalid UTF-8 and lone surrogates are errors, and nothing follows the
-// object. It is a strict RFC 8259 parser besides. It decodes in one pass,
-// without reflection, and takes every unescaped claim string as a substring
-// of one copy of the payload, so a typical claims set costs one allocation.
+// A hand-written decoder for JWT claims sets. It gives the guarantees
+// RFC 7519 asks of a claims parser, which encoding/json does not: names
+// match exactly (§7.3, "ROLE" is not "role"), a duplicate name anywhere is
+// an error (§4), invalid UTF-8 and lone surrogates are errors, and nothing
+// follows the object. It is a strict RFC 8259 parser besides. It decodes in
+// one pass, without reflection, and takes every unescaped claim string as a
+// substring of one copy of the payload, so a typical claims set costs one
+// allocation.
 //
 // FuzzDecodeClaims proves it equivalent to github.com/go-json-experiment/json
-// (JSON v2, strict by default) unmarshalling into wireClaims: the same inputs
-// are accepted, with the same values.
+// (JSON v2, strict by default) unmarshalling into Wire with the reference
+// methods of reference_test.go: the same inputs are accepted, with the same
+// values.
 
-var errClaimsSyntax = errors.New("guard: malformed claims JSON")
+// ErrSyntax is Decode's error for malformed JSON, a duplicate name, or
+// anything after the object.
+var ErrSyntax = errors.New("guard: malformed claims JSON")
+
+// ErrNumericDate is Decode's error for an exp, nbf or iat that is not a
+// JSON number within the range of a float64.
+var ErrNumericDate error = &jsonTypeError{"NumericDate must be a JSON number"}
+
+// ErrAudience is Decode's error for an aud that is neither a string nor an
+// array of strings.
+var ErrAudience error = &jsonTypeError{"aud must be a string or an array of strings"}
+
+type jsonTypeError struct{ msg string }
+
+func (e *jsonTypeError) Error() string { return e.msg }
 
 // maxClaimsDepth bounds nesting, as JSON v2 does.
 const maxClaimsDepth = 10000
 
 // Bits for the registered claims, to reject duplicates: bit i is
-// registeredClaims[i].
+// Registered[i].
 const (
 	seenIss = 1 << iota
 	seenSub
@@ -52,13 +68,16 @@ type claimsDecoder struct {
 	names []string // member names of the objects being parsed, for duplicate checks
 }
 
-// decodeClaims parses data into w, which must be zero.
-func decodeClaims(data []byte, w *wireClaims) error {
+// Decode parses the claims set data into w, which must be zero. Nothing in
+// w aliases data: strings are taken from one copy of it, and Extra (the
+// other members as one JSON object, or nil) is built anew. Its errors are
+// ErrSyntax, ErrNumericDate and ErrAudience.
+func Decode(data []byte, w *Wire) error {
 	d := claimsDecoder{in: data, depth: 1} // the claims object itself is level 1, as in JSON v2
 	d.s = string(data)
 	d.skipSpace()
 	if !d.consume('{') {
-		return errClaimsSyntax
+		return ErrSyntax
 	}
 	var (
 		seen  uint32
@@ -78,13 +97,13 @@ func decodeClaims(data []byte, w *wireClaims) error {
 		rawName := d.in[start:d.pos]
 		d.skipSpace()
 		if !d.consume(':') {
-			return errClaimsSyntax
+			return ErrSyntax
 		}
 		d.skipSpace()
 		bit := claimBit(name)
 		if bit != 0 {
 			if seen&bit != 0 {
-				return errClaimsSyntax
+				return ErrSyntax
 			}
 			seen |= bit
 			if err := d.readClaim(bit, w); err != nil {
@@ -92,7 +111,7 @@ func decodeClaims(data []byte, w *wireClaims) error {
 			}
 		} else {
 			if !names.add(&d, name) {
-				return errClaimsSyntax
+				return ErrSyntax
 			}
 			vstart := d.pos
 			if err := d.skipValue(); err != nil {
@@ -123,7 +142,7 @@ func decodeClaims(data []byte, w *wireClaims) error {
 
 // claimBit returns the seen bit of a registered claim, 0 for another name.
 func claimBit(name string) uint32 {
-	if i := slices.Index(registeredClaims[:], name); i >= 0 {
+	if i := slices.Index(Registered[:], name); i >= 0 {
 		return 1 << i
 	}
 	return 0
@@ -133,7 +152,7 @@ func claimBit(name string) uint32 {
 // claims take a string or null; dates a number; aud a string or an array of
 // strings; role and scope a string, roles and scp an array of strings, and
 // anything else there is skipped (it grants nothing).
-func (d *claimsDecoder) readClaim(bit uint32, w *wireClaims) error {
+func (d *claimsDecoder) readClaim(bit uint32, w *Wire) error {
 	var err error
 	switch bit {
 	case seenIss:
@@ -155,16 +174,16 @@ func (d *claimsDecoder) readClaim(bit uint32, w *wireClaims) error {
 		case '"':
 			var s string
 			if s, err = d.readString(); err == nil {
-				w.Aud = audience{s}
+				w.Aud = Audience{s}
 			}
 		case '[':
 			var ok bool
 			w.Aud, ok, err = d.readStrings()
 			if err == nil && !ok {
-				err = errAudience
+				err = ErrAudience
 			}
 		default:
-			err = errAudience
+			err = ErrAudience
 		}
 	case seenRole, seenScope:
 		var s string
@@ -174,9 +193,9 @@ func (d *claimsDecoder) readClaim(bit uint32, w *wireClaims) error {
 			err = d.skipValue()
 		}
 		if bit == seenRole {
-			w.Role = lenientString(s)
+			w.Role = LenientString(s)
 		} else {
-			w.Scope = lenientString(s)
+			w.Scope = LenientString(s)
 		}
 	case seenRoles, seenScp:
 		var list []string
@@ -200,7 +219,7 @@ func (d *claimsDecoder) readClaim(bit uint32, w *wireClaims) error {
 func (d *claimsDecoder) end() error {
 	d.skipSpace()
 	if d.pos != len(d.in) {
-		return errClaimsSyntax
+		return ErrSyntax
 	}
 	return nil
 }
@@ -233,7 +252,7 @@ func (d *claimsDecoder) skipSpace() {
 
 func (d *claimsDecoder) literal(lit string) error {
 	if len(d.in)-d.pos < len(lit) || d.s[d.pos:d.pos+len(lit)] != lit {
-		return errClaimsSyntax
+		return ErrSyntax
 	}
 	d.pos += len(lit)
 	return nil
@@ -247,13 +266,13 @@ func (d *claimsDecoder) readStringOrNull() (string, error) {
 }
 
 // readDate reads a NumericDate: a JSON number that fits a float64.
-func (d *claimsDecoder) readDate() (numericDate, error) {
+func (d *claimsDecoder) readDate() (NumericDate, error) {
 	start := d.pos
 	if err := d.skipNumber(); err != nil {
 		if start == d.pos {
-			return numericDate{}, errNumericDate // not a number at all
+			return NumericDate{}, ErrNumericDate // not a number at all
 		}
-		return numericDate{}, err
+		return NumericDate{}, err
 	}
 	num := d.s[start:d.pos]
 	if len(num) <= 15 && !strings.ContainsAny(num, ".eE-") {
@@ -262,13 +281,13 @@ func (d *claimsDecoder) readDate() (numericDate, error) {
 		for i := 0; i < len(num); i++ {
 			n = n*10 + int64(num[i]-'0')
 		}
-		return numericDate{sec: float64(n), set: true}, nil
+		return NumericDate{sec: float64(n), set: true}, nil
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || math.IsInf(f, 0) {
-		return numericDate{}, errNumericDate
+		return NumericDate{}, ErrNumericDate
 	}
-	return numericDate{sec: f, set: true}, nil
+	return NumericDate{sec: f, set: true}, nil
 }
 
 // readStrings reads an array; ok is false when an element is not a string
@@ -310,7 +329,7 @@ func (d *claimsDecoder) readStrings() (list []string, ok bool, err error) {
 
 func (d *claimsDecoder) enter() error {
 	if d.depth++; d.depth > maxClaimsDepth {
-		return errClaimsSyntax
+		return ErrSyntax
 	}
 	return nil
 }
@@ -355,7 +374,7 @@ func (d *claimsDecoder) skipValue() error {
 	case c == '-' || c >= '0' && c <= '9':
 		return d.skipNumber()
 	}
-	return errClaimsSyntax
+	return ErrSyntax
 }
 
 // skipObject validates a nested object, rejecting duplicate names in it.
@@ -378,11 +397,11 @@ func (d *claimsDecoder) skipObject() error {
 			return err
 		}
 		if !names.add(d, name) {
-			return errClaimsSyntax
+			return ErrSyntax
 		}
 		d.skipSpace()
 		if !d.consume(':') {
-			return errClaimsSyntax
+			return ErrSyntax
 		}
 		d.skipSpace()
 		if err := d.skipValue(); err != nil {
@@ -404,7 +423,7 @@ func (d *claimsDecoder) afterValue(closer byte) (more bool, err error) {
 	if d.consume(closer) {
 		return false, nil
 	}
-	return false, errClaimsSyntax
+	return false, ErrSyntax
 }
 
 // nameSet is the member names of one object. They live in d.names from
@@ -451,12 +470,12 @@ func (d *claimsDecoder) skipNumber() error {
 			i++
 		}
 	default:
-		return errClaimsSyntax
+		return ErrSyntax
 	}
 	if i < len(in) && in[i] == '.' {
 		i++
 		if i >= len(in) || in[i] < '0' || in[i] > '9' {
-			return errClaimsSyntax
+			return ErrSyntax
 		}
 		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
 			i++
@@ -468,7 +487,7 @@ func (d *claimsDecoder) skipNumber() error {
 			i++
 		}
 		if i >= len(in) || in[i] < '0' || in[i] > '9' {
-			return errClaimsSyntax
+			return ErrSyntax
 		}
 		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
 			i++
@@ -483,7 +502,7 @@ func (d *claimsDecoder) skipNumber() error {
 // unpaired surrogate escapes are errors.
 func (d *claimsDecoder) readString() (string, error) {
 	if !d.consume('"') {
-		return "", errClaimsSyntax
+		return "", ErrSyntax
 	}
 	in, start := d.in, d.pos
 	i := start
@@ -496,18 +515,18 @@ func (d *claimsDecoder) readString() (string, error) {
 		case c == '\\':
 			return d.readEscaped(start, i)
 		case c < 0x20:
-			return "", errClaimsSyntax
+			return "", ErrSyntax
 		case c < utf8.RuneSelf:
 			i++
 		default:
 			r, size := utf8.DecodeRune(in[i:])
 			if r == utf8.RuneError && size <= 1 {
-				return "", errClaimsSyntax
+				return "", ErrSyntax
 			}
 			i += size
 		}
 	}
-	return "", errClaimsSyntax
+	return "", ErrSyntax
 }
 
 // readEscaped finishes a string that has escapes, from position i (a '\\').
@@ -522,7 +541,7 @@ func (d *claimsDecoder) readEscaped(start, i int) (string, error) {
 			return string(buf), nil
 		case c == '\\':
 			if i+1 >= len(in) {
-				return "", errClaimsSyntax
+				return "", ErrSyntax
 			}
 			e := in[i+1]
 			i += 2
@@ -542,42 +561,42 @@ func (d *claimsDecoder) readEscaped(start, i int) (string, error) {
 			case 'u':
 				r, ok := hex4(in, i)
 				if !ok {
-					return "", errClaimsSyntax
+					return "", ErrSyntax
 				}
 				i += 4
 				if utf16.IsSurrogate(r) {
 					if r >= 0xdc00 || i+6 > len(in) || in[i] != '\\' || in[i+1] != 'u' {
-						return "", errClaimsSyntax
+						return "", ErrSyntax
 					}
 					r2, ok := hex4(in, i+2)
 					if !ok {
-						return "", errClaimsSyntax
+						return "", ErrSyntax
 					}
 					r = utf16.DecodeRune(r, r2)
 					if r == utf8.RuneError {
-						return "", errClaimsSyntax
+						return "", ErrSyntax
 					}
 					i += 6
 				}
 				buf = utf8.AppendRune(buf, r)
 			default:
-				return "", errClaimsSyntax
+				return "", ErrSyntax
 			}
 		case c < 0x20:
-			return "", errClaimsSyntax
+			return "", ErrSyntax
 		case c < utf8.RuneSelf:
 			buf = append(buf, c)
 			i++
 		default:
 			r, size := utf8.DecodeRune(in[i:])
 			if r == utf8.RuneError && size <= 1 {
-				return "", errClaimsSyntax
+				return "", ErrSyntax
 			}
 			buf = append(buf, in[i:i+size]...)
 			i += size
 		}
 	}
-	return "", errClaimsSyntax
+	return "", ErrSyntax
 }
 
 func hex4(in []byte, i int) (rune, bool) {

@@ -1,4 +1,4 @@
-package guard
+package claimsjson
 
 import (
 	"math"
@@ -7,34 +7,34 @@ import (
 )
 
 // The reference decoding of claims through JSON v2: FuzzDecodeClaims checks
-// that the hand-written decoder (claimsdec.go) accepts exactly what JSON v2
-// unmarshalling into wireClaims with these methods accepts, with the same
-// values. Production code never decodes claims this way.
+// that the hand-written decoder (decode.go) accepts exactly what JSON v2
+// unmarshalling into Wire with these methods accepts, with the same values.
+// Production code never decodes claims this way.
 
-func (d *numericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+func (d *NumericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	tok, err := dec.ReadToken()
 	if err != nil {
 		return err
 	}
 	if tok.Kind() != '0' {
-		return errNumericDate
+		return ErrNumericDate
 	}
 	f, err := tok.Float()
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return errNumericDate
+		return ErrNumericDate
 	}
 	d.sec, d.set = f, true
 	return nil
 }
 
-func (a *audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+func (a *Audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	switch dec.PeekKind() {
 	case '"':
 		tok, err := dec.ReadToken()
 		if err != nil {
 			return err
 		}
-		*a = audience{tok.String()}
+		*a = Audience{tok.String()}
 		return nil
 	case '[':
 		list, ok, err := readStrings(dec)
@@ -42,15 +42,15 @@ func (a *audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 			return err
 		}
 		if !ok {
-			return errAudience
+			return ErrAudience
 		}
 		*a = list
 		return nil
 	}
-	return errAudience
+	return ErrAudience
 }
 
-func (s *lenientString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+func (s *LenientString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if dec.PeekKind() != '"' {
 		*s = ""
 		return dec.SkipValue()
@@ -59,11 +59,11 @@ func (s *lenientString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if err != nil {
 		return err
 	}
-	*s = lenientString(tok.String())
+	*s = LenientString(tok.String())
 	return nil
 }
 
-func (s *lenientStrings) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+func (s *LenientStrings) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if dec.PeekKind() != '[' {
 		*s = nil
 		return dec.SkipValue()

@@ -1,0 +1,71 @@
+package claimsjson
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNumericDateTime(t *testing.T) {
+	tests := []struct {
+		name string
+		d    NumericDate
+		want time.Time
+	}{
+		{"unset", NumericDate{}, time.Time{}},
+		{"zero", NumericDate{sec: 0, set: true}, time.Unix(0, 0).UTC()},
+		{"fraction", NumericDate{sec: 1.5, set: true}, time.Unix(1, 500_000_000).UTC()},
+		{"huge clamps", NumericDate{sec: 1e300, set: true}, time.Time{}},
+		{"negative huge clamps", NumericDate{sec: -1e300, set: true}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.d.Time()
+			if tt.name == "huge clamps" || tt.name == "negative huge clamps" {
+				// Only the direction matters: far future or far past, no wrap-around.
+				if (tt.d.sec > 0) != got.After(time.Unix(0, 0)) {
+					t.Errorf("got %v, want the sign of %g", got, tt.d.sec)
+				}
+				return
+			}
+			if !got.Equal(tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRegisteredClaimsListedOnce ties the places that must spell the
+// registered claim names (Wire's JSON tags, the decoder's bits) to the one
+// list, Registered.
+func TestRegisteredClaimsListedOnce(t *testing.T) {
+	var tags []string
+	typ := reflect.TypeFor[Wire]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if name != "" {
+			tags = append(tags, name)
+		}
+	}
+	if !slices.Equal(tags, Registered[:]) {
+		t.Errorf("Wire tags: got %q, want %q", tags, Registered)
+	}
+	for i, name := range Registered {
+		if got := claimBit(name); got != 1<<i {
+			t.Errorf("claimBit(%q): got %b, want %b", name, got, 1<<i)
+		}
+		if !IsRegistered(name) {
+			t.Errorf("IsRegistered(%q): got false, want true", name)
+		}
+	}
+	if seenScp != 1<<(len(Registered)-1) {
+		t.Errorf("seenScp: got %b, want the last of %d bits", seenScp, len(Registered))
+	}
+	for _, name := range []string{"", "tenant", "ISS", "iss ", "client"} {
+		if claimBit(name) != 0 || IsRegistered(name) {
+			t.Errorf("%q: got registered, want not", name)
+		}
+	}
+}
