@@ -124,28 +124,11 @@ func (l *errorLog) last() error {
 }
 
 // quietLogger discards log lines, or keeps them in buf when buf is not nil.
-func quietLogger(buf *syncBuffer) *slog.Logger {
+func quietLogger(buf *tokLockedBuffer) *slog.Logger {
 	if buf == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startRemote builds and starts a set with cfg, waits for its first keys
@@ -631,7 +614,7 @@ func TestRemoteKeySetBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			checkNoLeak(t)
 			var errs errorLog
-			var logs syncBuffer
+			var logs tokLockedBuffer
 			srv := newJWKSServer(t, true, serveJSON(goodSet, ""))
 			s := startRemote(t, RemoteKeySetConfig{
 				URL: srv.URL, HTTPClient: srv.Client(), Timeout: 300 * time.Millisecond,
@@ -680,7 +663,7 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 		`{"kty":"RSA","kid":"noalg","n":"`+rsaJWK.N+`","e":"AQAB"}`,
 		`{"kty":"RSA","kid":"enc","use":"enc","alg":"RSA-OAEP","n":"`+rsaJWK.N+`","e":"AQAB"}`,
 		`{"kty":"EC","kid":"x448","crv":"X448","x":"AA"}`)
-	var logs syncBuffer
+	var logs tokLockedBuffer
 	srv := newJWKSServer(t, false, serveJSON(body, ""))
 	s := startRemote(t, RemoteKeySetConfig{URL: srv.URL, Logger: quietLogger(&logs)}, true)
 	snap := s.current()

@@ -151,18 +151,7 @@ func TestBrowserAuthorizationCodePKCE(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
+	opts := chromiumOptions(t, chromium)
 	// One deadline bounds everything, the browser's start included; the
 	// steps below get shorter ones derived from the running browser.
 	rootCtx, cancelRoot := context.WithTimeout(context.Background(), 40*time.Second)

@@ -114,18 +114,7 @@ func TestBrowserCORS(t *testing.T) {
 		t.Fatalf("origins overlap: api %s, pages %s %s", api, allowed, blocked)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
+	opts := chromiumOptions(t, chromium)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -216,4 +205,22 @@ func TestBrowserCORS(t *testing.T) {
 	if outcome != "blocked: TypeError" {
 		t.Errorf("request from a non-allowed origin: got %q, want the browser to block it (TypeError)", outcome)
 	}
+}
+
+// chromiumOptions starts Debian's Chromium headless, as root, with the
+// background networking a closed network refuses turned off, and a fresh
+// profile of the test's own.
+func chromiumOptions(t *testing.T, chromium string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
 }
