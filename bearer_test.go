@@ -683,12 +683,6 @@ func (w *discardWriter) WriteHeader(int)             {}
 // TestRequireBearerAllocs holds the allocation budget of a successful HS256
 // request through RequireBearer + RequireRole.
 func TestRequireBearerAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts are checked in the full run")
-	}
-	if raceEnabled {
-		t.Skip("the race detector adds allocations")
-	}
 	v := newTestVerifier(t, VerifierConfig{})
 	tok := issueToken(t, nil, Claims{Subject: "alice", Roles: []string{"admin"}})
 	ok := false
@@ -699,7 +693,7 @@ func TestRequireBearerAllocs(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+tok)
 	w := &discardWriter{h: http.Header{}}
 
-	got := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) })
+	got := measureAllocs(t, 100, func() { h.ServeHTTP(w, req) })
 	if !ok {
 		t.Fatal("the request did not reach the handler")
 	}

@@ -43,7 +43,7 @@ func TestPrincipalContext(t *testing.T) {
 
 func TestPrincipalKeyIsZeroSize(t *testing.T) {
 	// A zero-size key type: comparing it costs nothing and boxing it allocates nothing.
-	if n := testing.AllocsPerRun(10, func() { _ = any(principalKey{}) }); n != 0 {
+	if n := measureAllocs(t, 10, func() { _ = any(principalKey{}) }); n != 0 {
 		t.Errorf("boxing principalKey allocates %v times, want 0", n)
 	}
 }

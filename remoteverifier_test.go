@@ -428,7 +428,7 @@ func TestRemoteVerifierAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		allocs[src] = testing.AllocsPerRun(50, func() {
+		allocs[src] = measureAllocs(t, 50, func() {
 			if _, err := v.Verify(ctx, tok); err != nil {
 				t.Fatal(err)
 			}
