@@ -20,13 +20,15 @@ type tokenCache struct {
 	mu    sync.Mutex // serialises eviction
 }
 
-// cachedToken is an immutable verified token: its claims and time claims.
+// cachedToken is an immutable verified token: its claims, its time claims
+// and the key (of its KeySnapshot) that verified it.
 // Its claims share no memory with any request: copyClaims fills it on the
 // miss and hands out copies on every hit, so a handler that writes into its
 // Principal's or Claims' slices changes only its own request.
 type cachedToken struct {
 	claims        Claims
 	exp, nbf, iat claimsjson.NumericDate
+	key           *Key
 }
 
 // copyClaims sets dst to a copy of src that shares no mutable memory with

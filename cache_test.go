@@ -279,3 +279,109 @@ func TestTokenCacheHitAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenCacheFollowsKeySet: a cached token stops verifying the moment its
+// key leaves a KeySet (Remove, for a compromised key), and a token whose key
+// stays verifies through a change of the set, once more against the new
+// snapshot, then from the cache again.
+func TestTokenCacheFollowsKeySet(t *testing.T) {
+	k1 := jwtMustPriv(t, ES256, jwtP256(), "k1")
+	k2 := jwtMustPriv(t, ES256, jwtP256b(), "k2")
+	set, err := NewKeySet(KeySetConfig{Keys: []*Key{k1, k2}, SigningKID: "k1", Now: func() time.Time { return jwtNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := jwtVerifier(t, VerifierConfig{KeySource: set, CacheSize: 16, Now: func() time.Time { return jwtNow }})
+	ctx := context.Background()
+	tok1 := jwtSign(t, k1, `{"alg":"ES256","kid":"k1"}`, jwtClaims(""))
+	tok2 := jwtSign(t, k2, `{"alg":"ES256","kid":"k2"}`, jwtClaims(""))
+	for _, tok := range []string{tok1, tok2, tok1, tok2} {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatalf("Verify before the change: %v", err)
+		}
+	}
+	before, ok := v.cache.get(hashToken(tok1))
+	if !ok {
+		t.Fatal("tok1 was not cached")
+	}
+
+	if err := set.Remove("k2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Verify of a cached token whose key was removed: got %v, want ErrUnknownKey", err)
+	}
+	if _, ok := v.cache.get(hashToken(tok2)); ok {
+		t.Error("the token of the removed key is still cached")
+	}
+	if _, err := v.Verify(ctx, tok1); err != nil {
+		t.Fatalf("Verify of a token whose key stayed: %v", err)
+	}
+	after, ok := v.cache.get(hashToken(tok1))
+	if !ok || after == before {
+		t.Fatalf("tok1 was not verified again against the new snapshot (cached %v, same entry %v)", ok, after == before)
+	}
+	if _, err := v.Verify(ctx, tok1); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := v.cache.get(hashToken(tok1)); again != after {
+		t.Error("an unchanged snapshot did not serve tok1 from the cache")
+	}
+}
+
+// TestTokenCacheFollowsRemoteKeys: a key withdrawn from a remote JWKS stops
+// vouching for the tokens cached under it as soon as the set is refetched.
+func TestTokenCacheFollowsRemoteKeys(t *testing.T) {
+	checkNoLeak(t)
+	k1 := jwtMustPriv(t, ES256, jwtP256(), "k1")
+	k2 := jwtMustPriv(t, ES256, jwtP256b(), "k2")
+	srv := newJWKSServer(t, false, serveJSON(jwksOf(t, k1, k2), ""))
+	rs := startRemote(t, RemoteKeySetConfig{URL: srv.URL}, true)
+	v, err := NewVerifier(VerifierConfig{KeySource: rs, CacheSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tok1 := remoteIssue(t, k1, "", "alice", time.Now)
+	tok2 := remoteIssue(t, k2, "", "bob", time.Now)
+	for _, tok := range []string{tok1, tok2, tok1, tok2} {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatalf("Verify before the withdrawal: %v", err)
+		}
+	}
+
+	srv.set(serveJSON(jwksOf(t, k1), ""))
+	if err := refetch(t, rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Verify of a cached token whose key was withdrawn: got %v, want ErrUnknownKey", err)
+	}
+	if c, err := v.Verify(ctx, tok1); err != nil || c.Subject != "alice" {
+		t.Errorf("Verify of a token whose key stayed: got %v, %v", c, err)
+	}
+}
+
+// TestTokenCacheHitAllocsKeySource: with a KeySource, the check that the
+// token's key is still served costs no allocation.
+func TestTokenCacheHitAllocsKeySource(t *testing.T) {
+	k := jwtMustPriv(t, ES256, jwtP256(), "k1")
+	set, err := NewKeySet(KeySetConfig{Keys: []*Key{k}, Now: func() time.Time { return jwtNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := jwtVerifier(t, VerifierConfig{KeySource: set, CacheSize: 16, Now: func() time.Time { return jwtNow }})
+	tok := jwtSign(t, k, `{"alg":"ES256","kid":"k1"}`, jwtClaims(`,"role":"admin"`))
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	got := measureAllocs(t, 200, func() {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			panic(err)
+		}
+	})
+	if got > cachedVerifyAllocBudgetOneRole {
+		t.Errorf("cached Verify on a KeySet: got %.0f allocs/op, want <= %d", got, cachedVerifyAllocBudgetOneRole)
+	}
+}

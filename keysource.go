@@ -185,6 +185,18 @@ func (s *KeySnapshot) lookup(kid string, alg Algorithm) (*Key, lookupMiss) {
 	return nil, lookupAmbiguous
 }
 
+// holds reports whether k is one of the snapshot's own keys: the same *Key,
+// as returned by a lookup in s, not merely equal material.
+func (s *KeySnapshot) holds(k *Key) bool {
+	if s == nil || k == nil {
+		return false
+	}
+	if k.kid != "" {
+		return s.byKID[k.kid] == k
+	}
+	return slices.Contains(s.byAlg[k.alg], k)
+}
+
 // staticKeys is the KeySource of a fixed snapshot.
 type staticKeys struct{ s *KeySnapshot }
 

@@ -84,7 +84,10 @@ type VerifierConfig struct {
 	// asymmetric (RS*, PS*, ES*, EdDSA) tokens, keyed by the
 	// SHA-256 of the whole token, so a token seen again skips its signature
 	// check; exp, nbf and iat are still checked on every use, so an entry
-	// never outlives its token. HMAC tokens are never cached: their check is
+	// never outlives its token. With a KeySource, a hit also needs the key
+	// that verified the token in the source's current keys: a key retired
+	// from a KeySet or withdrawn from a remote JWKS stops vouching for its
+	// cached tokens at once. HMAC tokens are never cached: their check is
 	// cheaper than the lookup. Default 0: no cache.
 	CacheSize int
 	// Revocations, when set, is asked after the signature and claims checks
@@ -354,8 +357,15 @@ func (v *Verifier) verify(ctx context.Context, token string, c *Claims) error {
 			v.cache.remove(sum)
 			return err
 		}
-		copyClaims(c, &e.claims) // the request gets its own slices
-		return nil
+		current, err := v.keyStillServed(ctx, e.key)
+		if err != nil {
+			return err
+		}
+		if current {
+			copyClaims(c, &e.claims) // the request gets its own slices
+			return nil
+		}
+		v.cache.remove(sum) // its key changed or left: verify the token again
 	}
 	payload, k, err := v.verifySignature(ctx, token)
 	if err != nil {
@@ -364,13 +374,30 @@ func (v *Verifier) verify(ctx context.Context, token string, c *Claims) error {
 	if k.hmac != nil {
 		return v.checkClaims(payload, k, c, nil) // an HMAC is cheaper than a cache lookup
 	}
-	e := new(cachedToken)
+	e := &cachedToken{key: k}
 	if err := v.checkClaims(payload, k, c, e); err != nil {
 		return err
 	}
 	copyClaims(&e.claims, c) // the entry keeps its own slices
 	v.cache.put(sum, e, v.now())
 	return nil
+}
+
+// keyStillServed reports whether k, the key that verified a cached token,
+// is still in the verifier's keys. Static keys never change. A KeySource's
+// current snapshot must hold k itself: a key that left it (retired, or
+// withdrawn from a remote JWKS) stops vouching for cached tokens at once, and
+// a new snapshot (a rotation, a refetch) makes each cached token verify once
+// more against it. A source without keys fails closed, as on a miss.
+func (v *Verifier) keyStillServed(ctx context.Context, k *Key) (bool, error) {
+	if v.static != nil {
+		return true, nil
+	}
+	snap, err := v.snapshot(ctx)
+	if err != nil {
+		return false, err
+	}
+	return snap.holds(k), nil
 }
 
 // verifySignature runs the JWS layer of Verify: size cap, compact form,
