@@ -436,9 +436,9 @@ var ErrKeysUnavailable = errors.New("guard: verification keys unavailable")
 var ErrInvalidKeySet = errors.New("guard: invalid JWK set")
 
 // ErrUnsupportedKey: [ParseJWKSet] skipped one key of a set: an unsupported
-// kty, crv or alg, "use" other than "sig", key_ops without "verify", an RSA
-// key without "alg", or a key that is not acceptable (RSA under 2048 bits,
-// a point off its curve, an alg that contradicts the key).
+// kty, crv or alg, "use" other than "sig", key_ops without "verify", or a
+// key that is not acceptable (RSA under 2048 bits, a point off its curve, an
+// alg that contradicts the key).
 var ErrUnsupportedKey = errors.New("guard: unsupported key")
 
 // Remote key errors (a [RemoteKeySet] and OIDC discovery). Fetch failures

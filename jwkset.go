@@ -28,11 +28,16 @@ var privateJWKMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 // A key that cannot be used is skipped, and the reason reported in skipped
 // (each matching [ErrUnsupportedKey]): an unsupported kty, crv or alg (HMAC
 // algorithms included), "use" other than "sig", "key_ops" without
-// "verify", an RSA key without "alg" (RSA keys serve several algorithms and
-// a key here is bound to one; EC and Ed25519 keys without "alg" get the one
-// their curve implies), a malformed member, and a key the checks of
+// "verify", a malformed member, and a key the checks of
 // [NewPublicKey] refuse (RSA under 2048 bits, a point off the curve, an alg
 // that contradicts the key).
+//
+// Every key is bound to one algorithm. A key without "alg" gets the one its
+// type implies: EC keys the algorithm of their curve, Ed25519 keys EdDSA,
+// and RSA keys RS256, the RSA algorithm JWA recommends and the one that
+// identity providers omitting "alg" (Microsoft Entra ID, for one) sign
+// with. Such an RSA key verifies RS256 tokens only; a PS256 or RS384 token
+// naming it is refused ([ErrAlgorithm]).
 //
 // The whole set is refused, with an error matching [ErrInvalidKeySet], when
 // data is larger than [MaxJWKSetBytes] or has more than [MaxJWKSetKeys]
@@ -112,6 +117,8 @@ func parseSetJWK(raw []byte) (*Key, error) {
 			alg = ES512
 		case j.Kty == "OKP" && j.Crv == "Ed25519":
 			alg = EdDSA
+		case j.Kty == "RSA":
+			alg = RS256
 		default:
 			return nil, fmt.Errorf("%s: no alg, and none follows from the key", desc)
 		}

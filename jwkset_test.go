@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"errors"
 	"math/big"
 	"strings"
@@ -35,7 +36,7 @@ func TestParseJWKSet(t *testing.T) {
 		{"use enc skipped", set(rsaPub, string(jwkOf("kty", "RSA", "alg", "RSA-OAEP", "use", "enc", "kid", "r1", "n", n, "e", e))), []string{"r1"}, 1, nil},
 		{"unsupported kty skipped", set(ecPub, `{"kty":"OKP","crv":"X25519","kid":"x","x":"AAAA"}`), []string{"e1"}, 1, nil},
 		{"unsupported alg skipped", set(ecPub, string(jwkOf("kty", "EC", "alg", "ES256K", "crv", "secp256k1", "kid", "k", "x", x, "y", y))), []string{"e1"}, 1, nil},
-		{"RSA without alg skipped", set(ecPub, string(jwkOf("kty", "RSA", "kid", "r", "n", n, "e", e))), []string{"e1"}, 1, nil},
+		{"RSA without alg is RS256", set(ecPub, string(jwkOf("kty", "RSA", "kid", "r", "n", n, "e", e))), []string{"e1", "r"}, 0, nil},
 		{"small RSA skipped", set(ecPub, string(jwkOf("kty", "RSA", "alg", "RS256", "kid", "s", "n", small, "e", e))), []string{"e1"}, 1, nil},
 		{"point off the curve skipped", set(ecPub, string(jwkOf("kty", "EC", "crv", "P-256", "kid", "off", "x", x, "y", yOff))), []string{"e1"}, 1, nil},
 		{"alg contradicts key skipped", set(ecPub, string(jwkOf("kty", "EC", "alg", "ES384", "crv", "P-256", "kid", "c", "x", x2, "y", y2))), []string{"e1"}, 1, nil},
@@ -123,4 +124,28 @@ func FuzzParseJWKSet(f *testing.F) {
 			t.Fatalf("accepted keys make no snapshot: %v", err)
 		}
 	})
+}
+
+// TestParseJWKSetRSAWithoutAlg: an RSA key published without "alg" verifies
+// RS256 tokens and nothing else.
+func TestParseJWKSetRSAWithoutAlg(t *testing.T) {
+	priv := jwtRSA2()
+	set := []byte(`{"keys":[` + string(jwkOf("kty", "RSA", "kid", "entra", "use", "sig",
+		"n", b64Big(priv.N), "e", b64Big(big.NewInt(int64(priv.E))))) + `]}`)
+	keys, skipped, err := ParseJWKSet(set)
+	if err != nil || len(skipped) != 0 || len(keys) != 1 {
+		t.Fatalf("ParseJWKSet: %v, skipped %v, %d keys", err, skipped, len(keys))
+	}
+	v := jwtVerifier(t, VerifierConfig{Keys: keys})
+	ctx := context.Background()
+	rs := jwtSign(t, jwtMustPriv(t, RS256, priv, "entra"), `{"alg":"RS256","kid":"entra"}`, jwtClaims(""))
+	if _, err := v.Verify(ctx, rs); err != nil {
+		t.Errorf("RS256 token: %v", err)
+	}
+	for _, alg := range []Algorithm{PS256, RS384, RS512, PS512} {
+		tok := jwtSign(t, jwtMustPriv(t, alg, priv, "entra"), `{"alg":"`+string(alg)+`","kid":"entra"}`, jwtClaims(""))
+		if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrAlgorithm) {
+			t.Errorf("%s token on the alg-less RSA key: got %v, want ErrAlgorithm", alg, err)
+		}
+	}
 }

@@ -658,9 +658,13 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 	rsaJWK, _ := rsaKey.publicJWK()
 	ecB, _ := json.Marshal(ecJWK)
 	rsaB, _ := json.Marshal(rsaJWK)
-	body := rawJWKS(string(ecB), string(rsaB),
+	entra := jwtMustPriv(t, RS256, jwtRSA2(), "noalg")
+	entraJWK, _ := entra.publicJWK()
+	entraJWK.Alg = "" // as Microsoft Entra ID publishes its keys: RS256 is implied
+	entraB, _ := json.Marshal(entraJWK)
+	body := rawJWKS(string(ecB), string(rsaB), string(entraB),
 		`{"kty":"oct","kid":"h","alg":"HS256"}`,
-		`{"kty":"RSA","kid":"noalg","n":"`+rsaJWK.N+`","e":"AQAB"}`,
+		`{"kty":"RSA","kid":"small","alg":"RS256","n":"`+b64.EncodeToString(jwtRSA1024().N.Bytes())+`","e":"AQAB"}`,
 		`{"kty":"RSA","kid":"enc","use":"enc","alg":"RSA-OAEP","n":"`+rsaJWK.N+`","e":"AQAB"}`,
 		`{"kty":"EC","kid":"x448","crv":"X448","x":"AA"}`)
 	var logs tokLockedBuffer
@@ -676,8 +680,11 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 	if k := snap.keys.byKID["rsa"]; k == nil || k.Algorithm() != RS256 {
 		t.Errorf("rsa: got %v, want an RS256 key", k)
 	}
-	if snap.keys.Len() != 2 {
-		t.Errorf("keys: got %d, want 2", snap.keys.Len())
+	if k := snap.keys.byKID["noalg"]; k == nil || k.Algorithm() != RS256 {
+		t.Errorf("noalg: got %v, want an RS256 key", k)
+	}
+	if snap.keys.Len() != 3 {
+		t.Errorf("keys: got %d, want 3", snap.keys.Len())
 	}
 	for _, k := range snap.keys.keys {
 		if k.CanSign() || k.Algorithm().isHMAC() {
