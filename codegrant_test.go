@@ -28,7 +28,7 @@ func newCodeFlow(t *testing.T) *codeFlow {
 	now := tokNow
 	cf := &codeFlow{now: &now, codes: &MemoryAuthCodes{}}
 	cf.codes.Now = func() time.Time { return *cf.now }
-	cf.revoke = NewMemoryRevocations(MemoryRevocationsConfig{Now: func() time.Time { return *cf.now }})
+	cf.revoke = MustNewMemoryRevocations(MemoryRevocationsConfig{Now: func() time.Time { return *cf.now }})
 	hs := tokHashes()
 	clients := tokClients{}
 	for id, c := range azClients {
@@ -40,7 +40,7 @@ func newCodeFlow(t *testing.T) *codeFlow {
 	cf.f = newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		c.Clients = clients
 		c.AuthCodes = cf.codes
-		c.Refresh = &RefreshConfig{Store: NewMemoryRefreshStore(MemoryRefreshStoreConfig{})}
+		c.Refresh = &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{})}
 		c.Revocations = cf.revoke
 		c.Now = func() time.Time { return *cf.now }
 	})

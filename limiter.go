@@ -127,11 +127,7 @@ func NewMemoryLimiter(cfg MemoryLimiterConfig) (*MemoryLimiter, error) {
 // MustNewMemoryLimiter is [NewMemoryLimiter] for wiring in main and tests: it
 // panics on a config error.
 func MustNewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
-	l, err := NewMemoryLimiter(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return l
+	return must(NewMemoryLimiter(cfg))
 }
 
 func (l *MemoryLimiter) delay(n int) time.Duration {

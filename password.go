@@ -254,14 +254,6 @@ func NewPasswordHasher(cfg PasswordHasherConfig) (*PasswordHasher, error) {
 	return h, nil
 }
 
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
-
 // initDummy builds a hash at the current policy with random salt and
 // checksum: verifying against it costs exactly a real verification and never
 // succeeds.

@@ -29,8 +29,8 @@ type refFixture struct {
 func newRefFixture(t testing.TB, mod func(*TokenEndpointConfig)) *refFixture {
 	t.Helper()
 	clock := &tokClock{t: tokNow}
-	revs := NewMemoryRevocations(MemoryRevocationsConfig{Now: clock.Now})
-	store := NewMemoryRefreshStore(MemoryRefreshStoreConfig{})
+	revs := MustNewMemoryRevocations(MemoryRevocationsConfig{Now: clock.Now})
+	store := MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{})
 	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		clients := tokClients{
 			"app":   {Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read", "write"}},
@@ -382,10 +382,10 @@ func TestRefreshConfigValidation(t *testing.T) {
 	}{
 		{"no store, no password grant", TokenEndpointConfig{Refresh: &RefreshConfig{}},
 			[]string{"RefreshConfig.Store is nil", "Refresh needs EnablePasswordGrant"}},
-		{"bad durations", TokenEndpointConfig{Users: &tokUsers{}, EnablePasswordGrant: true, Refresh: &RefreshConfig{Store: NewMemoryRefreshStore(MemoryRefreshStoreConfig{}),
+		{"bad durations", TokenEndpointConfig{Users: &tokUsers{}, EnablePasswordGrant: true, Refresh: &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{}),
 			Lifetime: time.Hour, IdleTimeout: 2 * time.Hour, GraceWindow: 2 * time.Minute}},
 			[]string{"GraceWindow 2m0s is over 1m0s", "IdleTimeout 2h0m0s is longer than Lifetime 1h0m0s"}},
-		{"negative", TokenEndpointConfig{Users: &tokUsers{}, EnablePasswordGrant: true, Refresh: &RefreshConfig{Store: NewMemoryRefreshStore(MemoryRefreshStoreConfig{}), GraceWindow: -1}},
+		{"negative", TokenEndpointConfig{Users: &tokUsers{}, EnablePasswordGrant: true, Refresh: &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{}), GraceWindow: -1}},
 			[]string{"must not be negative"}},
 		{"verifier without revocations", TokenEndpointConfig{AccessTokenVerifier: ver}, []string{"AccessTokenVerifier needs Revocations"}},
 	}
@@ -450,4 +450,22 @@ func TestRefreshTokenFormat(t *testing.T) {
 			t.Fatalf("sealed successor opens with another token")
 		}
 	}
+}
+
+func TestMemoryRefreshStoreConfigErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := NewMemoryRefreshStore(MemoryRefreshStoreConfig{MaxFamilies: -1}); err == nil ||
+		!strings.Contains(err.Error(), "MemoryRefreshStoreConfig.MaxFamilies is negative") {
+		t.Errorf("negative MaxFamilies: got %v", err)
+	}
+	s, err := NewMemoryRefreshStore(MemoryRefreshStoreConfig{})
+	if err != nil || s.max != 1_000_000 {
+		t.Errorf("default MaxFamilies: got %v, %v", s, err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MustNewMemoryRefreshStore did not panic on a bad config")
+		}
+	}()
+	MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{MaxFamilies: -1})
 }

@@ -110,12 +110,20 @@ var errRefreshStoreZero = errors.New("guard: MemoryRefreshStore used without New
 // errRefreshStoreFull: every family is live and MaxFamilies is reached.
 var errRefreshStoreFull = errors.New("guard: refresh store full")
 
-// NewMemoryRefreshStore returns an empty store.
-func NewMemoryRefreshStore(cfg MemoryRefreshStoreConfig) *MemoryRefreshStore {
-	if cfg.MaxFamilies <= 0 {
-		cfg.MaxFamilies = 1_000_000
+// NewMemoryRefreshStore validates cfg and returns an empty store. A zero
+// MaxFamilies takes the default; a negative one is an error.
+func NewMemoryRefreshStore(cfg MemoryRefreshStoreConfig) (*MemoryRefreshStore, error) {
+	if cfg.MaxFamilies < 0 {
+		return nil, errors.New("guard: MemoryRefreshStoreConfig.MaxFamilies is negative")
 	}
-	return &MemoryRefreshStore{max: cfg.MaxFamilies, m: map[string]*memFamily{}}
+	cfg.MaxFamilies = orDefault(cfg.MaxFamilies, 1_000_000)
+	return &MemoryRefreshStore{max: cfg.MaxFamilies, m: map[string]*memFamily{}}, nil
+}
+
+// MustNewMemoryRefreshStore is [NewMemoryRefreshStore] for wiring in main
+// and tests: it panics on a config error.
+func MustNewMemoryRefreshStore(cfg MemoryRefreshStoreConfig) *MemoryRefreshStore {
+	return must(NewMemoryRefreshStore(cfg))
 }
 
 // CreateRefreshFamily implements [RefreshStore].

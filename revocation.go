@@ -85,18 +85,32 @@ var errRevocationsZero = errors.New("guard: MemoryRevocations used without NewMe
 // errRevocationsFull: every entry is live and MaxEntries is reached.
 var errRevocationsFull = errors.New("guard: revocation list full")
 
-// NewMemoryRevocations returns an empty MemoryRevocations.
-func NewMemoryRevocations(cfg MemoryRevocationsConfig) *MemoryRevocations {
-	if cfg.MaxTokenLifetime <= 0 {
-		cfg.MaxTokenLifetime = DefaultMaxTokenLifetime
+// NewMemoryRevocations validates cfg and returns an empty MemoryRevocations.
+// Zero fields take the defaults; negative ones are errors, reported
+// together.
+func NewMemoryRevocations(cfg MemoryRevocationsConfig) (*MemoryRevocations, error) {
+	var errs []error
+	if cfg.MaxTokenLifetime < 0 {
+		errs = append(errs, errors.New("guard: MemoryRevocationsConfig.MaxTokenLifetime is negative"))
 	}
-	if cfg.MaxEntries <= 0 {
-		cfg.MaxEntries = 1_000_000
+	if cfg.MaxEntries < 0 {
+		errs = append(errs, errors.New("guard: MemoryRevocationsConfig.MaxEntries is negative"))
 	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cfg.MaxTokenLifetime = orDefault(cfg.MaxTokenLifetime, DefaultMaxTokenLifetime)
+	cfg.MaxEntries = orDefault(cfg.MaxEntries, 1_000_000)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MemoryRevocations{cfg: cfg}
+	return &MemoryRevocations{cfg: cfg}, nil
+}
+
+// MustNewMemoryRevocations is [NewMemoryRevocations] for wiring in main and
+// tests: it panics on a config error.
+func MustNewMemoryRevocations(cfg MemoryRevocationsConfig) *MemoryRevocations {
+	return must(NewMemoryRevocations(cfg))
 }
 
 // Revoked implements [RevocationChecker]. It never fails once constructed.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func TestMemoryRevocations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := &tokClock{t: testNow}
-	m := NewMemoryRevocations(MemoryRevocationsConfig{Now: clock.Now, MaxEntries: 3, MaxTokenLifetime: time.Hour})
+	m := MustNewMemoryRevocations(MemoryRevocationsConfig{Now: clock.Now, MaxEntries: 3, MaxTokenLifetime: time.Hour})
 	tok := func(jti, sub string, iat time.Time) *Claims { return &Claims{ID: jti, Subject: sub, IssuedAt: iat} }
 	check := func(c *Claims, want bool) {
 		t.Helper()
@@ -141,7 +142,7 @@ func TestVerifierRevocation(t *testing.T) {
 // check, with the in-memory one holding nothing, and with one holding 1000
 // revoked jtis and 1000 revoked subjects (none of them this token's).
 func BenchmarkBearerRevocation(b *testing.B) {
-	full := NewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})
+	full := MustNewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})
 	for i := range 1000 {
 		_ = full.RevokeToken(context.Background(), "jti-"+strconv.Itoa(i), testNow.Add(time.Hour))
 		_ = full.RevokeSubject(context.Background(), "user-"+strconv.Itoa(i), testNow)
@@ -149,7 +150,7 @@ func BenchmarkBearerRevocation(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		rc   RevocationChecker
-	}{{"none", nil}, {"memory-empty", NewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})}, {"memory-2000", full}} {
+	}{{"none", nil}, {"memory-empty", MustNewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})}, {"memory-2000", full}} {
 		b.Run(c.name, func(b *testing.B) {
 			v := newTestVerifier(b, VerifierConfig{Revocations: c.rc})
 			tok := issueToken(b, nil, Claims{Subject: "alice", ID: "live-jti", Roles: []string{"admin"}})
@@ -168,7 +169,7 @@ func BenchmarkBearerRevocation(b *testing.B) {
 // BenchmarkMemoryRevoked is the check alone, the cost the in-memory
 // revocation list adds to each bearer request.
 func BenchmarkMemoryRevoked(b *testing.B) {
-	m := NewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})
+	m := MustNewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})
 	for i := range 1000 {
 		_ = m.RevokeToken(context.Background(), "jti-"+strconv.Itoa(i), testNow.Add(time.Hour))
 		_ = m.RevokeSubject(context.Background(), "user-"+strconv.Itoa(i), testNow)
@@ -181,4 +182,24 @@ func BenchmarkMemoryRevoked(b *testing.B) {
 			b.Fatal("revoked")
 		}
 	}
+}
+
+func TestMemoryRevocationsConfigErrors(t *testing.T) {
+	t.Parallel()
+	_, err := NewMemoryRevocations(MemoryRevocationsConfig{MaxTokenLifetime: -1, MaxEntries: -1})
+	for _, field := range []string{"MaxTokenLifetime", "MaxEntries"} {
+		if err == nil || !strings.Contains(err.Error(), "MemoryRevocationsConfig."+field+" is negative") {
+			t.Errorf("negative %s: got %v", field, err)
+		}
+	}
+	m, err := NewMemoryRevocations(MemoryRevocationsConfig{})
+	if err != nil || m.cfg.MaxEntries != 1_000_000 || m.cfg.MaxTokenLifetime != DefaultMaxTokenLifetime {
+		t.Errorf("defaults: got %+v, %v", m.cfg, err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MustNewMemoryRevocations did not panic on a bad config")
+		}
+	}()
+	MustNewMemoryRevocations(MemoryRevocationsConfig{MaxEntries: -1})
 }

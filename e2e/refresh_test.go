@@ -50,7 +50,7 @@ func TestTokenSourceRefreshes(t *testing.T) {
 			webID: {SecretHash: hash(webPW), Grants: grants, Scopes: []string{"read", "write"}},
 			spaID: {Public: true, Grants: grants, Scopes: []string{"read", "write"}},
 		},
-		Refresh: &guard.RefreshConfig{Store: guard.NewMemoryRefreshStore(guard.MemoryRefreshStoreConfig{})},
+		Refresh: &guard.RefreshConfig{Store: guard.MustNewMemoryRefreshStore(guard.MemoryRefreshStoreConfig{})},
 	})
 	if err != nil {
 		t.Fatal(err)

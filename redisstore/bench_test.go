@@ -38,7 +38,7 @@ func BenchmarkBearerRevocationCheck(b *testing.B) {
 		rc   guard.RevocationChecker
 	}{
 		{"none", nil},
-		{"memory", guard.NewMemoryRevocations(guard.MemoryRevocationsConfig{})},
+		{"memory", guard.MustNewMemoryRevocations(guard.MemoryRevocationsConfig{})},
 		{"redis", redisRevs},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	revs := cfg.Revocations
 	if revs == nil {
-		revs = guard.NewMemoryRevocations(guard.MemoryRevocationsConfig{})
+		revs = guard.MustNewMemoryRevocations(guard.MemoryRevocationsConfig{})
 	}
 	verifier, err := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}, Revocations: revs})
 	if err != nil {
@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	refresh := cfg.Refresh
 	if refresh == nil {
-		refresh = guard.NewMemoryRefreshStore(guard.MemoryRefreshStoreConfig{})
+		refresh = guard.MustNewMemoryRefreshStore(guard.MemoryRefreshStoreConfig{})
 	}
 	registered := clients{
 		// The single-page app of the authorization code flow: a public
