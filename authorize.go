@@ -28,7 +28,9 @@ type AuthorizeEndpointConfig struct {
 	// authorization request, with the [*AuthorizationRequest] in its context
 	// ([AuthorizationRequestFrom]), and completes it with
 	// [AuthorizeEndpoint.Approve] or [AuthorizeEndpoint.Deny]. Its forms
-	// post back to the same URL, query string included. Required.
+	// post back to the same URL, query string included. A page that asks
+	// for a password checks it with [TokenEndpoint.Login], so guesses there
+	// meet the same throttling as the password grant. Required.
 	Login http.Handler
 	// Issuer is the authorization server's issuer identifier, sent as "iss"
 	// with every response to the client (RFC 9207). Required.

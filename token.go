@@ -550,25 +550,11 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	// The store is asked first so that throttling keys, the token's subject
-	// and a rehash use the account's canonical name, whatever the case or
-	// spacing the client typed.
-	u, err := e.cfg.Users.LookupUser(ctx, username)
-	found := err == nil
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, e.storeDown(ctx, "user store", err)
-	}
-	account := username
-	if found && u.Username != "" {
-		account = u.Username
-	}
-	needsRehash, err := e.check(ctx, req, credential{kind: userCredential, account: account, secret: password,
-		hash: u.PasswordHash, found: found, disabled: u.Disabled})
-	if err == errCredential {
-		return nil, errTokenBadLogin
-	} else if err != nil {
+	u, needsRehash, err := e.checkPassword(ctx, req, username, password)
+	if err != nil {
 		return nil, err
 	}
+	account := u.Username
 	allowed := u.Scopes
 	if client != nil {
 		allowed = intersect(allowed, client.Scopes)

@@ -264,3 +264,38 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		}
 	})
 }
+
+// The login page and POST /token share one throttling budget: guesses on the
+// page leave the password grant throttled for that user and address, and
+// the page answers 429 with Retry-After.
+func TestLoginPageThrottling(t *testing.T) {
+	h, err := newApp(context.Background(), app.Config{Secret: []byte("example-test-secret-example-test-secret"), APIKey: "demo-key",
+		Origins: []string{"http://localhost:3000"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Issuer: testIssuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(target string, form url.Values) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = "127.0.0.1:5000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	page := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"demo-spa"}, "redirect_uri": {spaRedirect},
+		"scope": {"read"}, "state": {"xyz"}, "code_challenge": {testChallenge}, "code_challenge_method": {"S256"}}.Encode()
+	for i := range 5 { // the default threshold
+		if w := post(page, url.Values{"username": {"bob"}, "password": {"guess"}}); w.Code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: got %d, want 401", i+1, w.Code)
+		}
+	}
+	w := post(page, url.Values{"username": {"bob"}, "password": {"builder"}})
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), "Too many attempts") {
+		t.Errorf("page after five guesses: got %d, Retry-After %q, body %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	w = post("/token", url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"builder"}})
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("POST /token after five guesses on the page: got %d %s, want 429", w.Code, w.Body)
+	}
+}

@@ -161,10 +161,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 
-	page := &loginPage{hasher: hasher, users: store, log: cfg.Log}
-	if page.limiter, err = guard.NewMemoryLimiter(guard.MemoryLimiterConfig{}); err != nil {
-		return nil, err
-	}
+	page := &loginPage{login: login, log: cfg.Log}
 	authorize, err := guard.NewAuthorizeEndpoint(guard.AuthorizeEndpointConfig{
 		Clients: registered,
 		Codes:   codes,

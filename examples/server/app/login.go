@@ -4,7 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
-	"net"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -30,13 +30,13 @@ var loginForm = template.Must(template.New("login").Parse(`<!doctype html>
 `))
 
 // loginPage is the app's login screen: AuthorizeEndpointConfig.Login. A GET
-// shows the form; a POST checks the password and, when it matches, approves
-// the request. Every failure re-renders the form with one generic message,
-// so the page does not tell which usernames exist.
+// shows the form; a POST checks the password with the token endpoint's
+// Login (the same user store, throttling counters, timing and audit as
+// POST /token) and, when it matches, approves the request. Every failed
+// check re-renders the form with one generic message, so the page does not
+// tell which usernames exist.
 type loginPage struct {
-	hasher    *guard.PasswordHasher
-	users     users
-	limiter   guard.LoginLimiter // per username and client IP
+	login     *guard.TokenEndpoint
 	authorize *guard.AuthorizeEndpoint
 	log       *slog.Logger
 }
@@ -52,45 +52,33 @@ func (p *loginPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The AuthorizeEndpoint has parsed (and bounded) the form.
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	key := "authorize-login:" + strconv.Quote(username) + "@" + ip
-	res, err := p.limiter.Reserve(r.Context(), key)
+	u, err := p.login.Login(r, r.PostForm.Get("username"), r.PostForm.Get("password"))
 	switch {
-	case err != nil:
-		p.log.Error("login limiter", "error", err)
-		p.render(w, ar, http.StatusServiceUnavailable, "Sign-in is unavailable; try again later.")
-		return
-	case res.RetryAfter > 0:
-		w.Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter.Seconds()+0.999)))
+	case err == nil:
+	case errors.Is(err, guard.ErrThrottled):
+		setRetryAfter(w, err)
 		p.render(w, ar, http.StatusTooManyRequests, "Too many attempts; try again later.")
 		return
-	}
-	if err := p.check(r, username, password); err != nil {
-		if errors.Is(err, guard.ErrBusy) {
-			_ = p.limiter.Refund(r.Context(), key)
-			p.render(w, ar, http.StatusServiceUnavailable, "Sign-in is busy; try again.")
-			return
-		}
-		p.log.Info("authorize login failed", "username", username, "ip", ip, "client_id", ar.ClientID)
+	case errors.Is(err, guard.ErrInvalidGrant):
 		p.render(w, ar, http.StatusUnauthorized, "Wrong username or password.")
 		return
+	default: // the user store, a limiter or the hashing pool: 503
+		setRetryAfter(w, err)
+		p.render(w, ar, http.StatusServiceUnavailable, "Sign-in is unavailable; try again later.")
+		return
 	}
-	_ = p.limiter.Succeed(r.Context(), key)
-	if err := p.authorize.Approve(w, r, username); err != nil {
+	if err := p.authorize.Approve(w, r, u.Username); err != nil {
 		p.log.Error("approve", "error", err)
 		p.render(w, ar, http.StatusServiceUnavailable, "Sign-in is unavailable; try again later.")
 	}
 }
 
-// check verifies the password, doing a hash's work for unknown users too.
-func (p *loginPage) check(r *http.Request, username, password string) error {
-	u, ok := p.users[username]
-	if !ok || u.Disabled || username == "" {
-		return p.hasher.VerifyDummy(r.Context(), password)
+// setRetryAfter copies the wait of a throttled or unavailable Login into
+// the Retry-After header, in whole seconds rounded up.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if e := guard.ErrorOf(err); e != nil && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
-	_, err := p.hasher.Verify(r.Context(), password, u.PasswordHash)
-	return err
 }
 
 func (p *loginPage) render(w http.ResponseWriter, ar *guard.AuthorizationRequest, status int, message string) {

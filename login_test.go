@@ -1,0 +1,152 @@
+package guard
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// loginRequest is a sign-in page's POST from 192.0.2.1 unless changed by mods.
+func loginRequest(mods ...func(*http.Request)) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "https://auth.example/authorize", nil)
+	for _, m := range mods {
+		m(r)
+	}
+	return r
+}
+
+// TestLogin: Login answers as the password grant does, with an *Error of
+// the documented kind, and costs one key derivation on every failing path
+// that has a password.
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, username, password string
+		wantUser                 string // the canonical name on success
+		wantErr                  error
+		wantStatus               int
+		wantKDF                  int
+	}{
+		{"right password", "alice", tokAlicePW, "alice", nil, 0, 1},
+		{"wrong password", "alice", "wrong", "", ErrInvalidGrant, 400, 1},
+		{"unknown user", "mallory", tokAlicePW, "", ErrInvalidGrant, 400, 1},
+		{"disabled user", "bob", tokBobPW, "", ErrInvalidGrant, 400, 1},
+		{"no password stored (SSO only)", "dave", "anything", "", ErrInvalidGrant, 400, 1},
+		{"unreadable stored hash", "erin", "anything", "", ErrInvalidGrant, 400, 1},
+		{"empty password", "alice", "", "", ErrInvalidGrant, 400, 0},
+		{"empty username", "", tokAlicePW, "", ErrInvalidGrant, 400, 0},
+		{"username over the bound", strings.Repeat("a", MaxAccountNameLen+1), "x", "", ErrInvalidGrant, 400, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newTokFixture(t, PasswordHasherConfig{}, nil)
+			u, err := f.e.Login(loginRequest(), tt.username, tt.password)
+			if tt.wantErr == nil {
+				if err != nil || u.Username != tt.wantUser || u.Subject != "user-1" {
+					t.Fatalf("Login: got %+v, %v; want user %q", u, err, tt.wantUser)
+				}
+			} else {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Login: got %v, want %v", err, tt.wantErr)
+				}
+				if e := ErrorOf(err); e.Status != tt.wantStatus {
+					t.Errorf("status: got %d, want %d", e.Status, tt.wantStatus)
+				}
+				if u.Username != "" || u.PasswordHash != "" {
+					t.Errorf("a failed Login returned a user: %+v", u)
+				}
+			}
+			if runs := f.kdf(); len(runs) != tt.wantKDF {
+				t.Errorf("key-derivation runs: got %d, want %d", len(runs), tt.wantKDF)
+			}
+		})
+	}
+}
+
+// TestLoginSharesThrottling: guesses through a sign-in page and through the
+// token endpoint draw on one budget per (account, IP), in both directions,
+// and a throttled Login says when to retry.
+func TestLoginSharesThrottling(t *testing.T) {
+	t.Parallel()
+	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	// The fixture's pair threshold is 3: two guesses on the page and one on
+	// the endpoint use it up.
+	for range 2 {
+		if _, err := f.e.Login(loginRequest(), "alice", "wrong"); !errors.Is(err, ErrInvalidGrant) {
+			t.Fatalf("guess: got %v", err)
+		}
+	}
+	rec := f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", "wrong")))
+	checkTokResponse(t, rec, 400, tokErrorHeaders(), tokErrBody("invalid_grant", "invalid username or password"))
+
+	_, err := f.e.Login(loginRequest(), "alice", tokAlicePW)
+	if !errors.Is(err, ErrThrottled) {
+		t.Fatalf("Login after three failures: got %v, want ErrThrottled", err)
+	}
+	if e := ErrorOf(err); e.Status != http.StatusTooManyRequests || e.RetryAfter <= 0 {
+		t.Errorf("throttled Login: status %d, RetryAfter %v", e.Status, e.RetryAfter)
+	}
+	rec = f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", tokAlicePW)))
+	if rec.Code != http.StatusTooManyRequests {
+		t.Errorf("token endpoint after the page's guesses: got %d, want 429", rec.Code)
+	}
+	if runs := f.kdf(); len(runs) != 3 {
+		t.Errorf("key-derivation runs: got %d, want 3 (throttled attempts hash nothing)", len(runs))
+	}
+
+	// Another client IP is another pair, and a minute later the account-wide
+	// counter has let its three failures wait out.
+	f.clock.Add(time.Minute)
+	if u, err := f.e.Login(loginRequest(withRemote("198.51.100.7:4000")), "alice", tokAlicePW); err != nil || u.Username != "alice" {
+		t.Errorf("Login from another address: got %+v, %v", u, err)
+	}
+}
+
+// TestLoginRehash: a successful Login upgrades a hash below the policy; a
+// failed one changes nothing.
+func TestLoginRehash(t *testing.T) {
+	t.Parallel()
+	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	legacy := f.users.get("carol").PasswordHash
+	if _, err := f.e.Login(loginRequest(), "carol", "wrong"); !errors.Is(err, ErrInvalidGrant) {
+		t.Fatal(err)
+	}
+	if f.users.updates != 0 {
+		t.Fatal("a failed Login stored a hash")
+	}
+	if _, err := f.e.Login(loginRequest(), "carol", tokCarolPW); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.users.get("carol").PasswordHash; got == legacy || f.users.updates != 1 {
+		t.Errorf("Login did not upgrade the legacy hash (updates %d)", f.users.updates)
+	}
+}
+
+// TestLoginUnavailable: a failing user store or limiter is a 503 with
+// Retry-After, and an endpoint without Users refuses every Login.
+func TestLoginUnavailable(t *testing.T) {
+	t.Parallel()
+	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f.users.mu.Lock()
+	f.users.err = errors.New("connection refused")
+	f.users.mu.Unlock()
+	_, err := f.e.Login(loginRequest(), "alice", tokAlicePW)
+	if e := ErrorOf(err); e == nil || e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 {
+		t.Errorf("user store down: got %v", err)
+	}
+
+	lim := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) { c.Limiter = tokFailingLimiter{} })
+	_, err = lim.e.Login(loginRequest(), "alice", tokAlicePW)
+	if e := ErrorOf(err); e == nil || e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 {
+		t.Errorf("limiter down: got %v", err)
+	}
+
+	var none *TokenEndpoint
+	if _, err := none.Login(loginRequest(), "alice", tokAlicePW); err == nil {
+		t.Error("Login on a nil TokenEndpoint succeeded")
+	}
+}
