@@ -15,13 +15,18 @@ import (
 // one budget); every failing path costs one hash at the current policy; the
 // attempt is audited and logged like a token request; and a hash below the
 // current policy is upgraded on success, when the store can update it. The
-// client IP is r's, as TrustedProxies says.
+// client IP is r's, as TrustedProxies says, and r must have come over TLS
+// by the token endpoint's rule (TLS, a loopback peer, a trusted proxy that
+// says https, or DangerouslyAllowInsecureHTTP): a password sent in the clear
+// is refused unread.
 //
 // On success it returns the user with Username set to the canonical name,
 // the one to pass to [AuthorizeEndpoint.Approve]. Otherwise the error is an
-// *[Error] (see [ErrorOf]) of one of three kinds:
+// *[Error] (see [ErrorOf]) of one of these kinds:
 //   - [ErrThrottled] (429): too many failed attempts; its RetryAfter says
-//     when to try again;
+//     when to try again (test for it first: on the wire it is also an
+//     invalid_request);
+//   - [ErrInvalidRequest] (400): r came over plain HTTP;
 //   - [ErrInvalidGrant] (400): a wrong, empty or over-long ([MaxAccountNameLen])
 //     username or password, an unknown, disabled or password-less account:
 //     one answer for all, so the page cannot tell which usernames exist;
@@ -32,6 +37,9 @@ import (
 func (e *TokenEndpoint) Login(r *http.Request, username, password string) (User, error) {
 	if e == nil || e.cfg.Users == nil {
 		return User{}, errors.New("guard: TokenEndpoint.Login needs TokenEndpointConfig.Users")
+	}
+	if !e.secureTransport(r) {
+		return User{}, errTokenTLS
 	}
 	if username == "" || password == "" || len(username) > MaxAccountNameLen {
 		return User{}, errLoginRefused

@@ -40,6 +40,22 @@ func TestLogin(t *testing.T) {
 		{"empty username", "", tokAlicePW, "", ErrInvalidGrant, 400, 0},
 		{"username over the bound", strings.Repeat("a", MaxAccountNameLen+1), "x", "", ErrInvalidGrant, 400, 0},
 	}
+	// A password over plain HTTP from another host is refused unread; from
+	// loopback it is accepted, as by the token endpoint.
+	t.Run("plain HTTP", func(t *testing.T) {
+		t.Parallel()
+		f := newTokFixture(t, PasswordHasherConfig{}, nil)
+		_, err := f.e.Login(loginRequest(plainHTTP), "alice", tokAlicePW)
+		if !errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrThrottled) || ErrorOf(err).Status != 400 {
+			t.Errorf("Login over plain HTTP: got %v, want a 400 invalid_request", err)
+		}
+		if runs := f.kdf(); len(runs) != 0 {
+			t.Errorf("key-derivation runs: got %d, want 0", len(runs))
+		}
+		if _, err := f.e.Login(loginRequest(plainHTTP, withRemote("127.0.0.1:4000")), "alice", tokAlicePW); err != nil {
+			t.Errorf("Login over plain HTTP from loopback: %v", err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -62,6 +62,9 @@ func (p *loginPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, guard.ErrInvalidGrant):
 		p.render(w, ar, http.StatusUnauthorized, "Wrong username or password.")
 		return
+	case errors.Is(err, guard.ErrInvalidRequest): // plain HTTP from another host
+		p.render(w, ar, http.StatusBadRequest, "Sign in over HTTPS.")
+		return
 	default: // the user store, a limiter or the hashing pool: 503
 		setRetryAfter(w, err)
 		p.render(w, ar, http.StatusServiceUnavailable, "Sign-in is unavailable; try again later.")
