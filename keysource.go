@@ -21,8 +21,10 @@ import (
 //     set not loaded) may wait for them within ctx, or return at once; either
 //     way it returns an error that wraps [ErrKeysUnavailable]. The verifier
 //     answers any error from VerificationKeys with 503
-//     temporarily_unavailable and Retry-After (fail closed, never 401,
-//     never a 500), and the *[Error] it returns matches ErrKeysUnavailable.
+//     temporarily_unavailable and Retry-After (fail closed, never a 500),
+//     and the *[Error] it returns matches ErrKeysUnavailable; only a token
+//     that no key could ever verify (a malformed header, crit, a refused
+//     typ, an unknown alg) gets its 401 instead.
 //   - A nil snapshot with a nil error is treated as ErrKeysUnavailable.
 //
 // A source may also implement [KeyRefresher] to be told about tokens whose

@@ -118,7 +118,12 @@ func TestRemoteVerifierRequests(t *testing.T) {
 	t.Run("before the keys load", func(t *testing.T) {
 		run(t, []row{
 			{name: "good token", token: tok1, status: 503, retry: "5", body: `"error":"temporarily_unavailable"`},
-			{name: "any token", token: "a.b.c", status: 503, retry: "5", body: `"error":"temporarily_unavailable"`},
+			// A well-formed token might verify once keys load: retry later.
+			{name: "well-formed token of another key", token: remoteIssue(t, k2, "", "alice", clock.Now), status: 503, retry: "5", body: `"error":"temporarily_unavailable"`},
+			// One that never could gets its 401 at once.
+			{name: "malformed token", token: "a.b.c", status: 401, challenge: `error="invalid_token"`, body: `"malformed token"`},
+			{name: "alg none", token: b64.EncodeToString([]byte(`{"alg":"none"}`)) + "." + b64.EncodeToString([]byte(`{"sub":"x"}`)) + ".",
+				status: 401, challenge: `error="invalid_token"`, body: `"error":"invalid_token"`},
 		})
 		_, err := v.Verify(context.Background(), tok1)
 		if !errors.Is(err, ErrKeysUnavailable) {

@@ -327,7 +327,8 @@ func splitToken(token string) (dot1, dot2 int, ok bool) {
 //
 // With static Keys, Verify does no I/O. With a KeySource, ctx is passed to
 // it (and to its Refresh on an unknown kid); when it has no keys, Verify
-// returns an *Error with status 503 matching [ErrKeysUnavailable].
+// returns an *Error with status 503 matching [ErrKeysUnavailable], unless
+// the token's header alone refuses it (malformed, crit, typ, unknown alg).
 // ctx is also passed to the revocation checker, when one is configured.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v == nil || v.now == nil {
@@ -414,6 +415,11 @@ func (v *Verifier) verifySignature(ctx context.Context, token string) (payload s
 	snap := v.static
 	if snap == nil {
 		if snap, err = v.snapshot(ctx); err != nil {
+			// No keys to try: a token that could never verify still gets
+			// its 401, and only a well-formed one the 503.
+			if _, herr := v.parseHeader(token[:dot1]); herr != nil {
+				return "", nil, herr
+			}
 			return "", nil, err
 		}
 	}
@@ -471,19 +477,9 @@ func (v *Verifier) snapshot(ctx context.Context) (*KeySnapshot, error) {
 // verify it. On an unknown kid it asks a refreshing source once for new keys
 // and returns the snapshot the key came from.
 func (v *Verifier) keyFor(ctx context.Context, snap *KeySnapshot, seg string) (*Key, *KeySnapshot, error) {
-	raw, err := b64.DecodeString(seg)
+	h, err := v.parseHeader(seg)
 	if err != nil {
-		return nil, nil, v.errs.malformed
-	}
-	var h jwsHeader
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, nil, v.errs.malformed
-	}
-	if len(h.Crit) > 0 {
-		return nil, nil, v.errs.crit
-	}
-	if !v.typAccepted(h.Typ) {
-		return nil, nil, v.errs.typ
+		return nil, nil, err
 	}
 	alg := Algorithm(h.Alg)
 	k, miss := snap.lookup(h.Kid, alg)
@@ -502,6 +498,30 @@ func (v *Verifier) keyFor(ctx context.Context, snap *KeySnapshot, seg string) (*
 		return nil, nil, v.errs.alg
 	}
 	return k, snap, nil
+}
+
+// parseHeader decodes a header segment and applies the rules that need no
+// key: well-formed, no crit, an accepted typ. An alg no key could have is
+// refused here too ([ErrAlgorithm]); whether a key has it is keyFor's call.
+func (v *Verifier) parseHeader(seg string) (jwsHeader, error) {
+	raw, err := b64.DecodeString(seg)
+	if err != nil {
+		return jwsHeader{}, v.errs.malformed
+	}
+	var h jwsHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return jwsHeader{}, v.errs.malformed
+	}
+	if len(h.Crit) > 0 {
+		return jwsHeader{}, v.errs.crit
+	}
+	if !v.typAccepted(h.Typ) {
+		return jwsHeader{}, v.errs.typ
+	}
+	if !Algorithm(h.Alg).valid() {
+		return jwsHeader{}, v.errs.alg
+	}
+	return h, nil
 }
 
 func (v *Verifier) typAccepted(typ string) bool {
