@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -39,6 +40,15 @@ type AuthorizeEndpointConfig struct {
 	CodeTTL time.Duration
 	// MaxStateBytes bounds the "state" parameter. Default 1024.
 	MaxStateBytes int
+	// TrustedProxies are the peers whose X-Forwarded-Proto (and
+	// X-Forwarded-For) are believed, as for TokenEndpointConfig: give both
+	// endpoints the same list. Default none.
+	TrustedProxies []netip.Prefix
+	// DangerouslyAllowInsecureHTTP accepts requests over plain HTTP from
+	// non-loopback peers, so the login page's password travels in the
+	// clear. Default false: such requests get the ErrorPage with 400
+	// invalid_request, as RFC 6749 §3.1 requires TLS at this endpoint.
+	DangerouslyAllowInsecureHTTP bool
 	// ErrorPage answers the requests that must not be redirected: an
 	// unknown or disabled client, a redirect_uri that is missing, repeated or
 	// not registered (RFC 6749 §4.1.2.1), a cross-origin form post. Default:
@@ -81,8 +91,9 @@ func AuthorizationRequestFrom(ctx context.Context) (*AuthorizationRequest, bool)
 // redirect URI gets the ErrorPage and is never redirected; every other
 // error is redirected to the client with error, state and iss.
 type AuthorizeEndpoint struct {
-	cfg  AuthorizeEndpointConfig
-	csrf *http.CrossOriginProtection
+	cfg       AuthorizeEndpointConfig
+	csrf      *http.CrossOriginProtection
+	transport *transport
 }
 
 // Authorization request parameters (RFC 6749 §4.1.1, RFC 7636 §4.3).
@@ -111,6 +122,8 @@ func NewAuthorizeEndpoint(cfg AuthorizeEndpointConfig) (*AuthorizeEndpoint, erro
 	if cfg.MaxStateBytes < 0 {
 		errs = append(errs, errors.New("guard: AuthorizeEndpointConfig.MaxStateBytes is negative"))
 	}
+	transport, terrs := newTransport("authorization endpoint", "AuthorizeEndpointConfig", cfg.TrustedProxies, cfg.DangerouslyAllowInsecureHTTP, nil)
+	errs = append(errs, terrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -122,7 +135,7 @@ func NewAuthorizeEndpoint(cfg AuthorizeEndpointConfig) (*AuthorizeEndpoint, erro
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &AuthorizeEndpoint{cfg: cfg, csrf: http.NewCrossOriginProtection()}, nil
+	return &AuthorizeEndpoint{cfg: cfg, csrf: http.NewCrossOriginProtection(), transport: transport}, nil
 }
 
 // plainErrorPage is the default AuthorizeEndpointConfig.ErrorPage.
@@ -147,6 +160,10 @@ func pageError(status int, code, desc string) *Error {
 // ServeHTTP validates an authorization request and hands it to the app's
 // login page, or refuses it.
 func (a *AuthorizeEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.transport.secure(r) {
+		a.cfg.ErrorPage(w, r, pageError(http.StatusBadRequest, "invalid_request", "TLS required"))
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodPost:

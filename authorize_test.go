@@ -3,8 +3,11 @@ package guard
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -218,8 +221,10 @@ func TestAuthorizeApproveAndDeny(t *testing.T) {
 
 func TestNewAuthorizeEndpointConfig(t *testing.T) {
 	t.Parallel()
-	_, err := NewAuthorizeEndpoint(AuthorizeEndpointConfig{Issuer: "auth.example", CodeTTL: 2 * time.Minute, MaxStateBytes: -1})
-	for _, want := range []string{"Clients is nil", "Codes is nil", "Login is nil", "Issuer \"auth.example\"", "CodeTTL 2m0s", "MaxStateBytes is negative"} {
+	_, err := NewAuthorizeEndpoint(AuthorizeEndpointConfig{Issuer: "auth.example", CodeTTL: 2 * time.Minute, MaxStateBytes: -1,
+		TrustedProxies: []netip.Prefix{{}}})
+	for _, want := range []string{"Clients is nil", "Codes is nil", "Login is nil", "Issuer \"auth.example\"", "CodeTTL 2m0s", "MaxStateBytes is negative",
+		"AuthorizeEndpointConfig.TrustedProxies: invalid trusted proxy prefix"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want an error mentioning %q", err, want)
 		}
@@ -255,5 +260,79 @@ func TestMemoryAuthCodesSingleUse(t *testing.T) {
 	now = now.Add(time.Minute)
 	if _, err := s.RedeemAuthCode(ctx, d); err != ErrNotFound {
 		t.Errorf("expired: got %v, want ErrNotFound", err)
+	}
+}
+
+// TestAuthorizeTransport: the endpoint needs TLS (RFC 6749 §3.1) by the
+// token endpoint's rule; a plain-HTTP request from another host gets the
+// error page, is never redirected and never reaches the login page.
+func TestAuthorizeTransport(t *testing.T) {
+	t.Parallel()
+	proxy := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	tests := []struct {
+		name       string
+		cfg        func(*AuthorizeEndpointConfig)
+		remote     string
+		tls        bool
+		proto      string // X-Forwarded-Proto
+		wantStatus int
+	}{
+		{"TLS", nil, "192.0.2.1:4000", true, "", 200},
+		{"plain HTTP from loopback", nil, "127.0.0.1:4000", false, "", 200},
+		{"plain HTTP from another host", nil, "192.0.2.1:4000", false, "", 400},
+		{"untrusted peer claiming https", nil, "192.0.2.1:4000", false, "https", 400},
+		{"trusted proxy saying https", func(c *AuthorizeEndpointConfig) { c.TrustedProxies = proxy }, "10.0.0.2:80", false, "https", 200},
+		{"trusted proxy saying http", func(c *AuthorizeEndpointConfig) { c.TrustedProxies = proxy }, "10.0.0.2:80", false, "http", 400},
+		{"dangerous option", func(c *AuthorizeEndpointConfig) { c.DangerouslyAllowInsecureHTTP = true }, "192.0.2.1:4000", false, "", 200},
+	}
+	for _, tt := range tests {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			t.Run(tt.name+"/"+method, func(t *testing.T) {
+				t.Parallel()
+				login := &azLogin{}
+				cfg := AuthorizeEndpointConfig{Clients: azClients, Codes: &MemoryAuthCodes{Now: func() time.Time { return tokNow }},
+					Login: login, Issuer: azIssuer, Now: func() time.Time { return tokNow }}
+				if tt.cfg != nil {
+					tt.cfg(&cfg)
+				}
+				az, err := NewAuthorizeEndpoint(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				login.az = az
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader("username=alice&password=wonderland")
+				}
+				r := httptest.NewRequest(method, "http://auth.example/authorize?"+azQuery(), body)
+				if method == http.MethodPost {
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				if tt.tls {
+					r.TLS = &tls.ConnectionState{}
+				}
+				r.RemoteAddr = tt.remote
+				if tt.proto != "" {
+					r.Header.Set("X-Forwarded-Proto", tt.proto)
+				}
+				rec := httptest.NewRecorder()
+				az.ServeHTTP(rec, r)
+				want := tt.wantStatus
+				if want == 200 && method == http.MethodPost {
+					want = http.StatusSeeOther // approved and redirected
+				}
+				if rec.Code != want {
+					t.Fatalf("status: got %d, want %d (%s)", rec.Code, want, rec.Body)
+				}
+				if tt.wantStatus == 400 {
+					if loc := rec.Header().Get("Location"); loc != "" || login.seen != nil {
+						t.Errorf("refused request: Location %q, login page reached %v", loc, login.seen != nil)
+					}
+					if !strings.Contains(rec.Body.String(), "TLS required") {
+						t.Errorf("body: got %q, want it to say TLS required", rec.Body)
+					}
+				}
+			})
+		}
 	}
 }

@@ -1,17 +1,42 @@
 package guard
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 )
 
-// secureTransport: TLS, a loopback peer, a trusted proxy that says https, or
-// the dangerous option.
-func (e *TokenEndpoint) secureTransport(r *http.Request) bool {
-	if r.TLS != nil || e.cfg.DangerouslyAllowInsecureHTTP {
+// transport is the rule, shared by the token and authorization endpoints,
+// for whether a request came over TLS and from which client IP, given the
+// trusted proxies in front of the service.
+type transport struct {
+	endpoint string // "token endpoint", "authorization endpoint": for the warning
+	trusted  []netip.Prefix
+	insecure bool // DangerouslyAllowInsecureHTTP
+	logger   *slog.Logger
+	warned   sync.Once
+}
+
+// newTransport checks the trusted proxy prefixes of config type cfgName.
+func newTransport(endpoint, cfgName string, trusted []netip.Prefix, insecure bool, logger *slog.Logger) (*transport, []error) {
+	var errs []error
+	for _, p := range trusted {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("guard: %s.TrustedProxies: invalid trusted proxy prefix %v", cfgName, p))
+		}
+	}
+	return &transport{endpoint: endpoint, trusted: slices.Clone(trusted), insecure: insecure, logger: logger}, errs
+}
+
+// secure: TLS, a loopback peer, a trusted proxy that says https, or the
+// dangerous option.
+func (t *transport) secure(r *http.Request) bool {
+	if r.TLS != nil || t.insecure {
 		return true
 	}
 	peer, ok := peerAddr(r)
@@ -19,10 +44,10 @@ func (e *TokenEndpoint) secureTransport(r *http.Request) bool {
 		return false
 	}
 	if peer.IsLoopback() {
-		e.warnUntrustedProxy(r)
+		t.warnUntrustedProxy(r)
 		return true
 	}
-	return e.trusted(peer) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	return t.isTrusted(peer) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // limiterIPKey is a client IP as throttling counts it: the address for IPv4,
@@ -50,8 +75,8 @@ func peerAddr(r *http.Request) (netip.Addr, bool) {
 	return ap.Addr().Unmap(), true
 }
 
-func (e *TokenEndpoint) trusted(a netip.Addr) bool {
-	for _, p := range e.cfg.TrustedProxies {
+func (t *transport) isTrusted(a netip.Addr) bool {
+	for _, p := range t.trusted {
 		if p.Contains(a) {
 			return true
 		}
@@ -61,14 +86,14 @@ func (e *TokenEndpoint) trusted(a netip.Addr) bool {
 
 // clientIP is the TCP peer, or, when the peer is a trusted proxy, the
 // rightmost X-Forwarded-For address that is not a trusted proxy.
-func (e *TokenEndpoint) clientIP(r *http.Request) string {
+func (t *transport) clientIP(r *http.Request) string {
 	peer, ok := peerAddr(r)
 	if !ok {
 		return r.RemoteAddr
 	}
-	if !e.trusted(peer) {
+	if !t.isTrusted(peer) {
 		if peer.IsLoopback() {
-			e.warnUntrustedProxy(r)
+			t.warnUntrustedProxy(r)
 		}
 		return peer.String()
 	}
@@ -81,7 +106,7 @@ func (e *TokenEndpoint) clientIP(r *http.Request) string {
 				return peer.String()
 			}
 			a = a.Unmap()
-			if !e.trusted(a) {
+			if !t.isTrusted(a) {
 				return a.String()
 			}
 			peer = a
@@ -94,20 +119,20 @@ func (e *TokenEndpoint) clientIP(r *http.Request) string {
 // others while TrustedProxies is empty: behind such a same-host proxy every
 // client shares the loopback address for throttling, and plain HTTP from the
 // proxy is accepted as if it were local.
-func (e *TokenEndpoint) warnUntrustedProxy(r *http.Request) {
-	if len(e.cfg.TrustedProxies) > 0 {
+func (t *transport) warnUntrustedProxy(r *http.Request) {
+	if len(t.trusted) > 0 {
 		return
 	}
 	h := r.Header
 	if h.Get("X-Forwarded-For") == "" && h.Get("Forwarded") == "" && h.Get("X-Real-Ip") == "" {
 		return
 	}
-	e.proxyWarning.Do(func() {
-		logger := e.cfg.Logger
+	t.warned.Do(func() {
+		logger := t.logger
 		if logger == nil {
 			logger = slog.Default() // a wiring mistake is worth a line even without a Logger
 		}
-		logger.WarnContext(r.Context(), "token endpoint behind a proxy on this host but TrustedProxies is empty: "+
+		logger.WarnContext(r.Context(), t.endpoint+" behind a proxy on this host but TrustedProxies is empty: "+
 			"all clients share one address for throttling and plain HTTP is accepted; set TrustedProxies to the proxy's address")
 	})
 }

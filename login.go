@@ -38,13 +38,13 @@ func (e *TokenEndpoint) Login(r *http.Request, username, password string) (User,
 	if e == nil || e.cfg.Users == nil {
 		return User{}, errors.New("guard: TokenEndpoint.Login needs TokenEndpointConfig.Users")
 	}
-	if !e.secureTransport(r) {
+	if !e.transport.secure(r) {
 		return User{}, errTokenTLS
 	}
 	if username == "" || password == "" || len(username) > MaxAccountNameLen {
 		return User{}, errLoginRefused
 	}
-	ip := e.clientIP(r)
+	ip := e.transport.clientIP(r)
 	req := &tokenRequest{r: r, ip: ip, ipKey: limiterIPKey(ip)}
 	u, needsRehash, err := e.checkPassword(r.Context(), req, username, password)
 	if err != nil {

@@ -71,7 +71,7 @@ func (e *TokenEndpoint) revoke(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return errTokenMethod
 	}
-	if !e.secureTransport(r) {
+	if !e.transport.secure(r) {
 		return errTokenTLS
 	}
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" ||

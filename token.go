@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -230,7 +229,7 @@ type TokenEndpoint struct {
 	accountLimiter LoginLimiter
 	writeError     ErrorWriter
 	errClient401   *Error
-	proxyWarning   sync.Once
+	transport      *transport
 	refresh        *refreshSettings
 }
 
@@ -258,11 +257,8 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	if cfg.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("guard: MaxBodyBytes is negative"))
 	}
-	for _, p := range cfg.TrustedProxies {
-		if !p.IsValid() {
-			errs = append(errs, fmt.Errorf("guard: invalid trusted proxy prefix %v", p))
-		}
-	}
+	transport, terrs := newTransport("token endpoint", "TokenEndpointConfig", cfg.TrustedProxies, cfg.DangerouslyAllowInsecureHTTP, cfg.Logger)
+	errs = append(errs, terrs...)
 	errs = append(errs, validateRefresh(&cfg)...)
 	if cfg.AccessTokenVerifier != nil && cfg.Revocations == nil {
 		errs = append(errs, errors.New("guard: AccessTokenVerifier needs Revocations"))
@@ -270,7 +266,6 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxTokenRequestBytes
 	}
@@ -289,6 +284,7 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 		ipLimiter:      orLimiter(cfg.IPLimiter, 20),
 		accountLimiter: orLimiter(cfg.AccountLimiter, 50),
 		writeError:     writerOrDefault(cfg.ErrorWriter),
+		transport:      transport,
 		refresh:        newRefreshSettings(&cfg),
 	}
 	e.errClient401 = prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed",
@@ -402,7 +398,7 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 	if r.Method != http.MethodPost {
 		return nil, errTokenMethod
 	}
-	if !e.secureTransport(r) {
+	if !e.transport.secure(r) {
 		return nil, errTokenTLS
 	}
 	if ct := r.Header.Get("Content-Type"); ct == "" {

@@ -28,7 +28,7 @@ func (e *TokenEndpoint) readForm(w http.ResponseWriter, r *http.Request) (*token
 	if err != nil {
 		return nil, errTokenForm
 	}
-	ip := e.clientIP(r)
+	ip := e.transport.clientIP(r)
 	req := &tokenRequest{r: r, form: make(map[string]string, len(values)), ip: ip, ipKey: limiterIPKey(ip)}
 	// The checks are ranked so that the answer does not depend on map order.
 	var ferr *Error
