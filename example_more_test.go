@@ -219,3 +219,54 @@ func ExampleJWKSHandler() {
 	// public, max-age=600
 	// {"keys":[{"kty":"OKP","use":"sig","alg":"EdDSA","kid":"2025-01","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
 }
+
+// An app's own sign-in page (here the login page of an [AuthorizeEndpoint])
+// checks passwords with Login: the same store, throttling and timing as the
+// password grant.
+func ExampleTokenEndpoint_Login() {
+	ctx := context.Background()
+	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	hash, err := hasher.Hash(ctx, "wonderland")
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, issuer := exampleSetup()
+	tokens, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+		Issuer: issuer,
+		Hasher: hasher,
+		Users:  users{"alice": {PasswordHash: hash, Roles: []string{"admin"}}},
+		Limiter: guard.MustNewMemoryLimiter(guard.MemoryLimiterConfig{
+			Threshold: 1, BaseDelay: time.Minute, MaxDelay: time.Minute,
+			Now: func() time.Time { return time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC) }}),
+		EnablePasswordGrant: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// In the login page's ServeHTTP, with the form already parsed:
+	signIn := func(r *http.Request, username, password string) string {
+		u, err := tokens.Login(r, username, password)
+		switch {
+		case err == nil:
+			return "approve " + u.Username // authorize.Approve(w, r, u.Username)
+		case errors.Is(err, guard.ErrThrottled): // first: it is also an invalid_request
+			return fmt.Sprintf("429, retry in %v", guard.ErrorOf(err).RetryAfter)
+		case errors.Is(err, guard.ErrInvalidGrant):
+			return "401, wrong username or password"
+		default:
+			return fmt.Sprint(guard.ErrorOf(err).Status)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "https://auth.example/authorize", nil)
+	fmt.Println(signIn(r, "alice", "wonderland"))
+	fmt.Println(signIn(r, "alice", "guess"))
+	fmt.Println(signIn(r, "alice", "wonderland"))
+	// Output:
+	// approve alice
+	// 401, wrong username or password
+	// 429, retry in 1m0s
+}
