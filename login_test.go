@@ -36,6 +36,7 @@ func TestLogin(t *testing.T) {
 		{"disabled user", "bob", tokBobPW, "", ErrInvalidGrant, 400, 1},
 		{"no password stored (SSO only)", "dave", "anything", "", ErrInvalidGrant, 400, 1},
 		{"unreadable stored hash", "erin", "anything", "", ErrInvalidGrant, 400, 1},
+		{"password over the bound", "alice", strings.Repeat("p", MaxPasswordLen+1), "", ErrInvalidGrant, 400, 1},
 		{"empty password", "alice", "", "", ErrInvalidGrant, 400, 0},
 		{"empty username", "", tokAlicePW, "", ErrInvalidGrant, 400, 0},
 		{"username over the bound", strings.Repeat("a", MaxAccountNameLen+1), "x", "", ErrInvalidGrant, 400, 0},

@@ -85,9 +85,9 @@ type VerifierConfig struct {
 	// SHA-256 of the whole token, so a token seen again skips its signature
 	// check; exp, nbf and iat are still checked on every use, so an entry
 	// never outlives its token. With a KeySource, a hit also needs the key
-	// that verified the token in the source's current keys: a key retired
-	// from a KeySet or withdrawn from a remote JWKS stops vouching for its
-	// cached tokens at once. HMAC tokens are never cached: their check is
+	// that verified the token in the source's current keys: a key that
+	// leaves a KeySet (Remove, or the end of its retirement) or is withdrawn
+	// from a remote JWKS stops vouching for its cached tokens at once. HMAC tokens are never cached: their check is
 	// cheaper than the lookup. Default 0: no cache.
 	CacheSize int
 	// Revocations, when set, is asked after the signature and claims checks
