@@ -344,7 +344,8 @@ func TestTokenCacheFollowsKeySet(t *testing.T) {
 }
 
 // TestTokenCacheFollowsRemoteKeys: a key withdrawn from a remote JWKS stops
-// vouching for the tokens cached under it as soon as the set is refetched.
+// vouching for the tokens cached under it as soon as the set is refetched;
+// a refetch of the same document changes nothing.
 func TestTokenCacheFollowsRemoteKeys(t *testing.T) {
 	checkNoLeak(t)
 	k1 := jwtMustPriv(t, ES256, jwtP256(), "k1")
@@ -364,9 +365,29 @@ func TestTokenCacheFollowsRemoteKeys(t *testing.T) {
 		}
 	}
 
+	// The same document again keeps the snapshot: cached tokens are served
+	// on, not verified again.
+	before, _ := v.cache.get(hashToken(tok1))
+	snap := rs.current().keys
+	if err := refetch(t, rs); err != nil {
+		t.Fatal(err)
+	}
+	if rs.current().keys != snap {
+		t.Error("an unchanged JWKS built a new snapshot")
+	}
+	if _, err := v.Verify(ctx, tok1); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := v.cache.get(hashToken(tok1)); after != before {
+		t.Error("an unchanged JWKS made a cached token verify again")
+	}
+
 	srv.set(serveJSON(jwksOf(t, k1), ""))
 	if err := refetch(t, rs); err != nil {
 		t.Fatal(err)
+	}
+	if rs.current().keys == snap {
+		t.Error("a changed JWKS kept the old snapshot")
 	}
 	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("Verify of a cached token whose key was withdrawn: got %v, want ErrUnknownKey", err)

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,8 +81,10 @@ type RemoteKeySetConfig struct {
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger receives one line per failed fetch (warning), per key skipped
-	// from a fetched set (warning) and per new set (debug). Default
-	// slog.Default().
+	// from a changed set (warning) and per successful fetch (debug). A
+	// fetch that returns the same document as before keeps the current
+	// snapshot, so verifiers keep their cached header choices and tokens.
+	// Default slog.Default().
 	Logger *slog.Logger
 	// OnError, when set, is called with every fetch failure, from the
 	// goroutine that fetched. It must not block.
@@ -145,9 +148,10 @@ const (
 // remoteSnapshot is one fetched set, immutable.
 type remoteSnapshot struct {
 	keys    *KeySnapshot
-	fetched time.Time     // when it arrived
-	fresh   time.Duration // its freshness lifetime
-	expires time.Time     // fetched + fresh + MaxStale: no longer served
+	body    [sha256.Size]byte // digest of the JWK Set document
+	fetched time.Time         // when it arrived
+	fresh   time.Duration     // its freshness lifetime
+	expires time.Time         // fetched + fresh + MaxStale: no longer served
 }
 
 // remoteFetch is one fetch in flight, shared by everyone who waits for it.
@@ -395,6 +399,36 @@ func (s *RemoteKeySet) loadOnce() error {
 		s.forgetDiscovery()
 		return err
 	}
+	if !ok {
+		maxAge = s.minFresh
+	}
+	snap := &remoteSnapshot{body: sha256.Sum256(body)}
+	if prev := s.snap.Load(); prev != nil && prev.body == snap.body {
+		// The same document again: keep its snapshot, so the verifiers'
+		// header choices and cached tokens stay valid without a new check.
+		snap.keys = prev.keys
+	} else if snap.keys, err = s.parse(u, body); err != nil {
+		return err
+	}
+	fresh := min(max(maxAge, s.minFresh), s.maxFresh)
+	now := s.now()
+	snap.fetched, snap.fresh, snap.expires = now, fresh, now.Add(fresh+s.maxStale)
+	s.mu.Lock()
+	s.jwksURL = u
+	s.mu.Unlock()
+	s.snap.Store(snap)
+	s.log.Debug("guard: remote key set: keys loaded", "source", s.source(), "keys", snap.keys.Len(), "fresh_for", fresh)
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
+	return nil
+}
+
+// parse reads a fetched JWK Set document into a snapshot, logging the keys
+// it skips. A set with no usable key is an error.
+func (s *RemoteKeySet) parse(u string, body []byte) (*KeySnapshot, error) {
 	keys, skipped, err := ParseJWKSet(body)
 	for _, e := range skipped {
 		s.log.Warn("guard: remote key set: key skipped", "source", s.source(), "reason", e)
@@ -404,29 +438,13 @@ func (s *RemoteKeySet) loadOnce() error {
 	}
 	if err != nil {
 		s.forgetDiscovery()
-		return fmt.Errorf("guard: %s: %w", redactURL(u), err)
-	}
-	if !ok {
-		maxAge = s.minFresh
+		return nil, fmt.Errorf("guard: %s: %w", redactURL(u), err)
 	}
 	ks, err := NewKeySnapshot(keys...)
 	if err != nil { // ParseJWKSet has checked what NewKeySnapshot checks
-		return fmt.Errorf("guard: %s: %w: %w", redactURL(u), ErrInvalidKeySet, err)
+		return nil, fmt.Errorf("guard: %s: %w: %w", redactURL(u), ErrInvalidKeySet, err)
 	}
-	fresh := min(max(maxAge, s.minFresh), s.maxFresh)
-	now := s.now()
-	snap := &remoteSnapshot{keys: ks, fetched: now, fresh: fresh, expires: now.Add(fresh + s.maxStale)}
-	s.mu.Lock()
-	s.jwksURL = u
-	s.mu.Unlock()
-	s.snap.Store(snap)
-	s.log.Debug("guard: remote key set: keys loaded", "source", s.source(), "keys", len(keys), "fresh_for", fresh)
-	select {
-	case <-s.ready:
-	default:
-		close(s.ready)
-	}
-	return nil
+	return ks, nil
 }
 
 // forgetDiscovery makes the next fetch of an issuer's set discover its
