@@ -296,8 +296,7 @@ func TestTokenCacheHitAllocs(t *testing.T) {
 
 // TestTokenCacheFollowsKeySet: a cached token stops verifying the moment its
 // key leaves a KeySet (Remove, for a compromised key), and a token whose key
-// stays verifies through a change of the set, once more against the new
-// snapshot, then from the cache again.
+// stays is served from the cache through the change.
 func TestTokenCacheFollowsKeySet(t *testing.T) {
 	k1 := jwtMustPriv(t, ES256, jwtP256(), "k1")
 	k2 := jwtMustPriv(t, ES256, jwtP256b(), "k2")
@@ -328,18 +327,13 @@ func TestTokenCacheFollowsKeySet(t *testing.T) {
 	if _, ok := v.cache.get(hashToken(tok2)); ok {
 		t.Error("the token of the removed key is still cached")
 	}
+	// The key that stayed is the same *Key in the new snapshot: its cached
+	// token is served on without a new check.
 	if _, err := v.Verify(ctx, tok1); err != nil {
 		t.Fatalf("Verify of a token whose key stayed: %v", err)
 	}
-	after, ok := v.cache.get(hashToken(tok1))
-	if !ok || after == before {
-		t.Fatalf("tok1 was not verified again against the new snapshot (cached %v, same entry %v)", ok, after == before)
-	}
-	if _, err := v.Verify(ctx, tok1); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := v.cache.get(hashToken(tok1)); again != after {
-		t.Error("an unchanged snapshot did not serve tok1 from the cache")
+	if after, _ := v.cache.get(hashToken(tok1)); after != before {
+		t.Error("a change to the set made the cached token of a key that stayed verify again")
 	}
 }
 

@@ -107,6 +107,7 @@ type keySetState struct {
 // a change copies them.
 type keyEntry struct {
 	key       *Key
+	pub       *Key      // key.Public(), made once: every snapshot holds the same *Key for it
 	header    string    // the issuer's encoded JWS header plus '.', for keys that can sign
 	since     time.Time // when it became the signing key
 	signsFrom time.Time // a scheduled key: when it becomes the signing key
@@ -208,7 +209,7 @@ func newKeyEntry(k *Key) (*keyEntry, error) {
 	if k.kid == "" {
 		return nil, fmt.Errorf("guard: %v has no kid; keys of a KeySet need one", k)
 	}
-	e := &keyEntry{key: k}
+	e := &keyEntry{key: k, pub: k.Public()}
 	if k.CanSign() {
 		h, err := json.Marshal(jwsHeader{Alg: string(k.alg), Kid: k.kid, Typ: "at+jwt"})
 		if err != nil {
@@ -248,7 +249,9 @@ func newKeySetState(entries []*keyEntry, signing *keyEntry) (*keySetState, error
 		Keys []jwk `json:"keys"`
 	}{Keys: []jwk{}}
 	for i, e := range entries {
-		keys[i] = e.key
+		// The same public *Key in every snapshot: a verifier's cached tokens
+		// of a key that stays need no new check after a rotation.
+		keys[i] = e.pub
 		if j, ok := e.key.publicJWK(); ok {
 			set.Keys = append(set.Keys, j)
 		}
