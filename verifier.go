@@ -386,10 +386,13 @@ func (v *Verifier) verify(ctx context.Context, token string, c *Claims) error {
 
 // keyStillServed reports whether k, the key that verified a cached token,
 // is still in the verifier's keys. Static keys never change. A KeySource's
-// current snapshot must hold k itself: a key that left it (retired, or
-// withdrawn from a remote JWKS) stops vouching for cached tokens at once, and
-// a new snapshot (a rotation, a refetch) makes each cached token verify once
-// more against it. A source without keys fails closed, as on a miss.
+// current snapshot must hold k itself: a key that left it (removed, past its
+// retirement, withdrawn from a remote JWKS) stops vouching for cached tokens
+// at once. A KeySet hands out the same *Key for a key in every snapshot, and
+// a RemoteKeySet keeps its snapshot while the document is unchanged, so
+// their routine changes keep the cache; a changed remote document makes its
+// cached tokens verify once more. A source without keys fails closed, as on
+// a miss.
 func (v *Verifier) keyStillServed(ctx context.Context, k *Key) (bool, error) {
 	if v.static != nil {
 		return true, nil
