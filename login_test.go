@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -165,5 +167,42 @@ func TestLoginUnavailable(t *testing.T) {
 	var none *TokenEndpoint
 	if _, err := none.Login(loginRequest(), "alice", tokAlicePW); err == nil {
 		t.Error("Login on a nil TokenEndpoint succeeded")
+	}
+}
+
+// TestLoginConcurrentGuesses: 50 concurrent wrong passwords for one account
+// from one address through Login: exactly the pair threshold reach the
+// hasher, the rest are throttled before any hashing.
+func TestLoginConcurrentGuesses(t *testing.T) {
+	t.Parallel()
+	clock := &tokClock{t: tokNow}
+	f := newTokFixture(t, PasswordHasherConfig{MaxConcurrent: 64, QueueTimeout: time.Minute}, func(cfg *TokenEndpointConfig) {
+		cfg.Limiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
+		cfg.AccountLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
+	})
+	var wrong, throttled atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 50 {
+		wg.Go(func() {
+			<-start
+			_, err := f.e.Login(loginRequest(withRemote("198.51.100.7:1")), "alice", "wrong")
+			switch {
+			case errors.Is(err, ErrThrottled):
+				throttled.Add(1)
+			case errors.Is(err, ErrInvalidGrant):
+				wrong.Add(1)
+			default:
+				t.Errorf("Login: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := f.count.counts(); got[1]+got[2] != 5 {
+		t.Errorf("guesses that reached the hasher: got %d, want 5", got[1]+got[2])
+	}
+	if wrong.Load() != 5 || throttled.Load() != 45 {
+		t.Errorf("answers: %d wrong password, %d throttled; want 5 and 45", wrong.Load(), throttled.Load())
 	}
 }
