@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"unicode/utf8"
@@ -137,5 +138,148 @@ func TestLoginMalformedInput(t *testing.T) {
 				t.Errorf("key-derivation runs: got %d, want 0", len(runs))
 			}
 		})
+	}
+}
+
+// reviewSource is a KeySource whose snapshot a test replaces; nil means no
+// keys.
+type reviewSource struct {
+	mu   sync.Mutex
+	snap *KeySnapshot
+}
+
+func (s *reviewSource) VerificationKeys(context.Context) (*KeySnapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap == nil {
+		return nil, fmt.Errorf("%w: none", ErrKeysUnavailable)
+	}
+	return s.snap, nil
+}
+
+func (s *reviewSource) set(t *testing.T, keys ...*Key) {
+	t.Helper()
+	var snap *KeySnapshot
+	if len(keys) > 0 {
+		var err error
+		if snap, err = NewKeySnapshot(keys...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	s.snap = snap
+	s.mu.Unlock()
+}
+
+// TestTokenCacheKeySourceChanges: a token cached under a KeySource's key is
+// served from the cache only while that very key is in the source's current
+// snapshot. Whatever replaces it (the same kid bound to other issuers or to
+// another algorithm, another kid-less key of the same algorithm, nothing at
+// all) makes the token go through the full check again, with that check's
+// answer.
+func TestTokenCacheKeySourceChanges(t *testing.T) {
+	signer := jwtMustPriv(t, ES256, jwtP256(), "k1")
+	kidless := jwtMustPriv(t, ES256, jwtP256(), "")
+	tests := []struct {
+		name    string
+		header  string
+		signer  *Key
+		before  []*Key
+		after   func(t *testing.T, before []*Key) []*Key
+		wantErr []error // nil: served on
+		cached  bool    // the entry from before the change is still in the cache
+	}{
+		{"same *Key in a new snapshot", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(t *testing.T, b []*Key) []*Key {
+				return []*Key{b[0], jwtMustPriv(t, ES256, jwtP256b(), "k2").Public()}
+			},
+			nil, true},
+		{"same kid now bound to another issuer", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(_ *testing.T, b []*Key) []*Key { return []*Key{b[0].ForIssuers("https://other.example")} },
+			[]error{ErrInvalidToken, ErrInvalidIssuer}, false},
+		{"same kid now another algorithm", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(t *testing.T, _ []*Key) []*Key { return []*Key{jwtMustPriv(t, ES384, jwtP384(), "k1").Public()} },
+			[]error{ErrInvalidToken, ErrAlgorithm}, false},
+		{"kid-less key replaced by another of its algorithm", `{"alg":"ES256"}`, kidless, []*Key{kidless.Public()},
+			func(t *testing.T, _ []*Key) []*Key { return []*Key{jwtMustPriv(t, ES256, jwtP256b(), "").Public()} },
+			[]error{ErrInvalidToken, ErrInvalidSignature}, false},
+		{"key gone, source empty", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(*testing.T, []*Key) []*Key { return nil },
+			[]error{ErrKeysUnavailable}, true}, // refused, not forgotten
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &reviewSource{}
+			src.set(t, tt.before...)
+			v := jwtVerifier(t, VerifierConfig{KeySource: src, CacheSize: 16})
+			tok := jwtSign(t, tt.signer, tt.header, jwtClaims(`,"iss":"https://auth.example"`))
+			ctx := context.Background()
+			if _, err := v.Verify(ctx, tok); err != nil {
+				t.Fatalf("Verify before the change: %v", err)
+			}
+			entry, ok := v.cache.get(hashToken(tok))
+			if !ok {
+				t.Fatal("the token was not cached")
+			}
+			src.set(t, tt.after(t, src.snap.Keys())...)
+			c, err := v.Verify(ctx, tok)
+			if tt.wantErr == nil {
+				if err != nil || c.Subject != "alice" {
+					t.Fatalf("Verify after the change: %v, %v", c, err)
+				}
+			} else {
+				if c != nil {
+					t.Fatalf("Verify after the change served %+v", c)
+				}
+				for _, want := range tt.wantErr {
+					if !errors.Is(err, want) {
+						t.Errorf("Verify after the change: got %v, want %v", err, want)
+					}
+				}
+			}
+			if got, _ := v.cache.get(hashToken(tok)); (got == entry) != tt.cached {
+				t.Errorf("cache entry kept: %v, want %v", got == entry, tt.cached)
+			}
+		})
+	}
+}
+
+// TestVerifierNoKeysHeaderCheck: before a KeySource has keys, a token that
+// no key could ever verify gets its 401 with its own sentinel, cache or no
+// cache, and never the 503; a well-formed one gets the 503.
+func TestVerifierNoKeysHeaderCheck(t *testing.T) {
+	hdr := func(h string) string {
+		return b64.EncodeToString([]byte(h)) + "." + b64.EncodeToString([]byte(jwtClaims(""))) + ".c2ln"
+	}
+	tests := []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"alg none", hdr(`{"alg":"none"}`), ErrAlgorithm},
+		{"unknown alg", hdr(`{"alg":"ES256K","kid":"k1"}`), ErrAlgorithm},
+		{"crit", hdr(`{"alg":"ES256","kid":"k1","crit":["b64"]}`), ErrMalformedToken},
+		{"header not JSON", b64.EncodeToString([]byte(`{"alg"`)) + ".e30.c2ln", ErrMalformedToken},
+		{"header not base64url", "***.e30.c2ln", ErrMalformedToken},
+		{"well-formed", hdr(`{"alg":"ES256","kid":"k1"}`), ErrKeysUnavailable},
+	}
+	for _, size := range []int{0, 16} {
+		v := jwtVerifier(t, VerifierConfig{KeySource: &reviewSource{}, CacheSize: size})
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/cache %d", tt.name, size), func(t *testing.T) {
+				_, err := v.Verify(context.Background(), tt.token)
+				e := ErrorOf(err)
+				if !errors.Is(err, tt.want) || e == nil {
+					t.Fatalf("got %v, want %v", err, tt.want)
+				}
+				wantStatus := http.StatusUnauthorized
+				if tt.want == ErrKeysUnavailable {
+					wantStatus = http.StatusServiceUnavailable
+				}
+				if e.Status != wantStatus {
+					t.Errorf("status: got %d, want %d", e.Status, wantStatus)
+				}
+			})
+		}
 	}
 }
