@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"unicode/utf8"
 )
 
 // Login checks a user's password for an app's own sign-in page, such as the
@@ -27,9 +28,10 @@ import (
 //     when to try again (test for it first: on the wire it is also an
 //     invalid_request);
 //   - [ErrInvalidRequest] (400): r came over plain HTTP;
-//   - [ErrInvalidGrant] (400): a wrong, empty or over-long ([MaxAccountNameLen])
-//     username or password, an unknown, disabled or password-less account:
-//     one answer for all, so the page cannot tell which usernames exist;
+//   - [ErrInvalidGrant] (400): a wrong, empty, over-long ([MaxAccountNameLen])
+//     or non-UTF-8 username or password, an unknown, disabled or
+//     password-less account: one answer for all, so the page cannot tell
+//     which usernames exist;
 //   - anything else is a 503 (Status): the user store or a limiter failed,
 //     or the hashing pool is saturated ([ErrBusy]); its RetryAfter is set.
 //
@@ -41,7 +43,10 @@ func (e *TokenEndpoint) Login(r *http.Request, username, password string) (User,
 	if !e.transport.secure(r) {
 		return User{}, errTokenTLS
 	}
-	if username == "" || password == "" || len(username) > MaxAccountNameLen {
+	// What the password grant refuses as malformed (empty, over-long, not
+	// UTF-8) never reaches the store or the hasher here either.
+	if username == "" || password == "" || len(username) > MaxAccountNameLen ||
+		!utf8.ValidString(username) || !utf8.ValidString(password) {
 		return User{}, errLoginRefused
 	}
 	ip := e.transport.clientIP(r)
@@ -56,9 +61,9 @@ func (e *TokenEndpoint) Login(r *http.Request, username, password string) (User,
 	return u, nil
 }
 
-// errLoginRefused is Login's answer to an empty username or password, or a
-// username over the bound: the same as a wrong one, without a store lookup
-// or a hash.
+// errLoginRefused is Login's answer to an empty username or password, one
+// that is not UTF-8, or a username over the bound: the same as a wrong one,
+// without a store lookup or a hash.
 var errLoginRefused = tokenError(http.StatusBadRequest, "invalid_grant", "invalid username or password", ErrInvalidGrant)
 
 // checkPassword is the one password check of the password grant and Login:
