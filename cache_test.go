@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -388,5 +389,108 @@ func TestTokenCacheFollowsRemoteKeys(t *testing.T) {
 	}
 	if c, err := v.Verify(ctx, tok1); err != nil || c.Subject != "alice" {
 		t.Errorf("Verify of a token whose key stayed: got %v, %v", c, err)
+	}
+}
+
+// swappableKeySource is a KeySource whose snapshot a test replaces; nil means no
+// keys.
+type swappableKeySource struct {
+	mu   sync.Mutex
+	snap *KeySnapshot
+}
+
+func (s *swappableKeySource) VerificationKeys(context.Context) (*KeySnapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap == nil {
+		return nil, fmt.Errorf("%w: none", ErrKeysUnavailable)
+	}
+	return s.snap, nil
+}
+
+func (s *swappableKeySource) set(t *testing.T, keys ...*Key) {
+	t.Helper()
+	var snap *KeySnapshot
+	if len(keys) > 0 {
+		var err error
+		if snap, err = NewKeySnapshot(keys...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	s.snap = snap
+	s.mu.Unlock()
+}
+
+// TestTokenCacheKeySourceChanges: a token cached under a KeySource's key is
+// served from the cache only while that very key is in the source's current
+// snapshot. Whatever replaces it (the same kid bound to other issuers or to
+// another algorithm, another kid-less key of the same algorithm, nothing at
+// all) makes the token go through the full check again, with that check's
+// answer.
+func TestTokenCacheKeySourceChanges(t *testing.T) {
+	signer := jwtMustPriv(t, ES256, jwtP256(), "k1")
+	kidless := jwtMustPriv(t, ES256, jwtP256(), "")
+	tests := []struct {
+		name    string
+		header  string
+		signer  *Key
+		before  []*Key
+		after   func(t *testing.T, before []*Key) []*Key
+		wantErr []error // nil: served on
+		cached  bool    // the entry from before the change is still in the cache
+	}{
+		{"same *Key in a new snapshot", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(t *testing.T, b []*Key) []*Key {
+				return []*Key{b[0], jwtMustPriv(t, ES256, jwtP256b(), "k2").Public()}
+			},
+			nil, true},
+		{"same kid now bound to another issuer", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(_ *testing.T, b []*Key) []*Key { return []*Key{b[0].ForIssuers("https://other.example")} },
+			[]error{ErrInvalidToken, ErrInvalidIssuer}, false},
+		{"same kid now another algorithm", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(t *testing.T, _ []*Key) []*Key { return []*Key{jwtMustPriv(t, ES384, jwtP384(), "k1").Public()} },
+			[]error{ErrInvalidToken, ErrAlgorithm}, false},
+		{"kid-less key replaced by another of its algorithm", `{"alg":"ES256"}`, kidless, []*Key{kidless.Public()},
+			func(t *testing.T, _ []*Key) []*Key { return []*Key{jwtMustPriv(t, ES256, jwtP256b(), "").Public()} },
+			[]error{ErrInvalidToken, ErrInvalidSignature}, false},
+		{"key gone, source empty", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
+			func(*testing.T, []*Key) []*Key { return nil },
+			[]error{ErrKeysUnavailable}, true}, // refused, not forgotten
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &swappableKeySource{}
+			src.set(t, tt.before...)
+			v := jwtVerifier(t, VerifierConfig{KeySource: src, CacheSize: 16})
+			tok := jwtSign(t, tt.signer, tt.header, jwtClaims(`,"iss":"https://auth.example"`))
+			ctx := context.Background()
+			if _, err := v.Verify(ctx, tok); err != nil {
+				t.Fatalf("Verify before the change: %v", err)
+			}
+			entry, ok := v.cache.get(hashToken(tok))
+			if !ok {
+				t.Fatal("the token was not cached")
+			}
+			src.set(t, tt.after(t, src.snap.Keys())...)
+			c, err := v.Verify(ctx, tok)
+			if tt.wantErr == nil {
+				if err != nil || c.Subject != "alice" {
+					t.Fatalf("Verify after the change: %v, %v", c, err)
+				}
+			} else {
+				if c != nil {
+					t.Fatalf("Verify after the change served %+v", c)
+				}
+				for _, want := range tt.wantErr {
+					if !errors.Is(err, want) {
+						t.Errorf("Verify after the change: got %v, want %v", err, want)
+					}
+				}
+			}
+			if got, _ := v.cache.get(hashToken(tok)); (got == entry) != tt.cached {
+				t.Errorf("cache entry kept: %v, want %v", got == entry, tt.cached)
+			}
+		})
 	}
 }

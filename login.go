@@ -22,7 +22,7 @@ import (
 // is refused unread.
 //
 // On success it returns the user with Username set to the canonical name,
-// the one to pass to [AuthorizeEndpoint.Approve]. Otherwise the error is an
+// the one to pass to [AuthorizeEndpoint.Approve], and PasswordHash cleared. Otherwise the error is an
 // *[Error] (see [ErrorOf]) of one of these kinds:
 //   - [ErrThrottled] (429): too many failed attempts; its RetryAfter says
 //     when to try again (test for it first: on the wire it is also an
@@ -58,6 +58,7 @@ func (e *TokenEndpoint) Login(r *http.Request, username, password string) (User,
 	if needsRehash {
 		e.rehash(r.Context(), u.Username, Secret(password))
 	}
+	u.PasswordHash = "" // the page needs the account, not its hash
 	return u, nil
 }
 

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // loginRequest is a sign-in page's POST from 192.0.2.1 unless changed by mods.
@@ -65,7 +67,7 @@ func TestLogin(t *testing.T) {
 			f := newTokFixture(t, PasswordHasherConfig{}, nil)
 			u, err := f.e.Login(loginRequest(), tt.username, tt.password)
 			if tt.wantErr == nil {
-				if err != nil || u.Username != tt.wantUser || u.Subject != "user-1" {
+				if err != nil || u.Username != tt.wantUser || u.Subject != "user-1" || u.PasswordHash != "" {
 					t.Fatalf("Login: got %+v, %v; want user %q", u, err, tt.wantUser)
 				}
 			} else {
@@ -204,5 +206,67 @@ func TestLoginConcurrentGuesses(t *testing.T) {
 	}
 	if wrong.Load() != 5 || throttled.Load() != 45 {
 		t.Errorf("answers: %d wrong password, %d throttled; want 5 and 45", wrong.Load(), throttled.Load())
+	}
+}
+
+// utf8CheckingUsers is a UserStore that, like a PostgreSQL-backed one, fails on
+// a username that is not valid UTF-8 ("invalid byte sequence for encoding
+// UTF8"), and counts its lookups.
+type utf8CheckingUsers struct {
+	*tokUsers
+	lookups atomic.Int32
+}
+
+func (s *utf8CheckingUsers) LookupUser(ctx context.Context, name string) (User, error) {
+	s.lookups.Add(1)
+	if !utf8.ValidString(name) {
+		return User{}, errors.New(`ERROR: invalid byte sequence for encoding "UTF8" (SQLSTATE 22021)`)
+	}
+	return s.tokUsers.LookupUser(ctx, name)
+}
+
+// TestLoginMalformedInput: Login refuses what the password grant refuses as
+// malformed (a username or password that is not UTF-8) the way it refuses
+// an empty one: invalid_grant, without a store lookup or a hash. Handing
+// such a name to the store instead makes an SQL store fail, so anyone could
+// get the sign-in page's 503 and an error-level "user store failed" line,
+// unthrottled.
+func TestLoginMalformedInput(t *testing.T) {
+	t.Parallel()
+	var store *utf8CheckingUsers
+	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+		store = &utf8CheckingUsers{tokUsers: c.Users.(*tokUsers)}
+		c.Users = store
+	})
+	tests := []struct{ name, username, password string }{
+		{"username not UTF-8", "alice\xff", tokAlicePW},
+		{"password not UTF-8", "alice", "pass\xffword"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The password grant's answer: malformed, before any lookup.
+			rec := f.do(tokRequest("grant_type=password&username=" + strings.ReplaceAll(tt.username, "\xff", "%FF") +
+				"&password=" + strings.ReplaceAll(tt.password, "\xff", "%FF")))
+			if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"invalid_request"`) {
+				t.Fatalf("password grant: got %d %s, want 400 invalid_request", rec.Code, rec.Body)
+			}
+			if n := store.lookups.Swap(0); n != 0 {
+				t.Fatalf("the password grant looked a malformed username up %d times", n)
+			}
+
+			_, err := f.e.Login(loginRequest(), tt.username, tt.password)
+			if !errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrThrottled) {
+				t.Errorf("Login: got %v, want ErrInvalidGrant", err)
+			}
+			if e := ErrorOf(err); e == nil || e.Status != http.StatusBadRequest {
+				t.Errorf("Login: got %v, want a 400", err)
+			}
+			if n := store.lookups.Swap(0); n != 0 {
+				t.Errorf("Login handed the store a malformed input (%d lookups)", n)
+			}
+			if runs := f.kdf(); len(runs) != 0 {
+				t.Errorf("key-derivation runs: got %d, want 0", len(runs))
+			}
+		})
 	}
 }

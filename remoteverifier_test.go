@@ -443,3 +443,43 @@ func TestRemoteVerifierAllocs(t *testing.T) {
 		t.Errorf("allocs per Verify: remote %v, static %v; want equal", allocs["remote"], allocs["static"])
 	}
 }
+
+// TestVerifierNoKeysHeaderCheck: before a KeySource has keys, a token that
+// no key could ever verify gets its 401 with its own sentinel, cache or no
+// cache, and never the 503; a well-formed one gets the 503.
+func TestVerifierNoKeysHeaderCheck(t *testing.T) {
+	hdr := func(h string) string {
+		return b64.EncodeToString([]byte(h)) + "." + b64.EncodeToString([]byte(jwtClaims(""))) + ".c2ln"
+	}
+	tests := []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"alg none", hdr(`{"alg":"none"}`), ErrAlgorithm},
+		{"unknown alg", hdr(`{"alg":"ES256K","kid":"k1"}`), ErrAlgorithm},
+		{"crit", hdr(`{"alg":"ES256","kid":"k1","crit":["b64"]}`), ErrMalformedToken},
+		{"header not JSON", b64.EncodeToString([]byte(`{"alg"`)) + ".e30.c2ln", ErrMalformedToken},
+		{"header not base64url", "***.e30.c2ln", ErrMalformedToken},
+		{"well-formed", hdr(`{"alg":"ES256","kid":"k1"}`), ErrKeysUnavailable},
+	}
+	for _, size := range []int{0, 16} {
+		v := jwtVerifier(t, VerifierConfig{KeySource: &swappableKeySource{}, CacheSize: size})
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/cache %d", tt.name, size), func(t *testing.T) {
+				_, err := v.Verify(context.Background(), tt.token)
+				e := ErrorOf(err)
+				if !errors.Is(err, tt.want) || e == nil {
+					t.Fatalf("got %v, want %v", err, tt.want)
+				}
+				wantStatus := http.StatusUnauthorized
+				if tt.want == ErrKeysUnavailable {
+					wantStatus = http.StatusServiceUnavailable
+				}
+				if e.Status != wantStatus {
+					t.Errorf("status: got %d, want %d", e.Status, wantStatus)
+				}
+			})
+		}
+	}
+}
