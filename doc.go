@@ -72,7 +72,9 @@
 //     the user out of an address she used before. Waits double from 1s to
 //     at most 15m after the last failure: never a permanent lockout.
 //     Usernames and client ids over 256 bytes are refused; limiter keys are
-//     fixed-size digests of the store's canonical name. An app's own sign-in
+//     fixed-size digests of the store's canonical name (of the trimmed,
+//     lower-cased spelling for a name it does not know, so throttling does
+//     not tell real accounts from unknown ones). An app's own sign-in
 //     page checks passwords with [TokenEndpoint.Login] and so gets the same
 //     rules, on the same counters.
 //   - API keys: only SHA-256 digests are stored and compared.

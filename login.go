@@ -81,7 +81,14 @@ func (e *TokenEndpoint) checkPassword(ctx context.Context, req *tokenRequest, us
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return User{}, false, e.storeDown(ctx, "user store", err)
 	}
-	if !found || u.Username == "" {
+	switch {
+	case !found:
+		// Counted as stores that fold case and trim would name it, so the
+		// spellings of a name that does not exist share one bucket just as
+		// a real account's do, and throttling tells nothing about which
+		// names exist.
+		u.Username = foldAccountName(username)
+	case u.Username == "":
 		u.Username = username
 	}
 	needsRehash, err = e.check(ctx, req, credential{kind: userCredential, account: u.Username, secret: password,

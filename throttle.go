@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -12,8 +13,9 @@ import (
 // client secret first reserves one attempt on three counters, each an atomic
 // check-and-count (see [LoginLimiter]):
 //
-//   - the account (canonical username or client_id) from this client IP,
-//     on TokenEndpointConfig.Limiter;
+//   - the account (the store's canonical username, or for a name the store
+//     does not know its folded spelling; or the client_id) from this client
+//     IP, on TokenEndpointConfig.Limiter;
 //   - this client IP, whatever the account, on IPLimiter;
 //   - the account from anywhere, on AccountLimiter, skipped when this
 //     account has logged in from this IP before (the pair's Succeeded flag).
@@ -34,6 +36,12 @@ func limiterKey(prefix string, parts ...string) string {
 	}
 	var sum [sha256.Size]byte
 	return prefix + base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// foldAccountName is the name an unknown account is counted under: trimmed
+// and lower-cased, as citext, *_ci collations and LOWER() lookups fold it.
+func foldAccountName(name string) string {
+	return strings.ToLower(strings.TrimSpace(name))
 }
 
 // lease is the three reservations of one credential check.

@@ -133,6 +133,28 @@ func TestTokenCanonicalUsername(t *testing.T) {
 	}
 }
 
+// TestTokenThrottlingHidesAccounts: on a store that folds case and trims,
+// spellings of an unknown name share one throttling bucket as spellings of a
+// real account do, so a 429 after the threshold tells nothing about which
+// names exist.
+func TestTokenThrottlingHidesAccounts(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"alice", "mallory"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+				c.Users = &foldingUsers{tokUsers: c.Users.(*tokUsers)}
+			})
+			upper := strings.ToUpper(name)
+			for _, spelling := range []string{upper[:1] + name[1:], upper, " " + name} {
+				checkTokResponse(t, f.do(tokRequest(form("grant_type", "password", "username", spelling, "password", "wrong"))), 400, tokErrorHeaders(), tokBadLogin)
+			}
+			h, b := tokThrottled("1")
+			checkTokResponse(t, f.do(tokRequest(form("grant_type", "password", "username", name, "password", "wrong"))), 429, h, b)
+		})
+	}
+}
+
 // TestTokenEveryFailureCostsOneHash: every failing path of password and
 // client authentication does exactly one password verification, so the time
 // of the answer tells nothing about the account.
