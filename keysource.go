@@ -187,8 +187,9 @@ func (s *KeySnapshot) lookup(kid string, alg Algorithm) (*Key, lookupMiss) {
 	return nil, lookupAmbiguous
 }
 
-// holds reports whether k is one of the snapshot's own keys: the same *Key,
-// as returned by a lookup in s, not merely equal material.
+// holds reports whether a lookup in s for k's kid and algorithm finds k
+// itself: the same *Key, not merely equal material. A kid-less key must be
+// the only one of its algorithm, as a lookup without a kid requires.
 func (s *KeySnapshot) holds(k *Key) bool {
 	if s == nil || k == nil {
 		return false
@@ -196,7 +197,8 @@ func (s *KeySnapshot) holds(k *Key) bool {
 	if k.kid != "" {
 		return s.byKID[k.kid] == k
 	}
-	return slices.Contains(s.byAlg[k.alg], k)
+	c := s.byAlg[k.alg]
+	return len(c) == 1 && c[0] == k
 }
 
 // staticKeys is the KeySource of a fixed snapshot.
