@@ -457,7 +457,9 @@ func TestTokenCacheKeySourceChanges(t *testing.T) {
 		// A fresh check would find two kid-less ES256 keys and refuse the
 		// token as ambiguous; so does a cache hit.
 		{"second kid-less key of its algorithm added", `{"alg":"ES256"}`, kidless, []*Key{kidless.Public()},
-			func(t *testing.T, b []*Key) []*Key { return []*Key{b[0], jwtMustPriv(t, ES256, jwtP256b(), "").Public()} },
+			func(t *testing.T, b []*Key) []*Key {
+				return []*Key{b[0], jwtMustPriv(t, ES256, jwtP256b(), "").Public()}
+			},
 			[]error{ErrInvalidToken, ErrUnknownKey}, false},
 		{"key gone, source empty", `{"alg":"ES256","kid":"k1"}`, signer, []*Key{signer.Public()},
 			func(*testing.T, []*Key) []*Key { return nil },
