@@ -122,8 +122,9 @@ type RemoteKeySet struct {
 	log             *slog.Logger
 	onError         func(error)
 
-	snap  atomic.Pointer[remoteSnapshot]
-	ready chan struct{} // closed by the first good fetch
+	snap      atomic.Pointer[remoteSnapshot]
+	ready     chan struct{} // closed when the first good fetch has ended
+	readyOnce sync.Once
 	// base is cancelled by Close; every fetch runs under it.
 	base   context.Context
 	cancel context.CancelFunc
@@ -358,6 +359,12 @@ func (s *RemoteKeySet) fetch(onDemand bool) *remoteFetch {
 		}
 		s.mu.Unlock()
 		close(f.done)
+		if f.err == nil {
+			// Only now, with no fetch in flight: a Refresh right after Ready
+			// starts a fetch of its own rather than join this one, which may
+			// predate the key it looks for.
+			s.readyOnce.Do(func() { close(s.ready) })
+		}
 	}()
 	return f
 }
@@ -418,11 +425,6 @@ func (s *RemoteKeySet) loadOnce() error {
 	s.mu.Unlock()
 	s.snap.Store(snap)
 	s.log.Debug("guard: remote key set: keys loaded", "source", s.source(), "keys", snap.keys.Len(), "fresh_for", fresh)
-	select {
-	case <-s.ready:
-	default:
-		close(s.ready)
-	}
 	return nil
 }
 

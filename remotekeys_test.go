@@ -155,7 +155,11 @@ func startRemote(t *testing.T, cfg RemoteKeySetConfig, wantReady bool) *RemoteKe
 		s.mu.Lock()
 		first := s.inflight
 		s.mu.Unlock()
-		<-first.done // Ready returns as the keys land, a moment before the fetch ends
+		select {
+		case <-first.done: // Ready returns once the first fetch has ended
+		default:
+			t.Fatal("Ready returned while the first fetch was still in flight")
+		}
 	}
 	return s
 }
