@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,27 +29,9 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	if sum := sha256.Sum256([]byte(testVerifier)); base64.RawURLEncoding.EncodeToString(sum[:]) != testChallenge {
 		t.Fatal("test vector: challenge is not S256(verifier)")
 	}
-	h, err := newApp(context.Background(), app.Config{Secret: []byte("example-test-secret-example-test-secret"), APIKey: "demo-key",
-		Origins: []string{"http://localhost:3000"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Issuer: testIssuer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testApp(t, func(c *app.Config) { c.Issuer = testIssuer })
 	do := func(method, target string, body url.Values, header map[string]string) *httptest.ResponseRecorder {
-		t.Helper()
-		var r *http.Request
-		if body != nil {
-			r = httptest.NewRequest(method, target, strings.NewReader(body.Encode()))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		} else {
-			r = httptest.NewRequest(method, target, nil)
-		}
-		r.RemoteAddr = "127.0.0.1:5000"
-		for k, v := range header {
-			r.Header.Set(k, v)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
+		return serve(h, method, target, body, header)
 	}
 	authorizeURL := func(mod func(url.Values)) string {
 		q := url.Values{"response_type": {"code"}, "client_id": {"demo-spa"}, "redirect_uri": {spaRedirect},
@@ -273,20 +252,12 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 // and then waits an hour, so the test does not depend on how long a hash
 // takes (seconds under -race).
 func TestLoginPageThrottling(t *testing.T) {
-	strict := guard.MustNewMemoryLimiter(guard.MemoryLimiterConfig{Threshold: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
-	h, err := newApp(context.Background(), app.Config{Secret: []byte("example-test-secret-example-test-secret"), APIKey: "demo-key",
-		Origins: []string{"http://localhost:3000"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Issuer: testIssuer,
-		Limiter: strict})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testApp(t, func(c *app.Config) {
+		c.Issuer = testIssuer
+		c.Limiter = guard.MustNewMemoryLimiter(guard.MemoryLimiterConfig{Threshold: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
+	})
 	post := func(target string, form url.Values) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.RemoteAddr = "127.0.0.1:5000"
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
+		return serve(h, http.MethodPost, target, form, nil)
 	}
 	page := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"demo-spa"}, "redirect_uri": {spaRedirect},
 		"scope": {"read"}, "state": {"xyz"}, "code_challenge": {testChallenge}, "code_challenge_method": {"S256"}}.Encode()

@@ -1,41 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/guardkit/guard/examples/server/app"
 )
 
 // The FastAPI tutorial app's contract, through the same handler main serves.
 func TestFastAPITutorialApp(t *testing.T) {
-	h, err := newApp(context.Background(), app.Config{Secret: []byte("example-test-secret-example-test-secret"), APIKey: "demo-key",
-		Origins: []string{"http://localhost:3000"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testApp(t, nil)
 	do := func(method, target string, body url.Values, header map[string]string) *httptest.ResponseRecorder {
-		var r *http.Request
-		if body != nil {
-			r = httptest.NewRequest(method, target, strings.NewReader(body.Encode()))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		} else {
-			r = httptest.NewRequest(method, target, nil)
-		}
-		r.RemoteAddr = "127.0.0.1:5000"
-		for k, v := range header {
-			r.Header.Set(k, v)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
+		return serve(h, method, target, body, header)
 	}
 	login := func(user, password string) string {
 		w := do("POST", "/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {password}}, nil)
