@@ -66,22 +66,8 @@ type server struct {
 
 func newServer(t *testing.T) *server {
 	t.Helper()
-	ctx := context.Background()
-	h, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{BcryptCost: 10, QueueTimeout: time.Minute}) // the default scheme at its lowest allowed cost
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash := func(pw string) guard.Secret {
-		s, err := h.Hash(ctx, pw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return guard.Secret(s)
-	}
-	key, err := guard.NewHMACKey(guard.HS256, []byte("e2e-test-key-0123456789abcdef0123456789"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, hash := testHasher(t)
+	key := testKey(t)
 	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key})
 	if err != nil {
 		t.Fatal(err)

@@ -17,21 +17,8 @@ import (
 // client; the token it rotated away is then refused as reuse.
 func TestTokenSourceRefreshes(t *testing.T) {
 	ctx := context.Background()
-	h, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{BcryptCost: 10, QueueTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash := func(pw string) guard.Secret {
-		s, err := h.Hash(ctx, pw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return guard.Secret(s)
-	}
-	key, err := guard.NewHMACKey(guard.HS256, []byte("e2e-test-key-0123456789abcdef0123456789"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, hash := testHasher(t)
+	key := testKey(t)
 	// Access tokens shorter than x/oauth2's 10 s expiry margin: every
 	// Token() call refreshes.
 	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key, TTL: 3 * time.Second})
