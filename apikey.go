@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/guardkit/guard/internal/syntax"
 )
 
 const (
@@ -316,7 +318,7 @@ func NewAPIKeyAuth(cfg APIKeyAuthConfig) (*APIKeyAuth, error) {
 	if header == "" {
 		header = "X-API-Key"
 	}
-	if !isToken(header) {
+	if !syntax.IsToken(header) {
 		errs = append(errs, fmt.Errorf("guard: APIKeyAuthConfig.Header %q is not a valid header name", header))
 	}
 	query, err := optionalSource(cfg.DangerouslyAllowQuery, cfg.QueryParam, "QueryParam", "DangerouslyAllowQuery")
@@ -336,7 +338,7 @@ func NewAPIKeyAuth(cfg APIKeyAuthConfig) (*APIKeyAuth, error) {
 	if realm == "" {
 		realm = "api"
 	}
-	if !isQuotable(realm) {
+	if !syntax.IsQuotable(realm) {
 		errs = append(errs, fmt.Errorf("guard: APIKeyAuthConfig.Realm %q must be printable ASCII without quotes or backslashes", realm))
 	}
 	maxLen := cfg.MaxKeyLength
@@ -400,7 +402,7 @@ func optionalSource(enabled bool, name, field, flag string) (string, error) {
 	if name == "" {
 		name = "api_key"
 	}
-	if !isToken(name) {
+	if !syntax.IsToken(name) {
 		return "", fmt.Errorf("guard: APIKeyAuthConfig.%s %q is not a valid name", field, name)
 	}
 	return name, nil
@@ -446,11 +448,11 @@ func (a *APIKeyAuth) RequireAPIKey(next http.Handler) http.Handler {
 			p, err = a.verify(r.Context(), key)
 		}
 		if err != nil {
-			audit(r, AuthEvent{Method: MethodAPIKey, Err: err})
+			Audit(r, AuthEvent{Method: MethodAPIKey, Err: err})
 			a.writeError(w, r, err)
 			return
 		}
-		audit(r, AuthEvent{Method: MethodAPIKey, Subject: p.Subject, Principal: p})
+		Audit(r, AuthEvent{Method: MethodAPIKey, Subject: p.Subject, Principal: p})
 		trackPrincipal(r, p)
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
 	})
@@ -537,7 +539,7 @@ func (a *APIKeyAuth) verify(ctx context.Context, key string) (*Principal, error)
 	case errors.Is(err, ErrNotFound):
 		return nil, a.errUnknown
 	case err != nil:
-		return nil, unavailable(fmt.Errorf("guard: API key store: %w", err))
+		return nil, Unavailable(fmt.Errorf("guard: API key store: %w", err))
 	case rec.Revoked:
 		return nil, a.errRevoked
 	case !rec.ExpiresAt.IsZero() && !a.now().Before(rec.ExpiresAt):

@@ -109,13 +109,13 @@ func (m *authMiddleware) handler(next http.Handler) http.Handler {
 		case found == nil:
 			err = errNilPrincipal
 		default:
-			audit(r, AuthEvent{Method: found.Method, Subject: found.Subject, Principal: found})
+			Audit(r, AuthEvent{Method: found.Method, Subject: found.Subject, Principal: found})
 			trackPrincipal(r, found)
 			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), found)))
 			return
 		}
-		audit(r, AuthEvent{Err: err})
-		writeRequestError(w, r, err)
+		Audit(r, AuthEvent{Err: err})
+		WriteRequestError(w, r, err)
 	})
 }
 

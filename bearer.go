@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/guardkit/guard/internal/syntax"
 )
 
 // RequireBearer returns middleware that admits a request only with a valid
@@ -32,11 +34,11 @@ func (v *Verifier) RequireBearer(next http.Handler) http.Handler {
 			WriteError(w, r, err)
 			return
 		default:
-			audit(r, AuthEvent{Method: MethodBearer, Err: err})
+			Audit(r, AuthEvent{Method: MethodBearer, Err: err})
 			v.writeError(w, r, err)
 			return
 		}
-		audit(r, AuthEvent{Method: MethodBearer, Subject: ctx.p.Subject, Principal: &ctx.p})
+		Audit(r, AuthEvent{Method: MethodBearer, Subject: ctx.p.Subject, Principal: &ctx.p})
 		trackPrincipal(r, &ctx.p)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -173,7 +175,7 @@ func parseBearer(h string) (string, bearerStatus) {
 		return "", bearerMalformed
 	}
 	if rest[0] != ' ' {
-		if tchar[rest[0]] {
+		if syntax.IsTChar(rest[0]) {
 			return "", bearerAbsent // "Bearerx …" is some other scheme
 		}
 		return "", bearerMalformed // "Bearer\t…", "Bearer,…": not 1*SP

@@ -81,22 +81,6 @@ func (c *Claims) fill(w *claimsjson.Wire) {
 	}
 }
 
-// validScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
-// 1*NQCHAR, where NQCHAR is %x21 / %x23-5B / %x5D-7E (printable ASCII
-// without space, '"' and '\\'). It is the one rule for scope names in this
-// package: what Issue writes and what a token request may ask for.
-func validScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == ' ' || !quotable(c) { // NQCHAR: a quotable character but space
-			return false
-		}
-	}
-	return true
-}
-
 // splitScope returns the scope tokens of a "scope" claim followed by more.
 // The list is split on U+0020 only (RFC 6749 §3.3): a tab, a newline or a
 // Unicode space stays inside its token, which then matches no scope a

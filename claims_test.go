@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard/internal/syntax"
 )
 
 // TestClaimsRolesScopes checks the lenient role and scope claims: a claim of
@@ -191,8 +193,8 @@ func TestValidScopeToken(t *testing.T) {
 		{"read\u00a0admin", false},
 	}
 	for _, tt := range tests {
-		if got := validScopeToken(tt.s); got != tt.want {
-			t.Errorf("validScopeToken(%q): got %v, want %v", tt.s, got, tt.want)
+		if got := syntax.IsScopeToken(tt.s); got != tt.want {
+			t.Errorf("syntax.IsScopeToken(%q): got %v, want %v", tt.s, got, tt.want)
 		}
 	}
 }

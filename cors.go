@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard/internal/origin"
+	"github.com/guardkit/guard/internal/syntax"
 	"github.com/rs/cors"
 )
 
@@ -152,7 +153,7 @@ func NewCORS(cfg CORSConfig) (*CORS, error) {
 		switch up := strings.ToUpper(m); {
 		case m == "*":
 			errs = append(errs, errors.New(`guard: CORS method "*" is not supported; list the methods`))
-		case !isToken(m):
+		case !syntax.IsToken(m):
 			errs = append(errs, fmt.Errorf("guard: CORS method %q is not a valid method name", m))
 		case up == "CONNECT" || up == "TRACE" || up == "TRACK":
 			errs = append(errs, fmt.Errorf("guard: CORS method %q is forbidden by the Fetch standard", m))
@@ -223,7 +224,7 @@ func checkHeaderNames(what string, names []string, credentials bool) []error {
 		switch {
 		case h == "*" && credentials:
 			errs = append(errs, fmt.Errorf(`guard: CORS %s "*" cannot be combined with AllowCredentials; list the headers`, what))
-		case h != "*" && !isToken(h):
+		case h != "*" && !syntax.IsToken(h):
 			errs = append(errs, fmt.Errorf("guard: CORS %s %q is not a valid header name", what, h))
 		}
 	}

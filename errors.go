@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/guardkit/guard/internal/syntax"
 )
 
 // Sentinel errors. Every error returned by this package can be tested with
@@ -320,7 +322,7 @@ func mapSentinel(err error) *Error {
 // challengeWithParams appends RFC 6750 §3 parameters to a Bearer challenge.
 // Other schemes (Basic, ApiKey) are written as configured.
 func challengeWithParams(c string, e *Error) string {
-	if e.Code == "" || !isBearer(c) {
+	if e.Code == "" || !syntax.IsBearer(c) {
 		return c
 	}
 	var b strings.Builder
@@ -332,16 +334,16 @@ func challengeWithParams(c string, e *Error) string {
 	}
 	b.WriteString(sep)
 	b.WriteString(`error="`)
-	writeQuotedSafe(&b, e.Code)
+	syntax.WriteQuotedSafe(&b, e.Code)
 	b.WriteByte('"')
 	if e.Description != "" {
 		b.WriteString(`, error_description="`)
-		writeQuotedSafe(&b, e.Description)
+		syntax.WriteQuotedSafe(&b, e.Description)
 		b.WriteByte('"')
 	}
 	if e.Scope != "" {
 		b.WriteString(`, scope="`)
-		writeQuotedSafe(&b, e.Scope)
+		syntax.WriteQuotedSafe(&b, e.Scope)
 		b.WriteByte('"')
 	}
 	return b.String()
@@ -361,16 +363,16 @@ func errorBody(e *Error) []byte {
 	var b strings.Builder
 	b.Grow(len(code) + len(e.Description) + len(e.Scope) + 64)
 	b.WriteString(`{"error":"`)
-	writeQuotedSafe(&b, code)
+	syntax.WriteQuotedSafe(&b, code)
 	b.WriteByte('"')
 	if e.Description != "" {
 		b.WriteString(`,"error_description":"`)
-		writeQuotedSafe(&b, e.Description)
+		syntax.WriteQuotedSafe(&b, e.Description)
 		b.WriteByte('"')
 	}
 	if e.Scope != "" {
 		b.WriteString(`,"scope":"`)
-		writeQuotedSafe(&b, e.Scope)
+		syntax.WriteQuotedSafe(&b, e.Scope)
 		b.WriteByte('"')
 	}
 	b.WriteString("}\n")
@@ -381,7 +383,7 @@ func errorBody(e *Error) []byte {
 // request's [Hooks] ErrorWriter, or [WriteError].
 func writerOrDefault(w ErrorWriter) ErrorWriter {
 	if w == nil {
-		return writeRequestError
+		return WriteRequestError
 	}
 	return w
 }
@@ -410,10 +412,12 @@ func (e *Error) WWWAuthenticate() []string {
 	return slices.Clone(e.wire().challenges)
 }
 
-// unavailable answers a failing dependency (a user, client or API-key store,
-// a limiter): fail closed with 503 temporarily_unavailable and Retry-After;
-// the cause stays out of the body.
-func unavailable(cause error) *Error {
+// Unavailable is the answer to a failing dependency (a user, client,
+// API-key, refresh or revocation store, a limiter): fail closed with 503
+// temporarily_unavailable and a Retry-After of 5 seconds. cause is kept in
+// Err for logs and never reaches the body. Handlers outside this package
+// that call a store on a request path answer its errors with it.
+func Unavailable(cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 		Description: "service unavailable; retry later", RetryAfter: 5 * time.Second, Err: cause}
 }

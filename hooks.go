@@ -74,10 +74,12 @@ func hooksFrom(r *http.Request) *Hooks {
 	return h
 }
 
-// writeRequestError writes err with the request's Hooks.ErrorWriter, or
-// [WriteError]; it is the writer of every component whose config leaves
-// ErrorWriter nil.
-func writeRequestError(w http.ResponseWriter, r *http.Request, err error) {
+// WriteRequestError writes err with the [Hooks.ErrorWriter] installed on r
+// (see [Hooks.Use]), or with [WriteError]. It is the writer of every
+// component whose config leaves ErrorWriter nil, here and in the
+// authorization server; an app's own handlers and authenticators use it so
+// that their refusals take the app's error shape.
+func WriteRequestError(w http.ResponseWriter, r *http.Request, err error) {
 	if h := hooksFrom(r); h != nil && h.ErrorWriter != nil {
 		h.ErrorWriter(w, r, err)
 		return
@@ -85,8 +87,11 @@ func writeRequestError(w http.ResponseWriter, r *http.Request, err error) {
 	WriteError(w, r, err)
 }
 
-// audit reports ev to the request's Hooks.Audit, or to slog.Default.
-func audit(r *http.Request, ev AuthEvent) {
+// Audit reports ev to the [Hooks.Audit] installed on r, or, without one, to
+// [slog.Default] at Debug level. Components outside this package (the
+// authorization server, an app's own [Authenticator]) report through it so
+// that one audit trail sees every authentication.
+func Audit(r *http.Request, ev AuthEvent) {
 	ctx := r.Context()
 	if h := hooksFrom(r); h != nil && h.Audit != nil {
 		h.Audit(ctx, ev)

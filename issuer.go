@@ -14,6 +14,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/guardkit/guard/internal/claimsjson"
+	"github.com/guardkit/guard/internal/syntax"
 )
 
 // DefaultTokenTTL is the lifetime of issued tokens when TokenIssuerConfig.TTL is zero.
@@ -154,7 +155,7 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 		c.ID = rand.Text()
 	}
 	for _, s := range c.Scopes {
-		if !validScopeToken(s) {
+		if !syntax.IsScopeToken(s) {
 			return "", fmt.Errorf("guard: scope %q is not a scope token (RFC 6749 §3.3)", s)
 		}
 	}

@@ -56,7 +56,7 @@ func (j *jwk) key(alg Algorithm) (*Key, error) {
 	case alg == "":
 		return nil, errors.New("guard: JWK has no alg and none was given")
 	}
-	if !alg.valid() {
+	if !alg.Valid() {
 		return nil, fmt.Errorf("guard: unsupported algorithm %q", alg)
 	}
 	if j.Use != "" && j.Use != "sig" {

@@ -170,7 +170,7 @@ func parseSetJWK(raw []byte) (_ *Key, rsaNoAlg bool, _ error) {
 			return nil, false, fmt.Errorf("%s: no alg, and none follows from the key", desc)
 		}
 	}
-	if !alg.valid() || alg.isHMAC() {
+	if !alg.Valid() || alg.isHMAC() {
 		return nil, false, fmt.Errorf("%s: unsupported alg %q", desc, alg)
 	}
 	// key_ops "sign" beside "verify" is harmless in a public set: the key

@@ -67,7 +67,9 @@ func (a Algorithm) isECDSA() bool { return a == ES256 || a == ES384 || a == ES51
 
 func (a Algorithm) isHMAC() bool { return a == HS256 || a == HS384 || a == HS512 }
 
-func (a Algorithm) valid() bool {
+// Valid reports whether a is one of the algorithms guard signs and
+// verifies with (the constants above).
+func (a Algorithm) Valid() bool {
 	switch a {
 	case HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA:
 		return true
@@ -130,7 +132,7 @@ func (k *Key) signsFor(iss string) bool { return !k.bound || slices.Contains(k.i
 // usable reports whether k was built by a constructor: a zero Key has no
 // algorithm and no material.
 func (k *Key) usable() bool {
-	return k.alg.valid() && (k.hmac != nil || k.pub != nil) && k.verifier != nil
+	return k.alg.Valid() && (k.hmac != nil || k.pub != nil) && k.verifier != nil
 }
 
 // Algorithm returns the only algorithm the key may be used with.
@@ -141,6 +143,10 @@ func (k *Key) KeyID() string { return k.kid }
 
 // CanSign reports whether k holds secret material (an HMAC secret or a private key).
 func (k *Key) CanSign() bool { return k.signer != nil }
+
+// Symmetric reports whether k is a shared-secret (HMAC) key: one that is
+// never published in a JWK Set or a discovery document.
+func (k *Key) Symmetric() bool { return k.hmac != nil }
 
 // Public returns the verification half of k: k itself for HMAC keys (the
 // secret is both) and verification keys, a key without the private part

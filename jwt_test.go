@@ -465,13 +465,13 @@ func TestParsePEMKeyVerifies(t *testing.T) {
 
 func TestAlgorithmValid(t *testing.T) {
 	for _, a := range []Algorithm{HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA} {
-		if !a.valid() {
-			t.Errorf("%s.valid(): got false, want true", a)
+		if !a.Valid() {
+			t.Errorf("%s.Valid(): got false, want true", a)
 		}
 	}
 	for _, a := range []Algorithm{"", "none", "None", "NONE", "nOnE", "hs256", "rs384", "ES521", "ES256K", "Ed25519", "EDDSA", "HS256 "} {
-		if a.valid() {
-			t.Errorf("%q.valid(): got true, want false", a)
+		if a.Valid() {
+			t.Errorf("%q.Valid(): got true, want false", a)
 		}
 	}
 }

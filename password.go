@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -192,20 +193,20 @@ func NewPasswordHasher(cfg PasswordHasherConfig) (*PasswordHasher, error) {
 	h := &PasswordHasher{
 		def:             schemes[0],
 		enabled:         enabled,
-		bcryptCost:      orDefault(cfg.BcryptCost, defaultBcryptCost),
+		bcryptCost:      cmp.Or(cfg.BcryptCost, defaultBcryptCost),
 		argon2:          cfg.Argon2,
-		maxBcryptCost:   orDefault(cfg.MaxBcryptCost, defaultMaxBcryptCost),
-		maxArgon2Memory: orDefault(cfg.MaxArgon2Memory, defaultMaxArgon2Memory),
-		maxArgon2Time:   orDefault(cfg.MaxArgon2Time, defaultMaxArgon2Time),
-		maxPBKDF2Rounds: orDefault(cfg.MaxPBKDF2Rounds, defaultMaxPBKDF2Rounds),
-		queueTimeout:    orDefault(cfg.QueueTimeout, defaultQueueTimeout),
+		maxBcryptCost:   cmp.Or(cfg.MaxBcryptCost, defaultMaxBcryptCost),
+		maxArgon2Memory: cmp.Or(cfg.MaxArgon2Memory, defaultMaxArgon2Memory),
+		maxArgon2Time:   cmp.Or(cfg.MaxArgon2Time, defaultMaxArgon2Time),
+		maxPBKDF2Rounds: cmp.Or(cfg.MaxPBKDF2Rounds, defaultMaxPBKDF2Rounds),
+		queueTimeout:    cmp.Or(cfg.QueueTimeout, defaultQueueTimeout),
 	}
 	a := &h.argon2
-	a.Memory = orDefault(a.Memory, defaultArgon2Memory)
-	a.Time = orDefault(a.Time, defaultArgon2Time)
-	a.Threads = orDefault(a.Threads, defaultArgon2Threads)
-	a.SaltLen = orDefault(a.SaltLen, defaultArgon2SaltLen)
-	a.KeyLen = orDefault(a.KeyLen, defaultArgon2KeyLen)
+	a.Memory = cmp.Or(a.Memory, defaultArgon2Memory)
+	a.Time = cmp.Or(a.Time, defaultArgon2Time)
+	a.Threads = cmp.Or(a.Threads, defaultArgon2Threads)
+	a.SaltLen = cmp.Or(a.SaltLen, defaultArgon2SaltLen)
+	a.KeyLen = cmp.Or(a.KeyLen, defaultArgon2KeyLen)
 
 	if h.bcryptCost < minBcryptCost || h.bcryptCost > bcrypt.MaxCost {
 		bad("BcryptCost %d outside [%d, %d]", h.bcryptCost, minBcryptCost, bcrypt.MaxCost)

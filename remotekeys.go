@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -198,12 +199,12 @@ func NewRemoteKeySet(cfg RemoteKeySetConfig) (*RemoteKeySet, error) {
 		issuer:          cfg.Issuer,
 		client:          remoteClient(cfg.HTTPClient, cfg.DangerouslyAllowInsecureHTTP),
 		insecure:        cfg.DangerouslyAllowInsecureHTTP,
-		timeout:         orDefault(cfg.Timeout, DefaultRemoteTimeout),
-		maxBytes:        orDefault(cfg.MaxResponseBytes, DefaultMaxRemoteBytes),
-		minFresh:        orDefault(cfg.MinRefresh, DefaultMinRefresh),
-		maxFresh:        orDefault(cfg.MaxRefresh, DefaultMaxRefresh),
-		refetchInterval: orDefault(cfg.RefetchInterval, DefaultRefetchInterval),
-		maxStale:        orDefault(cfg.MaxStale, DefaultMaxStale),
+		timeout:         cmp.Or(cfg.Timeout, DefaultRemoteTimeout),
+		maxBytes:        cmp.Or(cfg.MaxResponseBytes, DefaultMaxRemoteBytes),
+		minFresh:        cmp.Or(cfg.MinRefresh, DefaultMinRefresh),
+		maxFresh:        cmp.Or(cfg.MaxRefresh, DefaultMaxRefresh),
+		refetchInterval: cmp.Or(cfg.RefetchInterval, DefaultRefetchInterval),
+		maxStale:        cmp.Or(cfg.MaxStale, DefaultMaxStale),
 		now:             cfg.Now,
 		log:             cfg.Logger,
 		onError:         cfg.OnError,

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -99,8 +100,8 @@ func NewMemoryRevocations(cfg MemoryRevocationsConfig) (*MemoryRevocations, erro
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	cfg.MaxTokenLifetime = orDefault(cfg.MaxTokenLifetime, DefaultMaxTokenLifetime)
-	cfg.MaxEntries = orDefault(cfg.MaxEntries, 1_000_000)
+	cfg.MaxTokenLifetime = cmp.Or(cfg.MaxTokenLifetime, DefaultMaxTokenLifetime)
+	cfg.MaxEntries = cmp.Or(cfg.MaxEntries, 1_000_000)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -110,7 +111,11 @@ func NewMemoryRevocations(cfg MemoryRevocationsConfig) (*MemoryRevocations, erro
 // MustNewMemoryRevocations is [NewMemoryRevocations] for wiring in main and
 // tests: it panics on a config error.
 func MustNewMemoryRevocations(cfg MemoryRevocationsConfig) *MemoryRevocations {
-	return must(NewMemoryRevocations(cfg))
+	x, err := NewMemoryRevocations(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return x
 }
 
 // Revoked implements [RevocationChecker]. It never fails once constructed.

@@ -193,7 +193,7 @@ func NewSigningMethodKey(method jwt.SigningMethod, key any, kid string, pub cryp
 	if method == jwt.SigningMethodNone || alg == "none" || alg == "" {
 		return nil, fmt.Errorf("guard: signing method %q is refused: tokens must be signed", alg)
 	}
-	if !alg.valid() {
+	if !alg.Valid() {
 		return nil, fmt.Errorf("guard: signing method %q is not a supported algorithm", alg)
 	}
 	if key == nil {

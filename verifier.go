@@ -18,6 +18,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/guardkit/guard/internal/claimsjson"
+	"github.com/guardkit/guard/internal/syntax"
 )
 
 // Limits of the verifier.
@@ -277,7 +278,7 @@ func newVerifierErrors(realm string) verifierErrors {
 func bearerChallenge(realm string) string {
 	var b strings.Builder
 	b.WriteString(`Bearer realm="`)
-	writeQuotedSafe(&b, realm)
+	syntax.WriteQuotedSafe(&b, realm)
 	b.WriteByte('"')
 	return b.String()
 }
@@ -521,7 +522,7 @@ func (v *Verifier) parseHeader(seg string) (jwsHeader, error) {
 	if !v.typAccepted(h.Typ) {
 		return jwsHeader{}, v.errs.typ
 	}
-	if !Algorithm(h.Alg).valid() {
+	if !Algorithm(h.Alg).Valid() {
 		return jwsHeader{}, v.errs.alg
 	}
 	return h, nil

@@ -32,7 +32,7 @@ func (v *Verifier) checkRevoked(ctx context.Context, c *Claims) error {
 	}
 	revoked, err := v.revocations.Revoked(ctx, c)
 	if err != nil {
-		return unavailable(fmt.Errorf("guard: revocation check: %w", err))
+		return Unavailable(fmt.Errorf("guard: revocation check: %w", err))
 	}
 	if revoked {
 		return v.errRevoked

@@ -1,0 +1,358 @@
+package authserver
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/guardkit/guard"
+)
+
+// Refresh-token defaults and bounds.
+const (
+	// DefaultRefreshLifetime is the absolute lifetime of a refresh-token
+	// family when RefreshConfig.Lifetime is zero.
+	DefaultRefreshLifetime = 30 * 24 * time.Hour
+	// DefaultRefreshIdleTimeout ends a family whose current token has gone
+	// unused this long, when RefreshConfig.IdleTimeout is zero.
+	DefaultRefreshIdleTimeout = 7 * 24 * time.Hour
+	// MaxRefreshGraceWindow is the longest RefreshConfig.GraceWindow accepted.
+	MaxRefreshGraceWindow = time.Minute
+)
+
+// RefreshConfig turns on refresh tokens (RFC 6749 §6, with the rotation and
+// reuse detection of RFC 9700 §4.14.2) at a [TokenEndpoint]. With it, the
+// password grant answers with a refresh_token as well when the login named no
+// client, or a client whose Grants include "refresh_token";
+// client_credentials never gets one (RFC 6749 §4.4.3). grant_type=refresh_token
+// is served to the same clients.
+//
+// A refresh token is 43 base64url characters: 128 random bits naming its
+// family and 128 random bits of its own, from crypto/rand. The store holds
+// only digests. Every refresh rotates: the presented token is replaced by a
+// new one. Presenting a token that was already rotated is taken as theft
+// (RFC 9700 §4.14.2): the whole family is deleted, so both the thief and the
+// user must log in again, and the answer is 400 invalid_grant. Each refresh
+// re-reads the user from the [UserStore]: an unknown or disabled user ends
+// the family (invalid_grant), and changed roles or scopes take effect.
+// Scope may be narrowed by the request (RFC 6749 §6), never widened beyond
+// the login's grant or the user's and client's current scopes
+// (invalid_scope). A token issued to one client is refused for another
+// (invalid_grant). Failures of the store answer 503 temporarily_unavailable
+// with Retry-After.
+type RefreshConfig struct {
+	// Store keeps the families. Required; [NewMemoryRefreshStore] for one
+	// instance, the redisstore module for several.
+	Store RefreshStore
+	// Lifetime is the absolute lifetime of a family, from the login.
+	// Default [DefaultRefreshLifetime] (30 days).
+	Lifetime time.Duration
+	// IdleTimeout ends a family whose current token is not used within it.
+	// Default [DefaultRefreshIdleTimeout] (7 days); at most Lifetime.
+	IdleTimeout time.Duration
+	// GraceWindow lets the token just rotated be presented again for this
+	// long, as a client's retry after a lost response: the retry gets the
+	// same successor refresh token (kept only sealed with a key derived from
+	// the presented token, so the store cannot read it) and a new access
+	// token, and reuse detection is not tripped. Within the window a thief
+	// replaying the token gets the same successor as the user; the user's
+	// next refresh then makes one of the two a reuse. Default 0: no grace,
+	// so any second use of a token, even a retry, ends the family. At most
+	// [MaxRefreshGraceWindow].
+	GraceWindow time.Duration
+}
+
+const (
+	grantRefreshToken = "refresh_token"
+	// refreshTokenLen is the encoded length of a refresh token: 32 bytes.
+	refreshTokenLen = 43
+)
+
+var (
+	errTokenNoRefresh   = tokenError(http.StatusBadRequest, "invalid_request", "refresh_token required", nil)
+	errTokenBadRefresh  = tokenError(http.StatusBadRequest, "invalid_grant", "invalid refresh token", guard.ErrInvalidGrant)
+	errTokenReusedGrant = tokenError(http.StatusBadRequest, "invalid_grant", "invalid refresh token", guard.ErrRefreshTokenReused)
+)
+
+// validateRefresh checks the refresh settings of cfg.
+func validateRefresh(cfg *TokenEndpointConfig) []error {
+	rc := cfg.Refresh
+	if rc == nil {
+		return nil
+	}
+	var errs []error
+	if rc.Store == nil {
+		errs = append(errs, errors.New("guard: RefreshConfig.Store is nil"))
+	}
+	if !cfg.EnablePasswordGrant && cfg.AuthCodes == nil {
+		errs = append(errs, errors.New("guard: Refresh needs EnablePasswordGrant or AuthCodes (refresh tokens are issued with the password and authorization code grants)"))
+	}
+	if rc.Lifetime < 0 || rc.IdleTimeout < 0 || rc.GraceWindow < 0 {
+		errs = append(errs, errors.New("guard: RefreshConfig durations must not be negative"))
+	}
+	if rc.GraceWindow > MaxRefreshGraceWindow {
+		errs = append(errs, fmt.Errorf("guard: RefreshConfig.GraceWindow %v is over %v", rc.GraceWindow, MaxRefreshGraceWindow))
+	}
+	life := rc.Lifetime
+	if life == 0 {
+		life = DefaultRefreshLifetime
+	}
+	if rc.IdleTimeout > life {
+		errs = append(errs, fmt.Errorf("guard: RefreshConfig.IdleTimeout %v is longer than Lifetime %v", rc.IdleTimeout, life))
+	}
+	return errs
+}
+
+// refreshSettings is the RefreshConfig with defaults applied.
+type refreshSettings struct {
+	store                 RefreshStore
+	lifetime, idle, grace time.Duration
+	now                   func() time.Time
+	revocations           guard.RevocationChecker // subject revocations, when configured
+}
+
+func newRefreshSettings(cfg *TokenEndpointConfig) *refreshSettings {
+	rc := cfg.Refresh
+	if rc == nil {
+		return nil
+	}
+	s := &refreshSettings{store: rc.Store, lifetime: rc.Lifetime, idle: rc.IdleTimeout, grace: rc.GraceWindow, now: cfg.Now}
+	if s.lifetime == 0 {
+		s.lifetime = DefaultRefreshLifetime
+	}
+	if s.idle == 0 {
+		s.idle = min(DefaultRefreshIdleTimeout, s.lifetime)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.Revocations != nil {
+		s.revocations = cfg.Revocations
+	}
+	return s
+}
+
+// refreshToken is a parsed refresh token.
+type refreshToken struct {
+	raw    string
+	family string   // the store's family ID
+	digest [32]byte // SHA-256 of raw
+}
+
+// newRefreshToken makes a token of the family named by famSeed (16 bytes),
+// or of a new family when famSeed is nil.
+func newRefreshToken(famSeed []byte) refreshToken {
+	var b [32]byte
+	if famSeed != nil {
+		copy(b[:16], famSeed)
+		rand.Read(b[16:]) // crypto/rand never fails on supported platforms
+	} else {
+		rand.Read(b[:])
+	}
+	t, _ := parseRefreshToken(base64.RawURLEncoding.EncodeToString(b[:]))
+	return t
+}
+
+// parseRefreshToken checks the shape of s (43 base64url characters, checked
+// before anything else) and derives the family ID and digest.
+func parseRefreshToken(s string) (refreshToken, bool) {
+	if len(s) != refreshTokenLen {
+		return refreshToken{}, false
+	}
+	var b [32]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(s))
+	if err != nil || n != len(b) {
+		return refreshToken{}, false
+	}
+	return refreshToken{raw: s, family: refreshFamilyID(b[:16]), digest: sha256.Sum256([]byte(s))}, true
+}
+
+// refreshFamilyID is the store's name for the family whose tokens start with
+// seed: a digest, so the store holds no part of a token.
+func refreshFamilyID(seed []byte) string {
+	h := sha256.New()
+	h.Write([]byte("guard refresh family\x00"))
+	h.Write(seed)
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+func (t refreshToken) seed() []byte {
+	b, _ := base64.RawURLEncoding.DecodeString(t.raw)
+	return b[:16]
+}
+
+// sealKey is the key that seals a token's successor: only the holder of the
+// presented token can derive it.
+func sealKey(presented string) cipher.AEAD {
+	k := sha256.Sum256([]byte("guard refresh retry\x00" + presented))
+	block, _ := aes.NewCipher(k[:])
+	aead, _ := cipher.NewGCM(block)
+	return aead
+}
+
+func sealSuccessor(presented, next string) []byte {
+	aead := sealKey(presented)
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(next)+aead.Overhead())
+	rand.Read(nonce)
+	return aead.Seal(nonce, nonce, []byte(next), nil)
+}
+
+func openSuccessor(presented string, sealed []byte) (string, bool) {
+	aead := sealKey(presented)
+	if len(sealed) < aead.NonceSize() {
+		return "", false
+	}
+	next, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	return string(next), err == nil
+}
+
+// refreshFor reports whether a password-grant login by client (nil: none)
+// gets a refresh token.
+func (e *TokenEndpoint) refreshFor(client *Client) bool {
+	return e.refresh != nil && (client == nil || slices.Contains(client.Grants, grantRefreshToken))
+}
+
+// startRefreshFamily creates a family for a login and returns its first token.
+func (e *TokenEndpoint) startRefreshFamily(ctx context.Context, clientID, username, subject string, scopes []string) (string, error) {
+	raw, _, err := e.startRefreshFamilyID(ctx, clientID, username, subject, scopes)
+	return raw, err
+}
+
+// startRefreshFamilyID is startRefreshFamily that also names the family.
+func (e *TokenEndpoint) startRefreshFamilyID(ctx context.Context, clientID, username, subject string, scopes []string) (raw, family string, _ error) {
+	rs := e.refresh
+	now := rs.now()
+	t := newRefreshToken(nil)
+	fam := RefreshFamily{ID: t.family, ClientID: clientID, Username: username, Subject: subject,
+		Scopes: scopes, AuthTime: now, ExpiresAt: now.Add(rs.lifetime)}
+	if err := rs.store.CreateRefreshFamily(ctx, fam, t.digest, now.Add(rs.idle)); err != nil {
+		return "", "", e.storeDown(ctx, "refresh store", err)
+	}
+	return t.raw, t.family, nil
+}
+
+// refreshGrant serves grant_type=refresh_token (RFC 6749 §6).
+func (e *TokenEndpoint) refreshGrant(ctx context.Context, req *tokenRequest) (*tokenResponse, error) {
+	raw := req.form["refresh_token"]
+	if raw == "" {
+		return nil, errTokenNoRefresh
+	}
+	requested, err := parseScope(req.form["scope"])
+	if err != nil {
+		return nil, err
+	}
+	client, err := e.authenticateClient(ctx, req, grantRefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	clientID := ""
+	if client != nil {
+		clientID = req.clientID
+	}
+	presented, ok := parseRefreshToken(raw)
+	if !ok {
+		e.log(ctx, "refresh failed", "client_id", clientID, "ip", req.ip, "reason", "malformed")
+		return nil, errTokenBadRefresh
+	}
+	rs := e.refresh
+	now := rs.now()
+	next := newRefreshToken(presented.seed())
+	rot := RefreshRotation{Family: presented.family, ClientID: clientID, Presented: presented.digest, Next: next.digest,
+		Now: now, IdleUntil: now.Add(rs.idle)}
+	if rs.grace > 0 {
+		rot.GraceUntil = now.Add(rs.grace)
+		rot.Sealed = sealSuccessor(presented.raw, next.raw)
+	}
+	fam, sealed, err := rs.store.RotateRefreshToken(ctx, rot)
+	switch {
+	case errors.Is(err, guard.ErrRefreshTokenReused):
+		e.log(ctx, "refresh token reused: family revoked", "client_id", clientID, "ip", req.ip)
+		return nil, errTokenReusedGrant
+	case errors.Is(err, guard.ErrNotFound), errors.Is(err, guard.ErrUnauthorizedClient):
+		e.log(ctx, "refresh failed", "client_id", clientID, "ip", req.ip, "reason", refreshFailReason(err))
+		return nil, errTokenBadRefresh
+	case err != nil:
+		return nil, e.storeDown(ctx, "refresh store", err)
+	}
+	successor := next.raw
+	if sealed != nil {
+		if successor, ok = openSuccessor(presented.raw, sealed); !ok {
+			return nil, e.storeDown(ctx, "refresh store", errors.New("sealed successor does not open"))
+		}
+	}
+	c, granted, err := e.refreshClaims(ctx, req, client, fam, requested)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.issue(ctx, c, requested, granted)
+	if err != nil {
+		return nil, err
+	}
+	resp.RefreshToken = successor
+	return resp, nil
+}
+
+func refreshFailReason(err error) string {
+	if errors.Is(err, guard.ErrUnauthorizedClient) {
+		return "issued to another client"
+	}
+	return "unknown, expired or revoked"
+}
+
+// refreshClaims re-reads the family's user and builds the access token's
+// claims. A user that is gone, disabled or revoked ends the family.
+func (e *TokenEndpoint) refreshClaims(ctx context.Context, req *tokenRequest, client *Client, fam RefreshFamily, requested []string) (guard.Claims, []string, error) {
+	u, err := e.cfg.Users.LookupUser(ctx, fam.Username)
+	if err != nil && !errors.Is(err, guard.ErrNotFound) {
+		return guard.Claims{}, nil, e.storeDown(ctx, "user store", err)
+	}
+	reason := ""
+	switch {
+	case err != nil:
+		reason = "unknown user"
+	case u.Disabled:
+		reason = "disabled user"
+	}
+	if reason == "" && e.refresh.revocations != nil {
+		revoked, err := e.refresh.revocations.Revoked(ctx, &guard.Claims{Subject: fam.Subject, IssuedAt: fam.AuthTime})
+		if err != nil {
+			return guard.Claims{}, nil, e.storeDown(ctx, "revocation store", err)
+		}
+		if revoked {
+			reason = "subject revoked"
+		}
+	}
+	if reason != "" {
+		e.log(ctx, "refresh failed", "username", fam.Username, "ip", req.ip, "reason", reason)
+		if err := e.refresh.store.RevokeRefreshFamily(ctx, fam.ID, fam.ClientID); err != nil && !errors.Is(err, guard.ErrNotFound) {
+			return guard.Claims{}, nil, e.storeDown(ctx, "refresh store", err)
+		}
+		return guard.Claims{}, nil, errTokenBadRefresh
+	}
+	allowed := intersect(fam.Scopes, u.Scopes)
+	if client != nil {
+		allowed = intersect(allowed, client.Scopes)
+	}
+	granted, err := grantScopes(requested, allowed)
+	if err != nil {
+		return guard.Claims{}, nil, err
+	}
+	sub := u.Subject
+	if sub == "" {
+		sub = fam.Username
+	}
+	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: fam.ClientID}
+	if err := e.addExtraClaims(ctx, &c, grantRefreshToken, fam.Username); err != nil {
+		return guard.Claims{}, nil, err
+	}
+	return c, granted, nil
+}

@@ -1,0 +1,225 @@
+package authserver
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/guardkit/guard"
+)
+
+// RefreshFamily is one login's line of refresh tokens: every token rotated
+// from the first one the login got. Stores keep it with the digest of the
+// family's current token, never a token itself.
+type RefreshFamily struct {
+	// ID names the family in the store: a fixed-size digest (22 base64url
+	// characters) derived from the token, safe to use in a store's key.
+	ID string
+	// ClientID is the client the family was issued to; "" when the login
+	// named no client. Only that client may refresh it.
+	ClientID string
+	// Username is the account's canonical name, looked up again in the
+	// [UserStore] on every refresh.
+	Username string
+	// Subject is the "sub" of the login's tokens, checked against subject
+	// revocations ([RevocationStore.RevokeSubject]).
+	Subject string
+	// Scopes were granted at login: the most any refresh may ask for.
+	Scopes []string
+	// AuthTime is the login; ExpiresAt ends the family whatever its use
+	// (the absolute lifetime).
+	AuthTime, ExpiresAt time.Time
+}
+
+// RefreshRotation is one use of a refresh token, for [RefreshStore.RotateRefreshToken].
+type RefreshRotation struct {
+	// Family is the presented token's RefreshFamily.ID.
+	Family string
+	// ClientID is the requesting client ("" for none); it must equal the family's.
+	ClientID string
+	// Presented and Next are the SHA-256 digests of the presented token and
+	// of its successor.
+	Presented, Next [32]byte
+	// Sealed is the successor encrypted with a key only the presented token
+	// yields, returned to a retry within the grace window; nil without one.
+	Sealed []byte
+	// Now is the time of the request; IdleUntil ends the successor's
+	// validity if it is not used before (the idle lifetime); GraceUntil ends
+	// the window in which the presented token counts as a retry.
+	Now, IdleUntil, GraceUntil time.Time
+}
+
+// RefreshStore keeps refresh-token families for the token endpoint (see
+// [RefreshConfig]). Every method is one atomic step; implementations must be
+// safe for concurrent use, and a shared store (the redisstore module) lets
+// several instances serve one family. Entries end at the family's ExpiresAt
+// at the latest. Any error other than the ones listed is a store failure,
+// answered 503 temporarily_unavailable with Retry-After (fail closed).
+type RefreshStore interface {
+	// CreateRefreshFamily stores a new family whose current token has the
+	// digest first, valid until idleUntil.
+	CreateRefreshFamily(ctx context.Context, fam RefreshFamily, first [32]byte, idleUntil time.Time) error
+	// RotateRefreshToken is the check-and-swap of one refresh, decided
+	// against the family's state as one atomic step:
+	//   - no such family, or it has expired (absolute or idle): [ErrNotFound];
+	//   - rot.ClientID is not the family's: [ErrUnauthorizedClient], no change;
+	//   - Presented is the current token: Next becomes current (valid until
+	//     IdleUntil), Presented becomes the previous token (a retry until
+	//     GraceUntil, with Sealed); it returns the family and nil;
+	//   - Presented is the previous token and Now is before its GraceUntil:
+	//     no change; it returns the family and the Sealed stored with it;
+	//   - anything else is reuse of a rotated token: the family is deleted,
+	//     and it returns [ErrRefreshTokenReused].
+	RotateRefreshToken(ctx context.Context, rot RefreshRotation) (fam RefreshFamily, sealed []byte, err error)
+	// RevokeRefreshFamily deletes the family. It returns [ErrNotFound] when
+	// there is none, and [ErrUnauthorizedClient], deleting nothing, when the
+	// family was issued to a client other than clientID (a family issued to
+	// no client may be revoked by anyone holding one of its tokens).
+	RevokeRefreshFamily(ctx context.Context, family, clientID string) error
+}
+
+// MemoryRefreshStoreConfig configures [NewMemoryRefreshStore].
+type MemoryRefreshStoreConfig struct {
+	// MaxFamilies bounds memory. When full, expired families are dropped;
+	// if none expired, CreateRefreshFamily fails (the login answers 503)
+	// rather than end another user's session. Default 1 000 000.
+	MaxFamilies int
+}
+
+// MemoryRefreshStore is the in-memory [RefreshStore], for a single instance.
+// It is safe for concurrent use; every method holds one mutex for a few map
+// operations. Create it with [NewMemoryRefreshStore]; the zero value answers
+// every call with an error (503).
+type MemoryRefreshStore struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]*memFamily
+}
+
+type memFamily struct {
+	fam        RefreshFamily
+	cur, prev  [32]byte
+	hasPrev    bool
+	idleUntil  time.Time
+	graceUntil time.Time
+	sealed     []byte
+}
+
+var errRefreshStoreZero = errors.New("guard: MemoryRefreshStore used without NewMemoryRefreshStore")
+
+// errRefreshStoreFull: every family is live and MaxFamilies is reached.
+var errRefreshStoreFull = errors.New("guard: refresh store full")
+
+// NewMemoryRefreshStore validates cfg and returns an empty store. A zero
+// MaxFamilies takes the default; a negative one is an error.
+func NewMemoryRefreshStore(cfg MemoryRefreshStoreConfig) (*MemoryRefreshStore, error) {
+	if cfg.MaxFamilies < 0 {
+		return nil, errors.New("guard: MemoryRefreshStoreConfig.MaxFamilies is negative")
+	}
+	cfg.MaxFamilies = cmp.Or(cfg.MaxFamilies, 1_000_000)
+	return &MemoryRefreshStore{max: cfg.MaxFamilies, m: map[string]*memFamily{}}, nil
+}
+
+// MustNewMemoryRefreshStore is [NewMemoryRefreshStore] for wiring in main
+// and tests: it panics on a config error.
+func MustNewMemoryRefreshStore(cfg MemoryRefreshStoreConfig) *MemoryRefreshStore {
+	x, err := NewMemoryRefreshStore(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return x
+}
+
+// CreateRefreshFamily implements [RefreshStore].
+func (s *MemoryRefreshStore) CreateRefreshFamily(_ context.Context, fam RefreshFamily, first [32]byte, idleUntil time.Time) error {
+	if s.m == nil {
+		return errRefreshStoreZero
+	}
+	fam.Scopes = slices.Clone(fam.Scopes)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= s.max {
+		now := fam.AuthTime
+		for id, f := range s.m {
+			if !now.Before(f.fam.ExpiresAt) || !now.Before(f.idleUntil) {
+				delete(s.m, id)
+			}
+		}
+		if len(s.m) >= s.max {
+			return errRefreshStoreFull
+		}
+	}
+	s.m[fam.ID] = &memFamily{fam: fam, cur: first, idleUntil: idleUntil}
+	return nil
+}
+
+// RotateRefreshToken implements [RefreshStore].
+func (s *MemoryRefreshStore) RotateRefreshToken(_ context.Context, rot RefreshRotation) (RefreshFamily, []byte, error) {
+	if s.m == nil {
+		return RefreshFamily{}, nil, errRefreshStoreZero
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.m[rot.Family]
+	if f == nil {
+		return RefreshFamily{}, nil, guard.ErrNotFound
+	}
+	if !rot.Now.Before(f.fam.ExpiresAt) {
+		delete(s.m, rot.Family)
+		return RefreshFamily{}, nil, guard.ErrNotFound
+	}
+	if rot.ClientID != f.fam.ClientID {
+		return RefreshFamily{}, nil, guard.ErrUnauthorizedClient
+	}
+	switch {
+	case rot.Presented == f.cur:
+		if !rot.Now.Before(f.idleUntil) {
+			delete(s.m, rot.Family)
+			return RefreshFamily{}, nil, guard.ErrNotFound
+		}
+		f.prev, f.hasPrev, f.graceUntil, f.sealed = f.cur, true, rot.GraceUntil, rot.Sealed
+		f.cur, f.idleUntil = rot.Next, rot.IdleUntil
+		return f.family(), nil, nil
+	case f.hasPrev && rot.Presented == f.prev && rot.Now.Before(f.graceUntil):
+		return f.family(), f.sealed, nil
+	}
+	delete(s.m, rot.Family)
+	return RefreshFamily{}, nil, guard.ErrRefreshTokenReused
+}
+
+// family returns a copy the caller may keep.
+func (f *memFamily) family() RefreshFamily {
+	fam := f.fam
+	fam.Scopes = slices.Clone(fam.Scopes)
+	return fam
+}
+
+// RevokeRefreshFamily implements [RefreshStore].
+func (s *MemoryRefreshStore) RevokeRefreshFamily(_ context.Context, family, clientID string) error {
+	if s.m == nil {
+		return errRefreshStoreZero
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.m[family]
+	if f == nil {
+		return guard.ErrNotFound
+	}
+	if f.fam.ClientID != "" && f.fam.ClientID != clientID {
+		return guard.ErrUnauthorizedClient
+	}
+	delete(s.m, family)
+	return nil
+}
+
+// Len returns the number of families held, expired ones not yet dropped included.
+func (s *MemoryRefreshStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+var _ RefreshStore = (*MemoryRefreshStore)(nil)
