@@ -15,7 +15,8 @@ import (
 // remote key set reads the issuer's discovery document and JWK Set, and the
 // verifier reads the key set. (Here the issuer is an in-process test server.)
 func ExampleNewRemoteKeySet() {
-	// The other service: a key set, its JWKS and discovery document.
+	// The other service (any OpenID provider): a key set, its JWKS and a
+	// discovery document naming them.
 	keys, err := guard.NewKeySet(guard.KeySetConfig{})
 	if err != nil {
 		log.Fatal(err)
@@ -24,9 +25,11 @@ func ExampleNewRemoteKeySet() {
 	idp := httptest.NewServer(mux)
 	defer idp.Close()
 	jwks, _ := keys.JWKSHandler(0)
-	disc, _ := guard.DiscoveryHandler(guard.DiscoveryConfig{Issuer: idp.URL, JWKSURI: idp.URL + "/jwks", Keys: keys})
 	mux.Handle("GET /jwks", jwks)
-	mux.Handle("GET /.well-known/openid-configuration", disc)
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, idp.URL, idp.URL+"/jwks")
+	})
 	issuer, _ := guard.NewTokenIssuer(guard.TokenIssuerConfig{Keys: keys, Issuer: idp.URL, Audience: []string{"api"}})
 	token, _ := issuer.Issue(context.Background(), guard.Claims{Subject: "alice"})
 

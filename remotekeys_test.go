@@ -124,7 +124,7 @@ func (l *errorLog) last() error {
 }
 
 // quietLogger discards log lines, or keeps them in buf when buf is not nil.
-func quietLogger(buf *tokLockedBuffer) *slog.Logger {
+func quietLogger(buf *lockedBuffer) *slog.Logger {
 	if buf == nil {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -618,7 +618,7 @@ func TestRemoteKeySetBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			checkNoLeak(t)
 			var errs errorLog
-			var logs tokLockedBuffer
+			var logs lockedBuffer
 			srv := newJWKSServer(t, true, serveJSON(goodSet, ""))
 			s := startRemote(t, RemoteKeySetConfig{
 				URL: srv.URL, HTTPClient: srv.Client(), Timeout: 300 * time.Millisecond,
@@ -671,7 +671,7 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 		`{"kty":"RSA","kid":"small","alg":"RS256","n":"`+b64.EncodeToString(jwtRSA1024().N.Bytes())+`","e":"AQAB"}`,
 		`{"kty":"RSA","kid":"enc","use":"enc","alg":"RSA-OAEP","n":"`+rsaJWK.N+`","e":"AQAB"}`,
 		`{"kty":"EC","kid":"x448","crv":"X448","x":"AA"}`)
-	var logs tokLockedBuffer
+	var logs lockedBuffer
 	srv := newJWKSServer(t, false, serveJSON(body, ""))
 	s := startRemote(t, RemoteKeySetConfig{URL: srv.URL, Logger: quietLogger(&logs)}, true)
 	snap := s.current()

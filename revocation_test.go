@@ -15,7 +15,7 @@ import (
 func TestMemoryRevocations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &tokClock{t: testNow}
+	clock := &ksClock{t: testNow}
 	m := MustNewMemoryRevocations(MemoryRevocationsConfig{Now: clock.Now, MaxEntries: 3, MaxTokenLifetime: time.Hour})
 	tok := func(jti, sub string, iat time.Time) *Claims { return &Claims{ID: jti, Subject: sub, IssuedAt: iat} }
 	check := func(c *Claims, want bool) {
@@ -100,9 +100,9 @@ func TestVerifierRevocation(t *testing.T) {
 			http.Header{"Www-Authenticate": {bearer + `, error="invalid_token", error_description="token revoked"`}, "Content-Type": {"application/json"},
 				"Cache-Control": {"no-store"}, "X-Content-Type-Options": {"nosniff"}},
 			`{"error":"invalid_token","error_description":"token revoked"}` + "\n", []error{ErrInvalidToken, ErrTokenRevoked}},
-		{"checker down: fail closed", &countingChecker{err: errTokStoreDown}, 503,
+		{"checker down: fail closed", &countingChecker{err: errStoreDown}, 503,
 			http.Header{"Retry-After": {"5"}, "Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "X-Content-Type-Options": {"nosniff"}},
-			`{"error":"temporarily_unavailable","error_description":"service unavailable; retry later"}` + "\n", []error{errTokStoreDown}},
+			`{"error":"temporarily_unavailable","error_description":"service unavailable; retry later"}` + "\n", []error{errStoreDown}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -117,7 +117,7 @@ func TestVerifierRevocation(t *testing.T) {
 				rec := httptest.NewRecorder()
 				ran = false
 				h.ServeHTTP(rec, req)
-				checkTokResponse(t, rec, c.status, c.hdr, c.body)
+				checkResponse(t, rec, c.status, c.hdr, c.body)
 				if ran != (c.status == 200) {
 					t.Errorf("next ran: %v", ran)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"github.com/guardkit/guard"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -258,7 +259,7 @@ func TestMemoryAuthCodesSingleUse(t *testing.T) {
 		t.Errorf("concurrent redemptions won: %d, want 1", wins)
 	}
 	now = now.Add(time.Minute)
-	if _, err := s.RedeemAuthCode(ctx, d); err != ErrNotFound {
+	if _, err := s.RedeemAuthCode(ctx, d); err != guard.ErrNotFound {
 		t.Errorf("expired: got %v, want ErrNotFound", err)
 	}
 }

@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/guardkit/guard"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestExtraClaims(t *testing.T) {
 
 	// A registered claim: 500, cause logged, no token.
 	var gotErr error
-	f.e.writeError = func(w http.ResponseWriter, r *http.Request, err error) { gotErr = err; WriteError(w, r, err) }
+	f.e.writeError = func(w http.ResponseWriter, r *http.Request, err error) { gotErr = err; guard.WriteError(w, r, err) }
 	rec = f.do(tokRequest(form("grant_type", "password", "username", "carol", "password", tokCarolPW)))
 	checkTokResponse(t, rec, 500, tokErrorHeaders(), tokErrBody("server_error", ""))
 	if gotErr == nil || !strings.Contains(gotErr.Error(), `registered claim "sub"`) || !strings.Contains(f.logs.String(), `registered claim`) {

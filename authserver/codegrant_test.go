@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"encoding/json"
+	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,8 +20,8 @@ type codeFlow struct {
 	login  *azLogin
 	codes  *MemoryAuthCodes
 	now    *time.Time
-	revoke *MemoryRevocations
-	check  *Verifier // the fixture's key, with the revocation list
+	revoke *guard.MemoryRevocations
+	check  *guard.Verifier // the fixture's key, with the revocation list
 }
 
 func newCodeFlow(t *testing.T) *codeFlow {
@@ -28,7 +29,7 @@ func newCodeFlow(t *testing.T) *codeFlow {
 	now := tokNow
 	cf := &codeFlow{now: &now, codes: &MemoryAuthCodes{}}
 	cf.codes.Now = func() time.Time { return *cf.now }
-	cf.revoke = MustNewMemoryRevocations(MemoryRevocationsConfig{Now: func() time.Time { return *cf.now }})
+	cf.revoke = guard.MustNewMemoryRevocations(guard.MemoryRevocationsConfig{Now: func() time.Time { return *cf.now }})
 	hs := tokHashes()
 	clients := tokClients{}
 	for id, c := range azClients {
@@ -36,8 +37,8 @@ func newCodeFlow(t *testing.T) *codeFlow {
 	}
 	clients["spa"] = Client{Public: true, Grants: []string{"authorization_code", "refresh_token"}, Scopes: []string{"read", "write"}, RedirectURIs: []string{azRedirect}}
 	clients["spa2"] = Client{Public: true, Grants: []string{"authorization_code"}, Scopes: []string{"read"}, RedirectURIs: []string{azRedirect}}
-	clients["web"] = Client{SecretHash: Secret(hs[tokWebPW]), Grants: []string{"authorization_code"}, Scopes: []string{"read"}, RedirectURIs: []string{azRedirect}}
-	cf.f = newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	clients["web"] = Client{SecretHash: guard.Secret(hs[tokWebPW]), Grants: []string{"authorization_code"}, Scopes: []string{"read"}, RedirectURIs: []string{azRedirect}}
+	cf.f = newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		c.Clients = clients
 		c.AuthCodes = cf.codes
 		c.Refresh = &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{})}
@@ -51,11 +52,11 @@ func newCodeFlow(t *testing.T) *codeFlow {
 		t.Fatal(err)
 	}
 	cf.az, cf.login.az = az, az
-	key, err := NewHMACKey(HS256, []byte(tokHMACKey), "k1")
+	key, err := guard.NewHMACKey(guard.HS256, []byte(tokHMACKey), "k1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf.check, err = NewVerifier(VerifierConfig{Keys: []*Key{key}, Issuers: []string{"https://auth.example"}, Now: func() time.Time { return tokNow },
+	cf.check, err = guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}, Issuers: []string{"https://auth.example"}, Now: func() time.Time { return tokNow },
 		Revocations: cf.revoke})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,8 +17,8 @@ func serveDiscovery(t *testing.T, h http.Handler, method string) *httptest.Respo
 }
 
 func TestDiscoveryHandler(t *testing.T) {
-	k1 := jwtMustPriv(t, ES256, jwtP256(), "k1")
-	ks := mustKeySet(t, KeySetConfig{Keys: []*Key{k1, jwtMustHMAC(t, HS256, jwtSecret32, "legacy")}})
+	k1 := jwtMustPriv(t, guard.ES256, jwtP256(), "k1")
+	ks := mustKeySet(t, guard.KeySetConfig{Keys: []*guard.Key{k1, jwtMustHMAC(t, guard.HS256, jwtSecret32, "legacy")}})
 	h, err := DiscoveryHandler(DiscoveryConfig{
 		Issuer:                            "https://auth.example",
 		JWKSURI:                           "https://auth.example/.well-known/jwks.json",
@@ -44,7 +45,7 @@ func TestDiscoveryHandler(t *testing.T) {
 		}
 	}
 	// The algorithms follow the key set.
-	if err := ks.Add(jwtMustPriv(t, EdDSA, jwtEd(), "k2")); err != nil {
+	if err := ks.Add(jwtMustPriv(t, guard.EdDSA, jwtEd(), "k2")); err != nil {
 		t.Fatal(err)
 	}
 	if body := serveDiscovery(t, h, http.MethodGet).Body.String(); !strings.Contains(body, `"id_token_signing_alg_values_supported":["ES256","EdDSA"]`) {
@@ -59,7 +60,7 @@ func TestDiscoveryHandler(t *testing.T) {
 }
 
 func TestDiscoveryHandlerStatic(t *testing.T) {
-	h, err := DiscoveryHandler(DiscoveryConfig{Issuer: "http://localhost:9000", JWKSURI: "http://localhost:9000/jwks", SigningAlgorithms: []Algorithm{RS256}, MaxAge: time.Hour})
+	h, err := DiscoveryHandler(DiscoveryConfig{Issuer: "http://localhost:9000", JWKSURI: "http://localhost:9000/jwks", SigningAlgorithms: []guard.Algorithm{guard.RS256}, MaxAge: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestDiscoveryHandlerStatic(t *testing.T) {
 }
 
 func TestDiscoveryHandlerRefuses(t *testing.T) {
-	ks := mustKeySet(t, KeySetConfig{})
+	ks := mustKeySet(t, guard.KeySetConfig{})
 	ok := DiscoveryConfig{Issuer: "https://a.example", JWKSURI: "https://a.example/jwks"}
 	for _, tc := range []struct {
 		name string
@@ -85,8 +86,8 @@ func TestDiscoveryHandlerRefuses(t *testing.T) {
 		{"no jwks_uri", func(c *DiscoveryConfig) { c.JWKSURI = "" }},
 		{"relative token endpoint", func(c *DiscoveryConfig) { c.TokenEndpoint = "/token" }},
 		{"empty grant type", func(c *DiscoveryConfig) { c.GrantTypesSupported = []string{""} }},
-		{"bad algorithm", func(c *DiscoveryConfig) { c.SigningAlgorithms = []Algorithm{"none"} }},
-		{"Keys and SigningAlgorithms", func(c *DiscoveryConfig) { c.Keys, c.SigningAlgorithms = ks, []Algorithm{ES256} }},
+		{"bad algorithm", func(c *DiscoveryConfig) { c.SigningAlgorithms = []guard.Algorithm{"none"} }},
+		{"Keys and SigningAlgorithms", func(c *DiscoveryConfig) { c.Keys, c.SigningAlgorithms = ks, []guard.Algorithm{guard.ES256} }},
 		{"fractional max-age", func(c *DiscoveryConfig) { c.MaxAge = 1500 * time.Millisecond }},
 		{"relative authorization endpoint", func(c *DiscoveryConfig) { c.AuthorizationEndpoint = "/authorize" }},
 		{"plain PKCE", func(c *DiscoveryConfig) { c.CodeChallengeMethodsSupported = []string{"S256", "plain"} }},

@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,27 +36,27 @@ func TestLogin(t *testing.T) {
 		wantKDF                  int
 	}{
 		{"right password", "alice", tokAlicePW, "alice", nil, 0, 1},
-		{"wrong password", "alice", "wrong", "", ErrInvalidGrant, 400, 1},
-		{"unknown user", "mallory", tokAlicePW, "", ErrInvalidGrant, 400, 1},
-		{"disabled user", "bob", tokBobPW, "", ErrInvalidGrant, 400, 1},
-		{"no password stored (SSO only)", "dave", "anything", "", ErrInvalidGrant, 400, 1},
-		{"unreadable stored hash", "erin", "anything", "", ErrInvalidGrant, 400, 1},
-		{"password over the bound", "alice", strings.Repeat("p", MaxPasswordLen+1), "", ErrInvalidGrant, 400, 1},
-		{"empty password", "alice", "", "", ErrInvalidGrant, 400, 0},
-		{"empty username", "", tokAlicePW, "", ErrInvalidGrant, 400, 0},
-		{"username over the bound", strings.Repeat("a", MaxAccountNameLen+1), "x", "", ErrInvalidGrant, 400, 0},
+		{"wrong password", "alice", "wrong", "", guard.ErrInvalidGrant, 400, 1},
+		{"unknown user", "mallory", tokAlicePW, "", guard.ErrInvalidGrant, 400, 1},
+		{"disabled user", "bob", tokBobPW, "", guard.ErrInvalidGrant, 400, 1},
+		{"no password stored (SSO only)", "dave", "anything", "", guard.ErrInvalidGrant, 400, 1},
+		{"unreadable stored hash", "erin", "anything", "", guard.ErrInvalidGrant, 400, 1},
+		{"password over the bound", "alice", strings.Repeat("p", guard.MaxPasswordLen+1), "", guard.ErrInvalidGrant, 400, 1},
+		{"empty password", "alice", "", "", guard.ErrInvalidGrant, 400, 0},
+		{"empty username", "", tokAlicePW, "", guard.ErrInvalidGrant, 400, 0},
+		{"username over the bound", strings.Repeat("a", MaxAccountNameLen+1), "x", "", guard.ErrInvalidGrant, 400, 0},
 	}
 	// A password over plain HTTP from another host is refused unread; from
 	// loopback it is accepted, as by the token endpoint.
 	t.Run("plain HTTP", func(t *testing.T) {
 		t.Parallel()
-		f := newTokFixture(t, PasswordHasherConfig{}, nil)
+		f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 		_, err := f.e.Login(loginRequest(plainHTTP), "alice", tokAlicePW)
-		if !errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrThrottled) || ErrorOf(err).Status != 400 {
+		if !errors.Is(err, guard.ErrInvalidRequest) || errors.Is(err, guard.ErrThrottled) || guard.ErrorOf(err).Status != 400 {
 			t.Errorf("Login over plain HTTP: got %v, want a 400 invalid_request", err)
 		}
-		if runs := f.kdf(); len(runs) != 0 {
-			t.Errorf("key-derivation runs: got %d, want 0", len(runs))
+		if runs := f.kdf(); runs != 0 {
+			t.Errorf("key-derivation runs: got %d, want 0", runs)
 		}
 		if _, err := f.e.Login(loginRequest(plainHTTP, withRemote("127.0.0.1:4000")), "alice", tokAlicePW); err != nil {
 			t.Errorf("Login over plain HTTP from loopback: %v", err)
@@ -64,7 +65,7 @@ func TestLogin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newTokFixture(t, PasswordHasherConfig{}, nil)
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 			u, err := f.e.Login(loginRequest(), tt.username, tt.password)
 			if tt.wantErr == nil {
 				if err != nil || u.Username != tt.wantUser || u.Subject != "user-1" || u.PasswordHash != "" {
@@ -74,15 +75,15 @@ func TestLogin(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Login: got %v, want %v", err, tt.wantErr)
 				}
-				if e := ErrorOf(err); e.Status != tt.wantStatus {
+				if e := guard.ErrorOf(err); e.Status != tt.wantStatus {
 					t.Errorf("status: got %d, want %d", e.Status, tt.wantStatus)
 				}
 				if u.Username != "" || u.PasswordHash != "" {
 					t.Errorf("a failed Login returned a user: %+v", u)
 				}
 			}
-			if runs := f.kdf(); len(runs) != tt.wantKDF {
-				t.Errorf("key-derivation runs: got %d, want %d", len(runs), tt.wantKDF)
+			if runs := f.kdf(); runs != tt.wantKDF {
+				t.Errorf("key-derivation runs: got %d, want %d", runs, tt.wantKDF)
 			}
 		})
 	}
@@ -93,11 +94,11 @@ func TestLogin(t *testing.T) {
 // and a throttled Login says when to retry.
 func TestLoginSharesThrottling(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	// The fixture's pair threshold is 3: two guesses on the page and one on
 	// the endpoint use it up.
 	for range 2 {
-		if _, err := f.e.Login(loginRequest(), "alice", "wrong"); !errors.Is(err, ErrInvalidGrant) {
+		if _, err := f.e.Login(loginRequest(), "alice", "wrong"); !errors.Is(err, guard.ErrInvalidGrant) {
 			t.Fatalf("guess: got %v", err)
 		}
 	}
@@ -105,18 +106,18 @@ func TestLoginSharesThrottling(t *testing.T) {
 	checkTokResponse(t, rec, 400, tokErrorHeaders(), tokErrBody("invalid_grant", "invalid username or password"))
 
 	_, err := f.e.Login(loginRequest(), "alice", tokAlicePW)
-	if !errors.Is(err, ErrThrottled) {
+	if !errors.Is(err, guard.ErrThrottled) {
 		t.Fatalf("Login after three failures: got %v, want ErrThrottled", err)
 	}
-	if e := ErrorOf(err); e.Status != http.StatusTooManyRequests || e.RetryAfter <= 0 {
+	if e := guard.ErrorOf(err); e.Status != http.StatusTooManyRequests || e.RetryAfter <= 0 {
 		t.Errorf("throttled Login: status %d, RetryAfter %v", e.Status, e.RetryAfter)
 	}
 	rec = f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", tokAlicePW)))
 	if rec.Code != http.StatusTooManyRequests {
 		t.Errorf("token endpoint after the page's guesses: got %d, want 429", rec.Code)
 	}
-	if runs := f.kdf(); len(runs) != 3 {
-		t.Errorf("key-derivation runs: got %d, want 3 (throttled attempts hash nothing)", len(runs))
+	if runs := f.kdf(); runs != 3 {
+		t.Errorf("key-derivation runs: got %d, want 3 (throttled attempts hash nothing)", runs)
 	}
 
 	// Another client IP is another pair, and a minute later the account-wide
@@ -131,9 +132,9 @@ func TestLoginSharesThrottling(t *testing.T) {
 // failed one changes nothing.
 func TestLoginRehash(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	legacy := f.users.get("carol").PasswordHash
-	if _, err := f.e.Login(loginRequest(), "carol", "wrong"); !errors.Is(err, ErrInvalidGrant) {
+	if _, err := f.e.Login(loginRequest(), "carol", "wrong"); !errors.Is(err, guard.ErrInvalidGrant) {
 		t.Fatal(err)
 	}
 	if f.users.updates != 0 {
@@ -151,18 +152,18 @@ func TestLoginRehash(t *testing.T) {
 // Retry-After, and an endpoint without Users refuses every Login.
 func TestLoginUnavailable(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	f.users.mu.Lock()
 	f.users.err = errors.New("connection refused")
 	f.users.mu.Unlock()
 	_, err := f.e.Login(loginRequest(), "alice", tokAlicePW)
-	if e := ErrorOf(err); e == nil || e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 {
+	if e := guard.ErrorOf(err); e == nil || e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 {
 		t.Errorf("user store down: got %v", err)
 	}
 
-	lim := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) { c.Limiter = tokFailingLimiter{} })
+	lim := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) { c.Limiter = tokFailingLimiter{} })
 	_, err = lim.e.Login(loginRequest(), "alice", tokAlicePW)
-	if e := ErrorOf(err); e == nil || e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 {
+	if e := guard.ErrorOf(err); e == nil || e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 {
 		t.Errorf("limiter down: got %v", err)
 	}
 
@@ -178,7 +179,7 @@ func TestLoginUnavailable(t *testing.T) {
 func TestLoginConcurrentGuesses(t *testing.T) {
 	t.Parallel()
 	clock := &tokClock{t: tokNow}
-	f := newTokFixture(t, PasswordHasherConfig{MaxConcurrent: 64, QueueTimeout: time.Minute}, func(cfg *TokenEndpointConfig) {
+	f := newTokFixture(t, guard.PasswordHasherConfig{MaxConcurrent: 64, QueueTimeout: time.Minute}, func(cfg *TokenEndpointConfig) {
 		cfg.Limiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 5, Now: clock.Now})
 		cfg.AccountLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
 	})
@@ -190,9 +191,9 @@ func TestLoginConcurrentGuesses(t *testing.T) {
 			<-start
 			_, err := f.e.Login(loginRequest(withRemote("198.51.100.7:1")), "alice", "wrong")
 			switch {
-			case errors.Is(err, ErrThrottled):
+			case errors.Is(err, guard.ErrThrottled):
 				throttled.Add(1)
-			case errors.Is(err, ErrInvalidGrant):
+			case errors.Is(err, guard.ErrInvalidGrant):
 				wrong.Add(1)
 			default:
 				t.Errorf("Login: %v", err)
@@ -234,7 +235,7 @@ func (s *utf8CheckingUsers) LookupUser(ctx context.Context, name string) (User, 
 func TestLoginMalformedInput(t *testing.T) {
 	t.Parallel()
 	var store *utf8CheckingUsers
-	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		store = &utf8CheckingUsers{tokUsers: c.Users.(*tokUsers)}
 		c.Users = store
 	})
@@ -255,17 +256,17 @@ func TestLoginMalformedInput(t *testing.T) {
 			}
 
 			_, err := f.e.Login(loginRequest(), tt.username, tt.password)
-			if !errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrThrottled) {
+			if !errors.Is(err, guard.ErrInvalidGrant) || errors.Is(err, guard.ErrThrottled) {
 				t.Errorf("Login: got %v, want ErrInvalidGrant", err)
 			}
-			if e := ErrorOf(err); e == nil || e.Status != http.StatusBadRequest {
+			if e := guard.ErrorOf(err); e == nil || e.Status != http.StatusBadRequest {
 				t.Errorf("Login: got %v, want a 400", err)
 			}
 			if n := store.lookups.Swap(0); n != 0 {
 				t.Errorf("Login handed the store a malformed input (%d lookups)", n)
 			}
-			if runs := f.kdf(); len(runs) != 0 {
-				t.Errorf("key-derivation runs: got %d, want 0", len(runs))
+			if runs := f.kdf(); runs != 0 {
+				t.Errorf("key-derivation runs: got %d, want 0", runs)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,7 +21,7 @@ import (
 type refFixture struct {
 	*tokFixture
 	clock *tokClock
-	revs  *MemoryRevocations
+	revs  *guard.MemoryRevocations
 	store *MemoryRefreshStore
 	// pending carries a token from a table row's request to its check.
 	pending string
@@ -29,9 +30,9 @@ type refFixture struct {
 func newRefFixture(t testing.TB, mod func(*TokenEndpointConfig)) *refFixture {
 	t.Helper()
 	clock := &tokClock{t: tokNow}
-	revs := MustNewMemoryRevocations(MemoryRevocationsConfig{Now: clock.Now})
+	revs := guard.MustNewMemoryRevocations(guard.MemoryRevocationsConfig{Now: clock.Now})
 	store := MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{})
-	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		clients := tokClients{
 			"app":   {Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read", "write"}},
 			"other": {Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read", "write"}},
@@ -137,7 +138,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 }
 
 // checkRefreshSuccess checks a 200 with a refresh token and returns the claims.
-func (f *refFixture) checkRefreshSuccess(t *testing.T, rec *httptest.ResponseRecorder, scope string) *Claims {
+func (f *refFixture) checkRefreshSuccess(t *testing.T, rec *httptest.ResponseRecorder, scope string) *guard.Claims {
 	t.Helper()
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status: got %d, want 200 (body %q)", rec.Code, rec.Body.String())
@@ -173,34 +174,34 @@ func TestRefreshErrors(t *testing.T) {
 		err    []error
 	}{
 		{"missing refresh_token", func() *http.Request { return tokRequest(form("grant_type", "refresh_token", "client_id", "app")) },
-			400, bad, tokErrBody("invalid_request", "refresh_token required"), []error{ErrInvalidRequest}},
+			400, bad, tokErrBody("invalid_request", "refresh_token required"), []error{guard.ErrInvalidRequest}},
 		{"empty refresh_token", func() *http.Request { return tokRequest("grant_type=refresh_token&client_id=app&refresh_token=") },
-			400, bad, tokErrBody("invalid_request", "empty parameter"), []error{ErrInvalidRequest}},
+			400, bad, tokErrBody("invalid_request", "empty parameter"), []error{guard.ErrInvalidRequest}},
 		{"1 MiB refresh_token: body cap", func() *http.Request {
 			return tokRequest(form("grant_type", "refresh_token", "client_id", "app", "refresh_token", strings.Repeat("A", 1<<20)))
-		}, 413, bad, tokErrBody("invalid_request", "request body too large"), []error{ErrInvalidRequest}},
+		}, 413, bad, tokErrBody("invalid_request", "request body too large"), []error{guard.ErrInvalidRequest}},
 		{"not base64url", func() *http.Request { return f.refreshReq(strings.Repeat("!", refreshTokenLen), "app") },
-			400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+			400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"padded base64", func() *http.Request { return f.refreshReq(strings.Repeat("A", 42)+"=", "app") },
-			400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+			400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"wrong length", func() *http.Request { return f.refreshReq(strings.Repeat("A", 44), "app") },
-			400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+			400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"unknown token", func() *http.Request { return f.refreshReq(newRefreshToken(nil).raw, "app") },
-			400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+			400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"another client's token", func() *http.Request { return f.refreshReq(f.login(t, "app"), "other") },
-			400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+			400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"a client's token without the client", func() *http.Request { return f.refreshReq(f.login(t, "app"), "") },
-			400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+			400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"client not allowed refresh_token", func() *http.Request {
 			return tokRequest(form("grant_type", "refresh_token", "refresh_token", f.login(t, ""), "client_id", tokWebID, "client_secret", tokWebPW))
-		}, 400, bad, tokErrBody("unauthorized_client", "client not allowed this grant"), []error{ErrUnauthorizedClient}},
+		}, 400, bad, tokErrBody("unauthorized_client", "client not allowed this grant"), []error{guard.ErrUnauthorizedClient}},
 		{"wrong client secret", func() *http.Request {
 			return tokRequest(form("grant_type", "refresh_token", "refresh_token", f.login(t, ""), "client_id", tokWebID, "client_secret", "nope"))
-		}, 400, bad, tokErrBody("invalid_client", "client authentication failed"), []error{ErrInvalidClient}},
+		}, 400, bad, tokErrBody("invalid_client", "client authentication failed"), []error{guard.ErrInvalidClient}},
 		{"scope widened", func() *http.Request {
 			return f.refreshReq(f.login(t, "app", "scope", "read"), "app", "scope", "read write")
 		},
-			400, bad, tokErrBody("invalid_scope", "requested scope not allowed"), []error{ErrInvalidScope}},
+			400, bad, tokErrBody("invalid_scope", "requested scope not allowed"), []error{guard.ErrInvalidScope}},
 		{"absolute lifetime over", func() *http.Request {
 			rt := f.login(t, "")
 			for range 25 { // refreshed every hour, never idle, until the day is over
@@ -213,9 +214,9 @@ func TestRefreshErrors(t *testing.T) {
 			}
 			t.Fatal("a family outlived its absolute lifetime")
 			return nil
-		}, 400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+		}, 400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"idle lifetime over", func() *http.Request { rt := f.login(t, ""); f.clock.Add(time.Hour); return f.refreshReq(rt, "") },
-			400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+			400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"subject revoked after login", func() *http.Request {
 			rt := f.login(t, "")
 			if err := f.revs.RevokeSubject(context.Background(), "user-1", f.clock.Now()); err != nil {
@@ -223,15 +224,15 @@ func TestRefreshErrors(t *testing.T) {
 			}
 			f.clock.Add(time.Second) // a later login is not covered
 			return f.refreshReq(rt, "")
-		}, 400, bad, errInvalidRefresh, []error{ErrInvalidGrant}},
+		}, 400, bad, errInvalidRefresh, []error{guard.ErrInvalidGrant}},
 		{"query string credentials", func() *http.Request {
 			return tokRequest(form("grant_type", "refresh_token", "client_id", "app"), func(r *http.Request) { r.URL.RawQuery = "refresh_token=x" })
-		}, 400, bad, tokErrBody("invalid_request", "credentials in the query string"), []error{ErrInvalidRequest}},
+		}, 400, bad, tokErrBody("invalid_request", "credentials in the query string"), []error{guard.ErrInvalidRequest}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got error
-			f.e.cfg.ErrorWriter = func(w http.ResponseWriter, r *http.Request, err error) { got = err; WriteError(w, r, err) }
+			f.e.cfg.ErrorWriter = func(w http.ResponseWriter, r *http.Request, err error) { got = err; guard.WriteError(w, r, err) }
 			f.e.writeError = f.e.cfg.ErrorWriter
 			rec := f.do(c.setup())
 			checkTokResponse(t, rec, c.status, c.hdr, c.body)
@@ -364,17 +365,17 @@ func TestRefreshIssuedOnlyWhenConfigured(t *testing.T) {
 		t.Errorf("client_credentials: got %d, refresh_token %q; want 200 and none", rec.Code, b.RefreshToken)
 	}
 	// Without Refresh, grant_type=refresh_token is unsupported.
-	g := newTokFixture(t, PasswordHasherConfig{}, nil)
+	g := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	checkTokResponse(t, g.do(tokRequest(form("grant_type", "refresh_token", "refresh_token", newRefreshToken(nil).raw))),
 		400, tokErrorHeaders(), tokErrBody("unsupported_grant_type", "grant type not supported"))
 }
 
 func TestRefreshConfigValidation(t *testing.T) {
 	t.Parallel()
-	key, _ := NewHMACKey(HS256, []byte(tokHMACKey), "")
-	iss, _ := NewTokenIssuer(TokenIssuerConfig{Key: key})
-	h, _ := NewPasswordHasher(PasswordHasherConfig{})
-	ver, _ := NewVerifier(VerifierConfig{Keys: []*Key{key}})
+	key, _ := guard.NewHMACKey(guard.HS256, []byte(tokHMACKey), "")
+	iss, _ := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key})
+	h, _ := guard.NewPasswordHasher(guard.PasswordHasherConfig{})
+	ver, _ := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}})
 	cases := []struct {
 		name string
 		cfg  TokenEndpointConfig

@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,18 +16,18 @@ import (
 type revFixture struct {
 	*refFixture
 	revoke   http.Handler
-	checking *Verifier // verifies and checks revocations
+	checking *guard.Verifier // verifies and checks revocations
 }
 
 func newRevFixture(t testing.TB, mod func(*TokenEndpointConfig)) *revFixture {
 	t.Helper()
-	var checking *Verifier
+	var checking *guard.Verifier
 	f := newRefFixture(t, func(c *TokenEndpointConfig) {
-		key, err := NewHMACKey(HS256, []byte(tokHMACKey), "k1")
+		key, err := guard.NewHMACKey(guard.HS256, []byte(tokHMACKey), "k1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		checking, err = NewVerifier(VerifierConfig{Keys: []*Key{key}, Issuers: []string{"https://auth.example"},
+		checking, err = guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}, Issuers: []string{"https://auth.example"},
 			Now: func() time.Time { return tokNow }, Revocations: c.Revocations})
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +59,7 @@ func (f *revFixture) doRevoke(r *http.Request) *httptest.ResponseRecorder {
 // login would (without the slow hash) and returns both tokens.
 func (f *revFixture) accessToken(t testing.TB, client string) (access, refresh string) {
 	t.Helper()
-	at, err := f.e.cfg.Issuer.Issue(context.Background(), Claims{Subject: "user-1", ClientID: client, Roles: []string{"admin"}, Scopes: []string{"read", "write"}})
+	at, err := f.e.cfg.Issuer.Issue(context.Background(), guard.Claims{Subject: "user-1", ClientID: client, Roles: []string{"admin"}, Scopes: []string{"read", "write"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestRevocationEndpoint(t *testing.T) {
 			f.pending = at
 			return revRequest(form("token", at, "token_type_hint", "access_token", "client_id", "app"))
 		}, 200, revOK, "", func(t *testing.T) {
-			if _, err := f.checking.Verify(ctx, f.pending); !errors.Is(err, ErrTokenRevoked) || !errors.Is(err, ErrInvalidToken) {
+			if _, err := f.checking.Verify(ctx, f.pending); !errors.Is(err, guard.ErrTokenRevoked) || !errors.Is(err, guard.ErrInvalidToken) {
 				t.Errorf("revoked access token: got %v, want ErrTokenRevoked", err)
 			}
 		}},
@@ -179,7 +180,7 @@ func TestRevocationWithoutClients(t *testing.T) {
 	checkTokResponse(t, f.doRevoke(revRequest(form("token", rt))), 200, revOK, "")
 	checkTokResponse(t, f.refresh(rt, ""), 400, tokErrorHeaders(), errInvalidRefresh)
 	checkTokResponse(t, f.doRevoke(revRequest(form("token", at))), 200, revOK, "")
-	if _, err := f.checking.Verify(context.Background(), at); !errors.Is(err, ErrTokenRevoked) {
+	if _, err := f.checking.Verify(context.Background(), at); !errors.Is(err, guard.ErrTokenRevoked) {
 		t.Errorf("got %v, want ErrTokenRevoked", err)
 	}
 }
@@ -203,7 +204,7 @@ func TestRevocationStoreDown(t *testing.T) {
 // tokFailingRevocations is a revocation store whose backend is down.
 type tokFailingRevocations struct{}
 
-func (tokFailingRevocations) Revoked(context.Context, *Claims) (bool, error) {
+func (tokFailingRevocations) Revoked(context.Context, *guard.Claims) (bool, error) {
 	return false, errTokStoreDown
 }
 func (tokFailingRevocations) RevokeToken(context.Context, string, time.Time) error {

@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -47,7 +48,7 @@ func TestTokenConcurrentGuesses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			clock := &tokClock{t: tokNow}
-			f := newTokFixture(t, PasswordHasherConfig{MaxConcurrent: 64, QueueTimeout: time.Minute}, func(cfg *TokenEndpointConfig) {
+			f := newTokFixture(t, guard.PasswordHasherConfig{MaxConcurrent: 64, QueueTimeout: time.Minute}, func(cfg *TokenEndpointConfig) {
 				cfg.Limiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
 				cfg.AccountLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 1000, Now: clock.Now})
 				c.mod(cfg, clock)
@@ -101,7 +102,7 @@ func (s *foldingUsers) LookupUser(ctx context.Context, name string) (User, error
 func TestTokenCanonicalUsername(t *testing.T) {
 	t.Parallel()
 	var users *foldingUsers
-	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		users = &foldingUsers{tokUsers: c.Users.(*tokUsers)}
 		c.Users = users
 	})
@@ -142,7 +143,7 @@ func TestTokenThrottlingHidesAccounts(t *testing.T) {
 	for _, name := range []string{"alice", "mallory"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 				c.Users = &foldingUsers{tokUsers: c.Users.(*tokUsers)}
 			})
 			upper := strings.ToUpper(name)
@@ -190,7 +191,7 @@ func TestTokenEveryFailureCostsOneHash(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newTokFixture(t, PasswordHasherConfig{}, func(cfg *TokenEndpointConfig) {
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, func(cfg *TokenEndpointConfig) {
 				addHardeningAccounts(cfg)
 				if c.mod != nil {
 					c.mod(cfg)
@@ -204,7 +205,7 @@ func TestTokenEveryFailureCostsOneHash(t *testing.T) {
 				t.Errorf("hashing work: got [Hash Verify VerifyDummy] %v, want exactly one verification", got)
 			}
 			// And that verification ran one key derivation, whatever made it fail.
-			if runs := f.kdf(); len(runs) != 1 {
+			if runs := f.kdf(); runs != 1 {
 				t.Errorf("key-derivation runs: got %v, want 1", runs)
 			}
 		})
@@ -217,7 +218,7 @@ func addHardeningAccounts(cfg *TokenEndpointConfig) {
 	users := cfg.Users.(*tokUsers)
 	users.users["sso"] = User{Roles: []string{"user"}}
 	users.users["broken"] = User{PasswordHash: "$2a$10$short"}
-	users.users["cost32"] = User{PasswordHash: Secret("$2b$32$" + strings.Repeat("a", 53))}
+	users.users["cost32"] = User{PasswordHash: guard.Secret("$2b$32$" + strings.Repeat("a", 53))}
 	if cl, ok := cfg.Clients.(tokClients); ok {
 		cl["spa"] = Client{Public: true, Grants: []string{"password"}, Scopes: []string{"read"}}
 		cl["spa-off"] = Client{Public: true, Grants: []string{"password"}, Disabled: true}
@@ -229,7 +230,7 @@ func addHardeningAccounts(cfg *TokenEndpointConfig) {
 // a wrong password but logs its own line, without the hash.
 func TestTokenCorruptHashLogged(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, addHardeningAccounts)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, addHardeningAccounts)
 	for _, user := range []string{"broken", "cost32", "sso", "alice"} {
 		checkTokResponse(t, f.do(tokRequest(form("grant_type", "password", "username", user, "password", "wrong"))), 400, tokErrorHeaders(), tokBadLogin)
 	}
@@ -255,7 +256,7 @@ func TestTokenCorruptHashLogged(t *testing.T) {
 func TestTokenNoLockout(t *testing.T) {
 	t.Parallel()
 	var clock *tokClock
-	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		clock = &tokClock{t: tokNow}
 		// The defaults, on the test clock.
 		c.Limiter = MustNewMemoryLimiter(MemoryLimiterConfig{Now: clock.Now})
@@ -348,7 +349,7 @@ func TestTokenPasswordGrantClients(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newTokFixture(t, PasswordHasherConfig{}, c.mod)
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, c.mod)
 			rec := f.do(c.req)
 			if c.status != 200 {
 				checkTokResponse(t, rec, c.status, c.hdr, c.body)
@@ -367,11 +368,11 @@ func TestTokenInferPasswordGrant(t *testing.T) {
 	t.Parallel()
 	on := func(c *TokenEndpointConfig) { c.InferPasswordGrant = true }
 	noGrant := tokErrBody("invalid_request", "grant_type required")
-	f := newTokFixture(t, PasswordHasherConfig{}, on)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, on)
 	f.checkTokSuccess(t, f.do(tokRequest(form("username", "alice", "password", tokAlicePW))), "read write")
 	checkTokResponse(t, f.do(tokRequest(form("username", "alice", "password", "wrong"))), 400, tokErrorHeaders(), tokBadLogin)
 	checkTokResponse(t, f.do(tokRequest(form("username", "alice"))), 400, tokErrorHeaders(), noGrant)
-	off := newTokFixture(t, PasswordHasherConfig{}, nil)
+	off := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	checkTokResponse(t, off.do(tokRequest(form("username", "alice", "password", tokAlicePW))), 400, tokErrorHeaders(), noGrant)
 	_, err := NewTokenEndpoint(TokenEndpointConfig{Issuer: off.e.cfg.Issuer, Hasher: off.hasher, InferPasswordGrant: true})
 	if err == nil || !strings.Contains(err.Error(), "InferPasswordGrant needs EnablePasswordGrant") {
@@ -388,7 +389,7 @@ func TestTokenProxyWarning(t *testing.T) {
 			append([]func(*http.Request){plainHTTP, withRemote("127.0.0.1:5000")}, extra...)...)
 	}
 	const line = `TrustedProxies is empty`
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	f.do(local())
 	if strings.Contains(f.logs.String(), line) {
 		t.Error("warning without forwarding headers")
@@ -399,7 +400,7 @@ func TestTokenProxyWarning(t *testing.T) {
 	if n := strings.Count(f.logs.String(), line); n != 1 {
 		t.Errorf("warnings: got %d, want 1:\n%s", n, f.logs.String())
 	}
-	g := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	g := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	g.do(local(withHeader("X-Forwarded-For", "203.0.113.5"), withHeader("X-Forwarded-Proto", "https")))
@@ -424,7 +425,7 @@ func TestTokenLimiterDown(t *testing.T) {
 		t.Run(which, func(t *testing.T) {
 			t.Parallel()
 			var seen error
-			f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 				switch which {
 				case "Limiter":
 					c.Limiter = tokFailingLimiter{}
@@ -433,7 +434,7 @@ func TestTokenLimiterDown(t *testing.T) {
 				default:
 					c.AccountLimiter = tokFailingLimiter{}
 				}
-				c.ErrorWriter = func(w http.ResponseWriter, r *http.Request, err error) { seen = err; WriteError(w, r, err) }
+				c.ErrorWriter = func(w http.ResponseWriter, r *http.Request, err error) { seen = err; guard.WriteError(w, r, err) }
 			})
 			for _, r := range []*http.Request{
 				tokRequest(form("grant_type", "password", "username", "alice", "password", tokAlicePW)),
@@ -466,7 +467,7 @@ func TestTokenZeroValue(t *testing.T) {
 func TestTokenLimiterKeys(t *testing.T) {
 	t.Parallel()
 	pair, ip, acct := &tokKeyRecorder{}, &tokKeyRecorder{}, &tokKeyRecorder{}
-	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		c.Limiter, c.IPLimiter, c.AccountLimiter = pair, ip, acct
 	})
 	f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", "wrong"), withRemote("198.51.100.7:1")))
@@ -487,13 +488,13 @@ func TestTokenLimiterKeys(t *testing.T) {
 // under test: "plain:" + password is the stored form.
 type tokPlainHasher struct{}
 
-func (tokPlainHasher) Hash(_ context.Context, pw string) (Secret, error) {
-	return Secret("plain:" + pw), nil
+func (tokPlainHasher) Hash(_ context.Context, pw string) (guard.Secret, error) {
+	return guard.Secret("plain:" + pw), nil
 }
-func (tokPlainHasher) Verify(_ context.Context, pw string, enc Secret) (bool, error) {
+func (tokPlainHasher) Verify(_ context.Context, pw string, enc guard.Secret) (bool, error) {
 	if string(enc) != "plain:"+pw {
-		return false, ErrPasswordMismatch
+		return false, guard.ErrPasswordMismatch
 	}
 	return false, nil
 }
-func (tokPlainHasher) VerifyDummy(context.Context, string) error { return ErrPasswordMismatch }
+func (tokPlainHasher) VerifyDummy(context.Context, string) error { return guard.ErrPasswordMismatch }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/guardkit/guard"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -40,12 +41,12 @@ const (
 	tokTestHost = "https://auth.example/token"
 )
 
-var tokArgon2 = Argon2Params{Memory: 7168, Time: 5}
+var tokArgon2 = guard.Argon2Params{Memory: 7168, Time: 5}
 
 // tokHashes are computed once: hashes are portable between hashers with the
 // same policy.
 var tokHashes = sync.OnceValue(func() map[string]string {
-	h, err := NewPasswordHasher(PasswordHasherConfig{Argon2: tokArgon2, BcryptCost: 10, QueueTimeout: testQueueTimeout})
+	h, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{Argon2: tokArgon2, BcryptCost: 10, QueueTimeout: testQueueTimeout})
 	if err != nil {
 		panic(err)
 	}
@@ -85,12 +86,12 @@ func (s *tokUsers) LookupUser(ctx context.Context, name string) (User, error) {
 	}
 	u, ok := s.users[name]
 	if !ok {
-		return User{}, ErrNotFound
+		return User{}, guard.ErrNotFound
 	}
 	return u, nil
 }
 
-func (s *tokUsers) UpdatePasswordHash(_ context.Context, name string, h Secret) error {
+func (s *tokUsers) UpdatePasswordHash(_ context.Context, name string, h guard.Secret) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.users[name]
@@ -112,29 +113,39 @@ func (c tokClients) LookupClient(_ context.Context, id string) (Client, error) {
 	if cl, ok := c[id]; ok {
 		return cl, nil
 	}
-	return Client{}, ErrNotFound
+	return Client{}, guard.ErrNotFound
 }
 
 // tokCountingHasher records the hashing work of each request.
+// tokCountingHasher counts the endpoint's calls to its hasher. Each call is
+// one key-derivation run, whatever it answers: the root package's
+// TestVerifyCostsOneKDF holds the hasher to that on every path, so counting
+// calls here is counting hashing work.
 type tokCountingHasher struct {
-	h                    *PasswordHasher
-	hash, verify, verDum atomic.Int32
+	h                          *guard.PasswordHasher
+	hash, verify, verDum, runs atomic.Int32
 }
 
-func (c *tokCountingHasher) Hash(ctx context.Context, pw string) (Secret, error) {
+func (c *tokCountingHasher) Hash(ctx context.Context, pw string) (guard.Secret, error) {
 	c.hash.Add(1)
+	c.runs.Add(1)
 	return c.h.Hash(ctx, pw)
 }
 
-func (c *tokCountingHasher) Verify(ctx context.Context, pw string, enc Secret) (bool, error) {
+func (c *tokCountingHasher) Verify(ctx context.Context, pw string, enc guard.Secret) (bool, error) {
 	c.verify.Add(1)
+	c.runs.Add(1)
 	return c.h.Verify(ctx, pw, enc)
 }
 
 func (c *tokCountingHasher) VerifyDummy(ctx context.Context, pw string) error {
 	c.verDum.Add(1)
+	c.runs.Add(1)
 	return c.h.VerifyDummy(ctx, pw)
 }
+
+// kdfRuns returns the key-derivation runs since its last call.
+func (c *tokCountingHasher) kdfRuns() int { return int(c.runs.Swap(0)) }
 
 func (c *tokCountingHasher) counts() [3]int32 {
 	return [3]int32{c.hash.Swap(0), c.verify.Swap(0), c.verDum.Swap(0)}
@@ -173,11 +184,11 @@ func (b *tokLockedBuffer) String() string {
 
 type tokFixture struct {
 	e        *TokenEndpoint
-	hasher   *PasswordHasher
+	hasher   *guard.PasswordHasher
 	count    *tokCountingHasher
-	kdf      func() []kdfRun // key-derivation runs since the last call
+	kdf      func() int // key-derivation runs since the last call
 	users    *tokUsers
-	verifier *Verifier
+	verifier *guard.Verifier
 	clock    *tokClock
 	logs     *tokLockedBuffer
 }
@@ -186,41 +197,40 @@ type tokFixture struct {
 // bob (disabled), carol (legacy bcrypt hash) and clients svc
 // (client_credentials; read write) and web (password; read). mod may change
 // the config before construction.
-func newTokFixture(t testing.TB, hcfg PasswordHasherConfig, mod func(*TokenEndpointConfig)) *tokFixture {
+func newTokFixture(t testing.TB, hcfg guard.PasswordHasherConfig, mod func(*TokenEndpointConfig)) *tokFixture {
 	t.Helper()
 	hs := tokHashes()
-	key, err := NewHMACKey(HS256, []byte(tokHMACKey), "k1")
+	key, err := guard.NewHMACKey(guard.HS256, []byte(tokHMACKey), "k1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return tokNow }
-	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: key, Issuer: "https://auth.example", TTL: 10 * time.Minute, Now: now})
+	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key, Issuer: "https://auth.example", TTL: 10 * time.Minute, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ver, err := NewVerifier(VerifierConfig{Keys: []*Key{key}, Issuers: []string{"https://auth.example"}, Now: now})
+	ver, err := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}, Issuers: []string{"https://auth.example"}, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hcfg.Argon2 = tokArgon2
 	hcfg.BcryptCost = 10
-	h, err := NewPasswordHasher(hcfg)
+	h, err := guard.NewPasswordHasher(hcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kdf := traceKDF(h)
 	users := &tokUsers{users: map[string]User{
-		"alice": {Subject: "user-1", PasswordHash: Secret(hs[tokAlicePW]), Roles: []string{"admin"}, Scopes: []string{"read", "write"}},
-		"bob":   {PasswordHash: Secret(hs[tokBobPW]), Roles: []string{"user"}, Disabled: true},
-		"carol": {PasswordHash: Secret(hs[tokCarolPW]), Roles: []string{"user"}, Scopes: []string{"read"}},
-		"dave":  {Roles: []string{"user"}},                                                            // single sign-on only: no password
-		"erin":  {PasswordHash: "$2a$10$short", Roles: []string{"user"}},                              // corrupt stored hash
-		"frank": {PasswordHash: Secret("$2b$31$" + strings.Repeat("A", 53)), Roles: []string{"user"}}, // cost above the ceiling
+		"alice": {Subject: "user-1", PasswordHash: guard.Secret(hs[tokAlicePW]), Roles: []string{"admin"}, Scopes: []string{"read", "write"}},
+		"bob":   {PasswordHash: guard.Secret(hs[tokBobPW]), Roles: []string{"user"}, Disabled: true},
+		"carol": {PasswordHash: guard.Secret(hs[tokCarolPW]), Roles: []string{"user"}, Scopes: []string{"read"}},
+		"dave":  {Roles: []string{"user"}},                                                                  // single sign-on only: no password
+		"erin":  {PasswordHash: "$2a$10$short", Roles: []string{"user"}},                                    // corrupt stored hash
+		"frank": {PasswordHash: guard.Secret("$2b$31$" + strings.Repeat("A", 53)), Roles: []string{"user"}}, // cost above the ceiling
 	}}
 	clients := tokClients{
-		tokSvcID: {SecretHash: Secret(hs[tokSvcPW]), Roles: []string{"service"}, Scopes: []string{"read", "write"}},
-		tokWebID: {SecretHash: Secret(hs[tokWebPW]), Grants: []string{"password"}, Scopes: []string{"read"}},
-		"off":    {SecretHash: Secret(hs[tokWebPW]), Disabled: true},
+		tokSvcID: {SecretHash: guard.Secret(hs[tokSvcPW]), Roles: []string{"service"}, Scopes: []string{"read", "write"}},
+		tokWebID: {SecretHash: guard.Secret(hs[tokWebPW]), Grants: []string{"password"}, Scopes: []string{"read"}},
+		"off":    {SecretHash: guard.Secret(hs[tokWebPW]), Disabled: true},
 	}
 	clock := &tokClock{t: tokNow}
 	logs := &tokLockedBuffer{}
@@ -247,7 +257,7 @@ func newTokFixture(t testing.TB, hcfg PasswordHasherConfig, mod func(*TokenEndpo
 	}
 	count := &tokCountingHasher{h: h}
 	e.hasher = count
-	return &tokFixture{e: e, hasher: h, count: count, kdf: kdf, users: users, verifier: ver, clock: clock, logs: logs}
+	return &tokFixture{e: e, hasher: h, count: count, kdf: count.kdfRuns, users: users, verifier: ver, clock: clock, logs: logs}
 }
 
 // tokRequest is a token request over TLS from 192.0.2.1 unless changed by mods.
@@ -325,7 +335,7 @@ func checkTokResponse(t *testing.T, rec *httptest.ResponseRecorder, status int, 
 }
 
 // checkTokSuccess checks a 200 and returns the verified claims.
-func (f *tokFixture) checkTokSuccess(t *testing.T, rec *httptest.ResponseRecorder, scope string) *Claims {
+func (f *tokFixture) checkTokSuccess(t *testing.T, rec *httptest.ResponseRecorder, scope string) *guard.Claims {
 	t.Helper()
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status: got %d, want 200 (body %q)", rec.Code, rec.Body.String())
@@ -377,7 +387,7 @@ func TestNewTokenEndpointConfig(t *testing.T) {
 
 func TestTokenPasswordGrant(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	cases := []struct {
 		name      string
 		req       *http.Request
@@ -515,7 +525,7 @@ func TestTokenErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newTokFixture(t, PasswordHasherConfig{}, c.mod)
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, c.mod)
 			rec := f.do(c.req)
 			checkTokResponse(t, rec, c.status, c.hdr, c.body)
 			if got := f.count.counts(); got[1]+got[2] != c.verify || got[0] != 0 {
@@ -527,17 +537,17 @@ func TestTokenErrors(t *testing.T) {
 
 func TestTokenSentinels(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	cases := []struct {
 		req  *http.Request
 		want []error
 	}{
-		{tokRequest(form("grant_type", "password", "username", "alice", "password", "x")), []error{ErrInvalidGrant}},
-		{tokRequest(form("grant_type", "nope")), []error{ErrUnsupportedGrantType}},
-		{tokRequest(form("grant_type", "client_credentials"), withBasic(tokSvcID, "x")), []error{ErrInvalidClient}},
-		{tokRequest(form("grant_type", "client_credentials", "scope", "x"), withBasic(tokSvcID, tokSvcPW)), []error{ErrInvalidScope}},
-		{tokRequest(form("grant_type", "client_credentials"), withBasic(tokWebID, tokWebPW)), []error{ErrUnauthorizedClient}},
-		{tokRequest("a=%zz"), []error{ErrInvalidRequest}},
+		{tokRequest(form("grant_type", "password", "username", "alice", "password", "x")), []error{guard.ErrInvalidGrant}},
+		{tokRequest(form("grant_type", "nope")), []error{guard.ErrUnsupportedGrantType}},
+		{tokRequest(form("grant_type", "client_credentials"), withBasic(tokSvcID, "x")), []error{guard.ErrInvalidClient}},
+		{tokRequest(form("grant_type", "client_credentials", "scope", "x"), withBasic(tokSvcID, tokSvcPW)), []error{guard.ErrInvalidScope}},
+		{tokRequest(form("grant_type", "client_credentials"), withBasic(tokWebID, tokWebPW)), []error{guard.ErrUnauthorizedClient}},
+		{tokRequest("a=%zz"), []error{guard.ErrInvalidRequest}},
 	}
 	for _, c := range cases {
 		_, err := f.e.serve(httptest.NewRecorder(), c.req)
@@ -548,17 +558,17 @@ func TestTokenSentinels(t *testing.T) {
 		}
 	}
 	// The wire errors of throttling and a full pool match their sentinels.
-	if err := error(errTokenBusy); !errors.Is(err, ErrBusy) {
+	if err := error(errTokenBusy); !errors.Is(err, guard.ErrBusy) {
 		t.Errorf("busy: got %v, want ErrBusy", err)
 	}
-	if err := error(errTokenThrottled); !errors.Is(err, ErrThrottled) || !errors.Is(err, ErrInvalidRequest) {
+	if err := error(errTokenThrottled); !errors.Is(err, guard.ErrThrottled) || !errors.Is(err, guard.ErrInvalidRequest) {
 		t.Errorf("throttled: got %v, want ErrThrottled and ErrInvalidRequest", err)
 	}
 }
 
 func TestTokenClientCredentials(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	basic := func(r *http.Request) {
 		// Exactly what golang.org/x/oauth2 sends (AuthStyleInHeader).
 		r.SetBasicAuth(url.QueryEscape(tokSvcID), url.QueryEscape(tokSvcPW))
@@ -592,7 +602,7 @@ func TestTokenClientCredentials(t *testing.T) {
 // answer byte for byte the same and do the same hashing work.
 func TestTokenNoUserEnumeration(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	cases := []struct {
 		name, user, pw string
 		dummy          bool
@@ -625,7 +635,7 @@ func TestTokenNoUserEnumeration(t *testing.T) {
 			t.Errorf("%s: hashing work got [Hash Verify VerifyDummy] %v, want %v", c.name, got, want)
 		}
 		// One key derivation, whatever the reason for the failure.
-		if runs := f.kdf(); len(runs) != 1 {
+		if runs := f.kdf(); runs != 1 {
 			t.Errorf("%s: key-derivation runs got %v, want 1", c.name, runs)
 		}
 	}
@@ -636,7 +646,7 @@ func TestTokenNoUserEnumeration(t *testing.T) {
 
 func TestTokenRehash(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	legacy := f.users.get("carol").PasswordHash
 	if !strings.HasPrefix(string(legacy), "$2a$04$") {
 		t.Fatalf("fixture: carol's hash is not bcrypt cost 4")
@@ -700,7 +710,7 @@ func TestTokenTransport(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newTokFixture(t, PasswordHasherConfig{}, c.mod)
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, c.mod)
 			f.checkTokSuccess(t, f.do(c.req), "")
 		})
 	}
@@ -746,7 +756,7 @@ func TestTokenClientIP(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ipl := &tokKeyRecorder{}
-			f := newTokFixture(t, PasswordHasherConfig{}, func(cfg *TokenEndpointConfig) {
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, func(cfg *TokenEndpointConfig) {
 				cfg.TrustedProxies = proxies
 				cfg.IPLimiter = ipl
 			})
@@ -774,7 +784,7 @@ func TestTokenBruteForce(t *testing.T) {
 	for _, user := range []string{"alice", "nobody"} { // unknown usernames are throttled the same way
 		t.Run(user, func(t *testing.T) {
 			t.Parallel()
-			f := newTokFixture(t, PasswordHasherConfig{}, nil)
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 			ip := 0
 			try := func(pw string) *httptest.ResponseRecorder {
 				ip++ // a new IP each time: this is the per-username count
@@ -831,7 +841,7 @@ func TestTokenBruteForce(t *testing.T) {
 
 	t.Run("per IP", func(t *testing.T) {
 		t.Parallel()
-		f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+		f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 		})
 		f.e.ipLimiter = MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: 4, BaseDelay: 30 * time.Second, Now: f.clock.Now})
@@ -861,7 +871,7 @@ func TestTokenBruteForce(t *testing.T) {
 
 	t.Run("client", func(t *testing.T) {
 		t.Parallel()
-		f := newTokFixture(t, PasswordHasherConfig{}, nil)
+		f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 		for range 3 {
 			rec := f.do(tokRequest(form("grant_type", "client_credentials"), withBasic(tokSvcID, "wrong")))
 			checkTokResponse(t, rec, 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), tokErrBody("invalid_client", "client authentication failed"))
@@ -873,14 +883,16 @@ func TestTokenBruteForce(t *testing.T) {
 	})
 }
 
-// TestTokenBusy: with every hashing slot held, logins get 503 with
-// Retry-After at once, before any wait; nothing is counted as a failure.
+// TestTokenBusy: while the hasher refuses work (every slot held), logins get
+// 503 with Retry-After at once, before any wait; nothing is counted as a
+// failure. The refusal is the real hasher's: tokBusyHasher hands it a
+// context that has ended, which a pool with QueueTimeout < 0 refuses
+// exactly as it refuses a full pool (the root package's TestBusy fills the
+// pool itself).
 func TestTokenBusy(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{MaxConcurrent: 2, QueueTimeout: -1}, nil)
-	for range cap(f.hasher.sem) {
-		f.hasher.sem <- struct{}{}
-	}
+	f := newTokFixture(t, guard.PasswordHasherConfig{MaxConcurrent: 1, QueueTimeout: -1}, nil)
+	f.e.hasher = &tokBusyHasher{f.count}
 	busy := tokErrBody("temporarily_unavailable", "server busy; retry later")
 	reqs := map[string]func() *http.Request{
 		"known user": func() *http.Request {
@@ -900,9 +912,7 @@ func TestTokenBusy(t *testing.T) {
 			})
 		}
 	}
-	for range cap(f.hasher.sem) {
-		<-f.hasher.sem
-	}
+	f.e.hasher = f.count
 	f.checkTokSuccess(t, f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", tokAlicePW))), "read write")
 
 	// A request whose client is gone also gets 503, not a failure.
@@ -910,48 +920,29 @@ func TestTokenBusy(t *testing.T) {
 	cancel()
 	rec := f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", tokAlicePW)).WithContext(ctx))
 	checkTokResponse(t, rec, 503, tokErrorHeaders("Retry-After", "1"), busy)
+	f.checkTokSuccess(t, f.do(tokRequest(form("grant_type", "client_credentials"), withBasic(tokSvcID, tokSvcPW))), "read write")
 }
 
-// TestTokenBusyWithConcurrentLogin saturates the pool with a real request:
-// the first login holds the only slot inside its verification, and a second
-// login gets 503 at once (QueueTimeout < 0), with no sleeping.
-func TestTokenBusyWithConcurrentLogin(t *testing.T) {
-	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{MaxConcurrent: 1, QueueTimeout: -1}, nil)
-	inVerify := make(chan struct{})
-	release := make(chan struct{})
-	f.e.hasher = &tokBlockingHasher{tokCountingHasher: f.count, in: inVerify, release: release}
-	done := make(chan *httptest.ResponseRecorder)
-	go func() {
-		done <- f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", tokAlicePW)))
-	}()
-	<-inVerify // the first login holds the only slot
-	rec := f.do(tokRequest(form("grant_type", "password", "username", "nobody", "password", "x")))
-	checkTokResponse(t, rec, 503, tokErrorHeaders("Retry-After", "1"), tokErrBody("temporarily_unavailable", "server busy; retry later"))
-	close(release)
-	f.checkTokSuccess(t, <-done, "read write")
+// tokBusyHasher is the fixture's hasher at a moment when it has no free
+// slot: every call reaches the real hasher with a context that has ended.
+type tokBusyHasher struct{ *tokCountingHasher }
+
+func ended() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
 
-// tokBlockingHasher holds a pool slot inside the first Verify until released.
-type tokBlockingHasher struct {
-	*tokCountingHasher
-	in, release chan struct{}
-	once        sync.Once
+func (b *tokBusyHasher) Hash(_ context.Context, pw string) (guard.Secret, error) {
+	return b.tokCountingHasher.Hash(ended(), pw)
 }
 
-func (b *tokBlockingHasher) Verify(ctx context.Context, pw string, enc Secret) (bool, error) {
-	first := false
-	b.once.Do(func() { first = true })
-	if first {
-		h := b.h
-		if err := h.acquire(ctx); err != nil {
-			return false, err
-		}
-		close(b.in)
-		<-b.release
-		h.release()
-	}
-	return b.tokCountingHasher.Verify(ctx, pw, enc)
+func (b *tokBusyHasher) Verify(_ context.Context, pw string, enc guard.Secret) (bool, error) {
+	return b.tokCountingHasher.Verify(ended(), pw, enc)
+}
+
+func (b *tokBusyHasher) VerifyDummy(_ context.Context, pw string) error {
+	return b.tokCountingHasher.VerifyDummy(ended(), pw)
 }
 
 // tokFailingUsers fails every lookup with an error whose text must not leak.
@@ -966,18 +957,18 @@ func (tokFailingUsers) LookupUser(context.Context, string) (User, error) {
 type tokFailingClients struct{}
 
 func (tokFailingClients) LookupClient(context.Context, string) (Client, error) {
-	return Client{}, &Error{Status: 401, Code: "invalid_token", Description: "leaky", Err: errTokStoreDown}
+	return Client{}, &guard.Error{Status: 401, Code: "invalid_token", Description: "leaky", Err: errTokStoreDown}
 }
 
 func TestTokenStoreError(t *testing.T) {
 	t.Parallel()
 	var seen []error
-	f := newTokFixture(t, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		c.Users = tokFailingUsers{}
 		c.Clients = tokFailingClients{}
 		c.ErrorWriter = func(w http.ResponseWriter, r *http.Request, err error) {
 			seen = append(seen, err)
-			WriteError(w, r, err)
+			guard.WriteError(w, r, err)
 		}
 	})
 	for _, r := range []*http.Request{
@@ -1004,7 +995,7 @@ func TestTokenStoreError(t *testing.T) {
 // logger and checks that no password, secret, hash or token is written.
 func TestTokenSecretsNotLogged(t *testing.T) {
 	t.Parallel()
-	f := newTokFixture(t, PasswordHasherConfig{}, nil)
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, nil)
 	wrongPW := "Tr0ub4dor&3-wrong"
 	var tokens []string
 	reqs := []*http.Request{
@@ -1063,7 +1054,7 @@ func (tokNopLimiter) Refund(context.Context, string) error                 { ret
 func (tokNopLimiter) Succeed(context.Context, string) error                { return nil }
 
 func BenchmarkTokenEndpoint(b *testing.B) {
-	f := newTokFixture(b, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	f := newTokFixture(b, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		c.Limiter, c.IPLimiter, c.AccountLimiter, c.Logger = tokNopLimiter{}, tokNopLimiter{}, tokNopLimiter{}, nil
 	})
 	f.e.hasher = f.hasher
@@ -1123,7 +1114,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 	} {
 		f.Add(s[0], s[1], s[2])
 	}
-	fx := newTokFixture(f, PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+	fx := newTokFixture(f, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
 		c.Limiter, c.IPLimiter, c.AccountLimiter, c.Logger = tokNopLimiter{}, tokNopLimiter{}, tokNopLimiter{}, nil
 	})
 	fx.e.hasher = fx.hasher

@@ -20,6 +20,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 // interopAlgs are the asymmetric algorithms every stack here speaks.
@@ -73,7 +74,7 @@ func newGuardIssuer(t *testing.T) *guardIssuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disc, err := guard.DiscoveryHandler(guard.DiscoveryConfig{
+	disc, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{
 		Issuer: srv.URL, JWKSURI: srv.URL + "/jwks", SigningAlgorithms: interopAlgs,
 	})
 	if err != nil {
@@ -155,7 +156,7 @@ func newForeignIssuer(t *testing.T) *foreignIssuer {
 	mux := http.NewServeMux()
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
-	disc, err := guard.DiscoveryHandler(guard.DiscoveryConfig{Issuer: f.srv.URL, JWKSURI: f.srv.URL + "/jwks", SigningAlgorithms: interopAlgs})
+	disc, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{Issuer: f.srv.URL, JWKSURI: f.srv.URL + "/jwks", SigningAlgorithms: interopAlgs})
 	if err != nil {
 		t.Fatal(err)
 	}

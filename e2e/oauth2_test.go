@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -27,22 +28,22 @@ const (
 	webPW   = "web-secret"
 )
 
-type users map[string]guard.User
+type users map[string]authserver.User
 
-func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
+func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
 	if v, ok := u[name]; ok {
 		return v, nil
 	}
-	return guard.User{}, guard.ErrNotFound
+	return authserver.User{}, guard.ErrNotFound
 }
 
-type clients map[string]guard.Client
+type clients map[string]authserver.Client
 
-func (c clients) LookupClient(_ context.Context, id string) (guard.Client, error) {
+func (c clients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
 	if v, ok := c[id]; ok {
 		return v, nil
 	}
-	return guard.Client{}, guard.ErrNotFound
+	return authserver.Client{}, guard.ErrNotFound
 }
 
 // seen records how each token request authenticated its client.
@@ -76,7 +77,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer:              iss,
 		Hasher:              h,
 		EnablePasswordGrant: true,

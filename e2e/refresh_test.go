@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"golang.org/x/oauth2"
 )
 
@@ -30,14 +31,14 @@ func TestTokenSourceRefreshes(t *testing.T) {
 		t.Fatal(err)
 	}
 	grants := []string{"password", "refresh_token"}
-	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer: iss, Hasher: h, EnablePasswordGrant: true,
 		Users: users{"alice": {PasswordHash: hash(alicePW), Roles: []string{"admin"}, Scopes: []string{"read", "write"}}},
 		Clients: clients{
 			webID: {SecretHash: hash(webPW), Grants: grants, Scopes: []string{"read", "write"}},
 			spaID: {Public: true, Grants: grants, Scopes: []string{"read", "write"}},
 		},
-		Refresh: &guard.RefreshConfig{Store: guard.MustNewMemoryRefreshStore(guard.MemoryRefreshStoreConfig{})},
+		Refresh: &authserver.RefreshConfig{Store: authserver.MustNewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{})},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package guardtest helps an app test the routes it protects with guard:
 // keys and tokens minted with chosen claims, a settable clock, requests that
-// reach a [guard.TokenEndpoint] from an httptest client, assertions on
+// reach a [authserver.TokenEndpoint] from an httptest client, assertions on
 // RFC 6750 responses, and a fake identity provider ([JWKSServer]) whose keys
 // rotate, for services that verify another party's tokens.
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"github.com/guardkit/guard/guardtest"
 )
 
@@ -75,7 +76,7 @@ func TestTokenRequestReachesTheEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer: guardtest.Issuer(t, guard.TokenIssuerConfig{Key: key}), Hasher: hasher,
 		Users: users{"alice": {PasswordHash: hash}}, EnablePasswordGrant: true,
 	})
@@ -89,13 +90,13 @@ func TestTokenRequestReachesTheEndpoint(t *testing.T) {
 	}
 }
 
-type users map[string]guard.User
+type users map[string]authserver.User
 
-func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
+func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
 	if x, ok := u[name]; ok {
 		return x, nil
 	}
-	return guard.User{}, guard.ErrNotFound
+	return authserver.User{}, guard.ErrNotFound
 }
 
 func TestClock(t *testing.T) {

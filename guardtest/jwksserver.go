@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 // JWKSServer is a fake identity provider for tests of a service that
@@ -47,7 +48,7 @@ func NewJWKSServer(t testing.TB) *JWKSServer {
 	if err != nil {
 		t.Fatalf("guardtest: %v", err)
 	}
-	disco, err := guard.DiscoveryHandler(guard.DiscoveryConfig{Issuer: s.Issuer(), JWKSURI: s.URL(), Keys: ks, MaxAge: time.Second})
+	disco, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{Issuer: s.Issuer(), JWKSURI: s.URL(), Keys: ks, MaxAge: time.Second})
 	if err != nil {
 		t.Fatalf("guardtest: %v", err)
 	}

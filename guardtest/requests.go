@@ -20,7 +20,7 @@ func BearerRequest(method, target, token string) *http.Request {
 }
 
 // TokenRequest is a POST of form to target (such as "/token") that a
-// [guard.TokenEndpoint] accepts: form-encoded, and over TLS as far as the
+// [authserver.TokenEndpoint] accepts: form-encoded, and over TLS as far as the
 // endpoint can tell (httptest's default peer, 192.0.2.1, is not loopback, so
 // a plain request would get 400 "TLS required"). The client IP stays
 // 192.0.2.1; set RemoteAddr to test throttling per address.

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"github.com/redis/go-redis/v9"
 )
 
-// AuthCodes is a [guard.AuthCodeStore] on Redis: one hash per code, keyed by
+// AuthCodes is a [authserver.AuthCodeStore] on Redis: one hash per code, keyed by
 // the code's digest and expiring at its ExpiresAt. Redemption is one Lua
 // script, so of two instances redeeming one code at once exactly one gets it
 // unused; the record stays, marked used, until it expires, so that a second
@@ -28,9 +29,9 @@ func (a *AuthCodes) key(digest [32]byte) string {
 	return a.s.prefix + "ac:" + base64.RawURLEncoding.EncodeToString(digest[:])
 }
 
-// SaveAuthCode implements [guard.AuthCodeStore]. A code already expired is
+// SaveAuthCode implements [authserver.AuthCodeStore]. A code already expired is
 // not stored.
-func (a *AuthCodes) SaveAuthCode(ctx context.Context, digest [32]byte, c guard.AuthCode) error {
+func (a *AuthCodes) SaveAuthCode(ctx context.Context, digest [32]byte, c authserver.AuthCode) error {
 	if !time.Now().Before(c.ExpiresAt) {
 		return nil
 	}
@@ -63,28 +64,28 @@ end
 return {state, f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or ''}
 `)
 
-// RedeemAuthCode implements [guard.AuthCodeStore].
-func (a *AuthCodes) RedeemAuthCode(ctx context.Context, digest [32]byte) (guard.AuthCode, error) {
+// RedeemAuthCode implements [authserver.AuthCodeStore].
+func (a *AuthCodes) RedeemAuthCode(ctx context.Context, digest [32]byte) (authserver.AuthCode, error) {
 	ctx, cancel := a.s.call(ctx)
 	defer cancel()
 	res, err := redeemScript.Run(ctx, a.s.rdb, []string{a.key(digest)}, time.Now().UnixMilli()).StringSlice()
 	if err != nil {
-		return guard.AuthCode{}, wrap("auth code redeem", err)
+		return authserver.AuthCode{}, wrap("auth code redeem", err)
 	}
 	if res[0] == "nf" {
-		return guard.AuthCode{}, guard.ErrNotFound
+		return authserver.AuthCode{}, guard.ErrNotFound
 	}
 	if len(res) != 9 {
-		return guard.AuthCode{}, errors.New("redisstore: auth code redeem: unexpected reply")
+		return authserver.AuthCode{}, errors.New("redisstore: auth code redeem: unexpected reply")
 	}
 	exp, err := strconv.ParseInt(res[6], 10, 64)
 	if err != nil {
-		return guard.AuthCode{}, errors.New("redisstore: auth code redeem: malformed record")
+		return authserver.AuthCode{}, errors.New("redisstore: auth code redeem: malformed record")
 	}
-	c := guard.AuthCode{ClientID: res[1], RedirectURI: res[2], CodeChallenge: res[3], Scopes: fields(res[4]),
+	c := authserver.AuthCode{ClientID: res[1], RedirectURI: res[2], CodeChallenge: res[3], Scopes: fields(res[4]),
 		Username: res[5], ExpiresAt: time.UnixMilli(exp), Used: res[0] == "used", TokenID: res[7], RefreshFamily: res[8]}
 	if c.Used {
-		return c, guard.ErrCodeReused
+		return c, authserver.ErrCodeReused
 	}
 	return c, nil
 }
@@ -95,7 +96,7 @@ redis.call('HSET', KEYS[1], 'tid', ARGV[1], 'fam', ARGV[2])
 return 1
 `)
 
-// RecordIssued implements [guard.AuthCodeStore]. A code already expired is
+// RecordIssued implements [authserver.AuthCodeStore]. A code already expired is
 // left alone.
 func (a *AuthCodes) RecordIssued(ctx context.Context, digest [32]byte, tokenID, refreshFamily string) error {
 	ctx, cancel := a.s.call(ctx)
@@ -106,4 +107,4 @@ func (a *AuthCodes) RecordIssued(ctx context.Context, digest [32]byte, tokenID, 
 	return nil
 }
 
-var _ guard.AuthCodeStore = (*AuthCodes)(nil)
+var _ authserver.AuthCodeStore = (*AuthCodes)(nil)

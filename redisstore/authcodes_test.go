@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 func TestAuthCodes(t *testing.T) {
@@ -17,7 +18,7 @@ func TestAuthCodes(t *testing.T) {
 	ac := st.AuthCodes()
 	ctx := context.Background()
 	exp := time.Now().Add(time.Minute).Truncate(time.Millisecond)
-	code := guard.AuthCode{ClientID: "spa", RedirectURI: "https://app.example/cb", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+	code := authserver.AuthCode{ClientID: "spa", RedirectURI: "https://app.example/cb", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		Scopes: []string{"read", "write"}, Username: "alice", ExpiresAt: exp}
 	d := func(b byte) [32]byte { return [32]byte{b} }
 	if err := ac.SaveAuthCode(ctx, d(1), code); err != nil {
@@ -33,7 +34,7 @@ func TestAuthCodes(t *testing.T) {
 		digest  [32]byte
 		record  func(*testing.T)
 		wantErr error
-		want    guard.AuthCode
+		want    authserver.AuthCode
 	}{
 		{name: "first redemption", digest: d(1), want: code},
 		{name: "second redemption: reused, with the issued tokens", digest: d(1),
@@ -42,8 +43,8 @@ func TestAuthCodes(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			wantErr: guard.ErrCodeReused,
-			want: func() guard.AuthCode {
+			wantErr: authserver.ErrCodeReused,
+			want: func() authserver.AuthCode {
 				c := code
 				c.Used, c.TokenID, c.RefreshFamily = true, "jti-1", "fam-1"
 				return c
@@ -88,7 +89,7 @@ func TestAuthCodesConcurrentRedeem(t *testing.T) {
 	ac := srv.store("t:").AuthCodes()
 	ctx := context.Background()
 	digest := [32]byte{7}
-	if err := ac.SaveAuthCode(ctx, digest, guard.AuthCode{ClientID: "spa", Username: "alice", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+	if err := ac.SaveAuthCode(ctx, digest, authserver.AuthCode{ClientID: "spa", Username: "alice", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -102,7 +103,7 @@ func TestAuthCodesConcurrentRedeem(t *testing.T) {
 			switch {
 			case err == nil:
 				won++
-			case errors.Is(err, guard.ErrCodeReused):
+			case errors.Is(err, authserver.ErrCodeReused):
 				reused++
 			default:
 				t.Error(err)

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"time"
 
-	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"github.com/redis/go-redis/v9"
 )
 
 // LimiterConfig configures [Store.Limiter]; the fields mean what they mean
-// for [guard.MemoryLimiterConfig]. Zero fields take the same defaults.
+// for [authserver.MemoryLimiterConfig]. Zero fields take the same defaults.
 type LimiterConfig struct {
 	// Name separates limiters with different settings in one Redis, such as
 	// "pair", "ip" and "account" for the token endpoint's three. Default "login".
@@ -29,7 +29,7 @@ type LimiterConfig struct {
 	RememberSuccess time.Duration
 }
 
-// Limiter is a [guard.LoginLimiter] on Redis, shared by every instance using
+// Limiter is a [authserver.LoginLimiter] on Redis, shared by every instance using
 // the same Redis, prefix and name: the threshold holds for the sum of their
 // attempts. Reserve, Refund and Succeed are one Lua script each (one round
 // trip, atomic), and time is Redis's clock, so instances with skewed clocks
@@ -122,25 +122,25 @@ func (l *Limiter) run(ctx context.Context, key, op string) ([]int64, error) {
 	return res, nil
 }
 
-// Reserve implements [guard.LoginLimiter].
-func (l *Limiter) Reserve(ctx context.Context, key string) (guard.Reservation, error) {
+// Reserve implements [authserver.LoginLimiter].
+func (l *Limiter) Reserve(ctx context.Context, key string) (authserver.Reservation, error) {
 	res, err := l.run(ctx, key, "reserve")
 	if err != nil {
-		return guard.Reservation{}, err
+		return authserver.Reservation{}, err
 	}
-	return guard.Reservation{RetryAfter: time.Duration(res[0]) * time.Millisecond, Succeeded: res[1] == 1}, nil
+	return authserver.Reservation{RetryAfter: time.Duration(res[0]) * time.Millisecond, Succeeded: res[1] == 1}, nil
 }
 
-// Refund implements [guard.LoginLimiter].
+// Refund implements [authserver.LoginLimiter].
 func (l *Limiter) Refund(ctx context.Context, key string) error {
 	_, err := l.run(ctx, key, "refund")
 	return err
 }
 
-// Succeed implements [guard.LoginLimiter].
+// Succeed implements [authserver.LoginLimiter].
 func (l *Limiter) Succeed(ctx context.Context, key string) error {
 	_, err := l.run(ctx, key, "succeed")
 	return err
 }
 
-var _ guard.LoginLimiter = (*Limiter)(nil)
+var _ authserver.LoginLimiter = (*Limiter)(nil)

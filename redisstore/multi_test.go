@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 // instance is one service instance: a token endpoint, its revocation
@@ -22,13 +23,13 @@ type instance struct {
 	srv *httptest.Server
 }
 
-type users map[string]guard.User
+type users map[string]authserver.User
 
-func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
+func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
 	if v, ok := u[name]; ok {
 		return v, nil
 	}
-	return guard.User{}, guard.ErrNotFound
+	return authserver.User{}, guard.ErrNotFound
 }
 
 var (
@@ -55,7 +56,7 @@ const apiKey = "demo_key_for_tests"
 func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
 	t.Helper()
 	h := testHasher(t)
-	lim := func(name string, threshold int) guard.LoginLimiter {
+	lim := func(name string, threshold int) authserver.LoginLimiter {
 		l, err := st.Limiter(LimiterConfig{Name: name, Threshold: threshold, BaseDelay: time.Minute})
 		if err != nil {
 			t.Fatal(err)
@@ -74,13 +75,13 @@ func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer: iss, Hasher: h, EnablePasswordGrant: true,
 		Users:          users{"alice": {PasswordHash: aliceHash, Roles: []string{"admin"}}},
 		Limiter:        lim("pair", 5),
 		IPLimiter:      lim("ip", 10_000),
 		AccountLimiter: lim("account", 50),
-		Refresh:        &guard.RefreshConfig{Store: st.RefreshTokens()},
+		Refresh:        &authserver.RefreshConfig{Store: st.RefreshTokens()},
 		Revocations:    revs, AccessTokenVerifier: ver,
 	})
 	if err != nil {

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"github.com/redis/go-redis/v9"
 )
 
-// RefreshTokens is a [guard.RefreshStore] on Redis: one hash per family
+// RefreshTokens is a [authserver.RefreshStore] on Redis: one hash per family
 // holding the digests of its current and previous tokens, expiring at the
 // family's absolute end. Rotation and revocation are Lua scripts, so two
 // instances racing with the same token see exactly one rotation, and a
@@ -25,8 +26,8 @@ func (s *Store) RefreshTokens() *RefreshTokens { return &RefreshTokens{s: s} }
 // The family ID is a digest the endpoint derived; it is used as it is.
 func (r *RefreshTokens) key(family string) string { return r.s.prefix + "rt:" + family }
 
-// CreateRefreshFamily implements [guard.RefreshStore].
-func (r *RefreshTokens) CreateRefreshFamily(ctx context.Context, fam guard.RefreshFamily, first [32]byte, idleUntil time.Time) error {
+// CreateRefreshFamily implements [authserver.RefreshStore].
+func (r *RefreshTokens) CreateRefreshFamily(ctx context.Context, fam authserver.RefreshFamily, first [32]byte, idleUntil time.Time) error {
 	ctx, cancel := r.s.call(ctx)
 	defer cancel()
 	k := r.key(fam.ID)
@@ -62,32 +63,32 @@ redis.call('DEL', KEYS[1])
 return {'reuse'}
 `)
 
-// RotateRefreshToken implements [guard.RefreshStore].
-func (r *RefreshTokens) RotateRefreshToken(ctx context.Context, rot guard.RefreshRotation) (guard.RefreshFamily, []byte, error) {
+// RotateRefreshToken implements [authserver.RefreshStore].
+func (r *RefreshTokens) RotateRefreshToken(ctx context.Context, rot authserver.RefreshRotation) (authserver.RefreshFamily, []byte, error) {
 	ctx, cancel := r.s.call(ctx)
 	defer cancel()
 	res, err := rotateScript.Run(ctx, r.s.rdb, []string{r.key(rot.Family)}, rot.Now.UnixMilli(), rot.ClientID, rot.Presented[:], rot.Next[:],
 		rot.IdleUntil.UnixMilli(), rot.GraceUntil.UnixMilli(), rot.Sealed).StringSlice()
 	if err != nil {
-		return guard.RefreshFamily{}, nil, wrap("refresh rotate", err)
+		return authserver.RefreshFamily{}, nil, wrap("refresh rotate", err)
 	}
 	switch res[0] {
 	case "nf":
-		return guard.RefreshFamily{}, nil, guard.ErrNotFound
+		return authserver.RefreshFamily{}, nil, guard.ErrNotFound
 	case "client":
-		return guard.RefreshFamily{}, nil, guard.ErrUnauthorizedClient
+		return authserver.RefreshFamily{}, nil, guard.ErrUnauthorizedClient
 	case "reuse":
-		return guard.RefreshFamily{}, nil, guard.ErrRefreshTokenReused
+		return authserver.RefreshFamily{}, nil, guard.ErrRefreshTokenReused
 	}
 	if len(res) != 8 {
-		return guard.RefreshFamily{}, nil, errors.New("redisstore: refresh rotate: unexpected reply")
+		return authserver.RefreshFamily{}, nil, errors.New("redisstore: refresh rotate: unexpected reply")
 	}
 	auth, err1 := strconv.ParseInt(res[5], 10, 64)
 	exp, err2 := strconv.ParseInt(res[6], 10, 64)
 	if err1 != nil || err2 != nil {
-		return guard.RefreshFamily{}, nil, errors.New("redisstore: refresh rotate: malformed record")
+		return authserver.RefreshFamily{}, nil, errors.New("redisstore: refresh rotate: malformed record")
 	}
-	fam := guard.RefreshFamily{ID: rot.Family, Username: res[2], Subject: res[3], Scopes: fields(res[4]),
+	fam := authserver.RefreshFamily{ID: rot.Family, Username: res[2], Subject: res[3], Scopes: fields(res[4]),
 		AuthTime: time.UnixMilli(auth), ExpiresAt: time.UnixMilli(exp), ClientID: res[7]}
 	var sealed []byte
 	if res[0] == "retry" {
@@ -104,7 +105,7 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
-// RevokeRefreshFamily implements [guard.RefreshStore].
+// RevokeRefreshFamily implements [authserver.RefreshStore].
 func (r *RefreshTokens) RevokeRefreshFamily(ctx context.Context, family, clientID string) error {
 	ctx, cancel := r.s.call(ctx)
 	defer cancel()
@@ -120,4 +121,4 @@ func (r *RefreshTokens) RevokeRefreshFamily(ctx context.Context, family, clientI
 	return nil
 }
 
-var _ guard.RefreshStore = (*RefreshTokens)(nil)
+var _ authserver.RefreshStore = (*RefreshTokens)(nil)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -14,7 +15,7 @@ import (
 type RevocationsConfig struct {
 	// SubjectRetention is how long a subject revocation is kept: at least
 	// the longest lifetime of a token or refresh-token family it must
-	// refuse. Default [guard.DefaultRefreshLifetime] (30 days).
+	// refuse. Default [authserver.DefaultRefreshLifetime] (30 days).
 	SubjectRetention time.Duration
 }
 
@@ -34,7 +35,7 @@ func (s *Store) Revocations(cfg RevocationsConfig) (*Revocations, error) {
 		return nil, errors.New("redisstore: negative SubjectRetention")
 	}
 	if cfg.SubjectRetention == 0 {
-		cfg.SubjectRetention = guard.DefaultRefreshLifetime
+		cfg.SubjectRetention = authserver.DefaultRefreshLifetime
 	}
 	return &Revocations{s: s, retention: cfg.SubjectRetention}, nil
 }

@@ -1,7 +1,7 @@
 // Package redisstore keeps guard's shared state in Redis, so that several
 // instances of a service throttle, revoke and refresh together: a
-// [guard.LoginLimiter], a [guard.APIKeyStore], a [guard.RefreshStore], a
-// [guard.RevocationStore] and a [guard.AuthCodeStore], all over one go-redis
+// [authserver.LoginLimiter], a [guard.APIKeyStore], a [authserver.RefreshStore], a
+// [guard.RevocationStore] and a [authserver.AuthCodeStore], all over one go-redis
 // client.
 //
 // Every key starts with the configured prefix and has a TTL, except API keys

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 func TestLimiter(t *testing.T) {
@@ -173,13 +174,13 @@ func TestRefreshStore(t *testing.T) {
 	rs := st.RefreshTokens()
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
-	fam := guard.RefreshFamily{ID: "fam1", ClientID: "app", Username: "alice", Subject: "u1", Scopes: []string{"read", "write"},
+	fam := authserver.RefreshFamily{ID: "fam1", ClientID: "app", Username: "alice", Subject: "u1", Scopes: []string{"read", "write"},
 		AuthTime: now, ExpiresAt: now.Add(time.Hour)}
 	d := func(b byte) [32]byte { return [32]byte{b} }
 	if err := rs.CreateRefreshFamily(ctx, fam, d(1), now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	rot := guard.RefreshRotation{Family: "fam1", ClientID: "app", Presented: d(1), Next: d(2), Now: now,
+	rot := authserver.RefreshRotation{Family: "fam1", ClientID: "app", Presented: d(1), Next: d(2), Now: now,
 		IdleUntil: now.Add(time.Minute), GraceUntil: now.Add(10 * time.Second), Sealed: []byte("sealed\x00\xff")}
 	got, sealed, err := rs.RotateRefreshToken(ctx, rot)
 	if err != nil || sealed != nil || got.Username != "alice" || got.Subject != "u1" || strings.Join(got.Scopes, " ") != "read write" ||

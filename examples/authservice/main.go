@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 func main() {
@@ -133,22 +134,22 @@ const (
 	serviceSecret  = "demo-secret"
 )
 
-type users map[string]guard.User
+type users map[string]authserver.User
 
-func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
+func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
 	if v, ok := u[name]; ok {
 		return v, nil
 	}
-	return guard.User{}, guard.ErrNotFound
+	return authserver.User{}, guard.ErrNotFound
 }
 
-type clients map[string]guard.Client
+type clients map[string]authserver.Client
 
-func (c clients) LookupClient(_ context.Context, id string) (guard.Client, error) {
+func (c clients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
 	if v, ok := c[id]; ok {
 		return v, nil
 	}
-	return guard.Client{}, guard.ErrNotFound
+	return authserver.Client{}, guard.ErrNotFound
 }
 
 func newApp(ctx context.Context, cfg config) (*app, error) {
@@ -182,7 +183,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		store[name] = guard.User{PasswordHash: h, Roles: []string{u.role}}
+		store[name] = authserver.User{PasswordHash: h, Roles: []string{u.role}}
 	}
 	secret, err := hash(serviceSecret)
 	if err != nil {
@@ -192,7 +193,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		publicClientID: {Public: true, Grants: []string{"password"}},
 		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}},
 	}
-	token, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+	token, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer:              issuer,
 		Hasher:              hasher,
 		Users:               store,
@@ -210,7 +211,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	discovery, err := guard.DiscoveryHandler(guard.DiscoveryConfig{
+	discovery, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{
 		Issuer:                            cfg.issuer,
 		JWKSURI:                           cfg.issuer + "/.well-known/jwks.json",
 		TokenEndpoint:                     cfg.issuer + "/token",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -29,7 +30,7 @@ func fakeIssuer(t *testing.T) (url string, mint func(aud, sub string, roles ...s
 	if err != nil {
 		t.Fatal(err)
 	}
-	disc, err := guard.DiscoveryHandler(guard.DiscoveryConfig{Issuer: srv.URL, JWKSURI: srv.URL + "/jwks", Keys: keys})
+	disc, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{Issuer: srv.URL, JWKSURI: srv.URL + "/jwks", Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"github.com/guardkit/guard/examples/server/app"
 )
 
@@ -254,7 +254,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 func TestLoginPageThrottling(t *testing.T) {
 	h := testApp(t, func(c *app.Config) {
 		c.Issuer = testIssuer
-		c.Limiter = guard.MustNewMemoryLimiter(guard.MemoryLimiterConfig{Threshold: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
+		c.Limiter = authserver.MustNewMemoryLimiter(authserver.MemoryLimiterConfig{Threshold: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
 	})
 	post := func(target string, form url.Values) *httptest.ResponseRecorder {
 		return serve(h, http.MethodPost, target, form, nil)

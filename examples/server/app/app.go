@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 // Config is what [New] needs. Nil stores are in memory.
@@ -29,11 +30,11 @@ type Config struct {
 	Origins []string
 	// Limiter, IPLimiter and AccountLimiter throttle logins; nil: the token
 	// endpoint's in-memory defaults.
-	Limiter, IPLimiter, AccountLimiter guard.LoginLimiter
+	Limiter, IPLimiter, AccountLimiter authserver.LoginLimiter
 	// Refresh keeps refresh-token families; nil: in memory.
-	Refresh guard.RefreshStore
+	Refresh authserver.RefreshStore
 	// AuthCodes keeps authorization codes; nil: in memory.
-	AuthCodes guard.AuthCodeStore
+	AuthCodes authserver.AuthCodeStore
 	// Revocations is the revocation list; nil: in memory.
 	Revocations guard.RevocationStore
 	// Log receives the token endpoint's lines.
@@ -56,23 +57,23 @@ var demoUsers = map[string]struct{ password, role string }{
 }
 
 // users is a UserStore over an in-memory map.
-type users map[string]guard.User
+type users map[string]authserver.User
 
 // clients is a ClientStore over an in-memory map.
-type clients map[string]guard.Client
+type clients map[string]authserver.Client
 
-func (c clients) LookupClient(_ context.Context, id string) (guard.Client, error) {
+func (c clients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
 	if client, ok := c[id]; ok {
 		return client, nil
 	}
-	return guard.Client{}, guard.ErrNotFound
+	return authserver.Client{}, guard.ErrNotFound
 }
 
-func (u users) LookupUser(_ context.Context, name string) (guard.User, error) {
+func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
 	if user, ok := u[name]; ok {
 		return user, nil
 	}
-	return guard.User{}, guard.ErrNotFound
+	return authserver.User{}, guard.ErrNotFound
 }
 
 // New wires the routes: POST /token (password, authorization_code and
@@ -114,11 +115,11 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		store[name] = guard.User{PasswordHash: hash, Roles: []string{u.role}, Scopes: []string{"read"}}
+		store[name] = authserver.User{PasswordHash: hash, Roles: []string{u.role}, Scopes: []string{"read"}}
 	}
 	refresh := cfg.Refresh
 	if refresh == nil {
-		refresh = guard.MustNewMemoryRefreshStore(guard.MemoryRefreshStoreConfig{})
+		refresh = authserver.MustNewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{})
 	}
 	registered := clients{
 		// The single-page app of the authorization code flow: a public
@@ -131,9 +132,9 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	codes := cfg.AuthCodes
 	if codes == nil {
-		codes = new(guard.MemoryAuthCodes)
+		codes = new(authserver.MemoryAuthCodes)
 	}
-	login, err := guard.NewTokenEndpoint(guard.TokenEndpointConfig{
+	login, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer:              issuer,
 		Hasher:              hasher,
 		Users:               store,
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		// the user's scopes, and lets a token's holder refresh or revoke it
 		// alone. A new service would leave it false.
 		DangerouslyAllowPasswordGrantWithoutClient: true,
-		Refresh:             &guard.RefreshConfig{Store: refresh},
+		Refresh:             &authserver.RefreshConfig{Store: refresh},
 		Revocations:         revs,
 		AccessTokenVerifier: verifier,
 		Logger:              cfg.Log,
@@ -162,7 +163,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 
 	page := &loginPage{login: login, log: cfg.Log}
-	authorize, err := guard.NewAuthorizeEndpoint(guard.AuthorizeEndpointConfig{
+	authorize, err := authserver.NewAuthorizeEndpoint(authserver.AuthorizeEndpointConfig{
 		Clients: registered,
 		Codes:   codes,
 		Login:   page,
@@ -178,7 +179,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	metadata, err := guard.DiscoveryHandler(guard.DiscoveryConfig{
+	metadata, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{
 		Issuer:                            cfg.Issuer,
 		JWKSURI:                           cfg.Issuer + "/.well-known/jwks.json",
 		AuthorizationEndpoint:             cfg.Issuer + "/authorize",

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 )
 
 // loginForm is the example's login page for the authorization code flow. An
@@ -36,13 +37,13 @@ var loginForm = template.Must(template.New("login").Parse(`<!doctype html>
 // check re-renders the form with one generic message, so the page does not
 // tell which usernames exist.
 type loginPage struct {
-	login     *guard.TokenEndpoint
-	authorize *guard.AuthorizeEndpoint
+	login     *authserver.TokenEndpoint
+	authorize *authserver.AuthorizeEndpoint
 	log       *slog.Logger
 }
 
 func (p *loginPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ar, ok := guard.AuthorizationRequestFrom(r.Context())
+	ar, ok := authserver.AuthorizationRequestFrom(r.Context())
 	if !ok { // only the AuthorizeEndpoint calls this handler
 		http.Error(w, "no authorization request", http.StatusBadRequest)
 		return
@@ -84,7 +85,7 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 	}
 }
 
-func (p *loginPage) render(w http.ResponseWriter, ar *guard.AuthorizationRequest, status int, message string) {
+func (p *loginPage) render(w http.ResponseWriter, ar *authserver.AuthorizationRequest, status int, message string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")

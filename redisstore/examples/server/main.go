@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
 	"github.com/guardkit/guard/examples/server/app"
 	"github.com/guardkit/guard/redisstore"
 )
@@ -58,7 +59,7 @@ func run(log *slog.Logger) error {
 	}
 	// The token endpoint's three limiters with its default thresholds.
 	for _, l := range []struct {
-		dst       *guard.LoginLimiter
+		dst       *authserver.LoginLimiter
 		name      string
 		threshold int
 	}{{&cfg.Limiter, "pair", 5}, {&cfg.IPLimiter, "ip", 20}, {&cfg.AccountLimiter, "account", 50}} {
