@@ -414,4 +414,3 @@ func TestNewTokenIssuerKeySet(t *testing.T) {
 		t.Errorf("TTL equal to RetireAfter: got %v, want nil", err)
 	}
 }
-
