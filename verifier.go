@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -539,75 +538,6 @@ func (v *Verifier) typAccepted(typ string) bool {
 	return typ == "jwt" && !v.strictTyp
 }
 
-// checkClaims decodes the payload segment, signed by k, into c and applies
-// the claim rules. When e is not nil it also receives the time claims, for
-// the cache. A cache hit needs no issuer check again: the entry is keyed by
-// the whole token, so its iss and its key are the ones checked here.
-func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) error {
-	sc := getScratch()
-	defer putScratch(sc)
-	sc.token = append(sc.token[:0], seg...)
-	raw := sc.grow(b64.DecodedLen(len(seg)))
-	n, err := b64.Decode(raw, sc.token)
-	if err != nil {
-		return v.errs.malformed
-	}
-	w := &sc.claims
-	if err := claimsjson.Decode(raw[:n], w); err != nil {
-		return v.errs.claims
-	}
-	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {
-		return err
-	}
-	if len(v.issuers) > 0 && !slices.Contains(v.issuers, w.Iss) {
-		return v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", v.issuers, ""))
-	}
-	if !k.signsFor(w.Iss) {
-		return v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", k.issuers,
-			fmt.Sprintf(" (the issuers of key kid %q)", k.kid)))
-	}
-	if len(v.audiences) > 0 && !slices.ContainsFunc(w.Aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
-		return v.errs.audience.withCause(mismatch(ErrInvalidAudience, "aud", w.Aud, len(w.Aud) > 0, v.audiences, ""))
-	}
-	if w.Sub == "" {
-		return v.errs.missingSub
-	}
-	c.fill(w)
-	if e != nil {
-		e.exp, e.nbf, e.iat = w.Exp, w.Nbf, w.Iat
-	}
-	return nil
-}
-
-// checkTimes applies exp (required), nbf and iat with the leeway, and the
-// lifetime cap: exp at most maxLife (plus the leeway, for clock skew) ahead
-// of now, and exp - iat at most maxLife (both from the issuer's clock, so
-// without leeway).
-func (v *Verifier) checkTimes(expDate, nbfDate, iatDate claimsjson.NumericDate) error {
-	now := v.now()
-	nowSec := float64(now.Unix()) + float64(now.Nanosecond())/1e9
-	lee := v.leeway.Seconds()
-	exp, hasExp := expDate.Seconds()
-	nbf, hasNbf := nbfDate.Seconds()
-	iat, hasIat := iatDate.Seconds()
-	if !hasExp {
-		return v.errs.missingExp
-	}
-	if nowSec >= exp+lee {
-		return v.errs.expired
-	}
-	if exp-nowSec > v.maxLife+lee || hasIat && exp-iat > v.maxLife {
-		return v.errs.lifetime
-	}
-	if hasNbf && nowSec+lee < nbf {
-		return v.errs.notYet
-	}
-	if hasIat && nowSec+lee < iat {
-		return v.errs.issued
-	}
-	return nil
-}
-
 // maxSignatureBytes is the longest signature accepted: RSA-4096.
 const maxSignatureBytes = 512
 
@@ -638,54 +568,6 @@ func (sc *scratch) grow(n int) []byte {
 		sc.buf = make([]byte, n, max(n, 1024))
 	}
 	return sc.buf[:n]
-}
-
-// Caps on what a mismatch error quotes of a token's claim, so a hostile
-// token cannot make log lines of its own size.
-const (
-	maxQuotedClaimBytes  = 256
-	maxQuotedClaimValues = 8
-)
-
-// mismatch is the cause of a refused iss or aud, for logs: the values the
-// token has (capped) and those accepted, as in
-// `got iss "X", want one of ["A" "B"]`. It never reaches the response.
-// It is built only on the failure path, so the success path stays without
-// allocations.
-func mismatch(sentinel error, claim string, got []string, present bool, want []string, note string) error {
-	var b strings.Builder
-	b.WriteString("got ")
-	switch {
-	case !present:
-		b.WriteString("no " + claim)
-	case claim == "iss":
-		b.WriteString("iss ")
-		writeQuotedClaim(&b, got[0])
-	default:
-		b.WriteString(claim + " [")
-		for i, s := range got[:min(len(got), maxQuotedClaimValues)] {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			writeQuotedClaim(&b, s)
-		}
-		if n := len(got) - maxQuotedClaimValues; n > 0 {
-			fmt.Fprintf(&b, " …%d more", n)
-		}
-		b.WriteByte(']')
-	}
-	return fmt.Errorf("%w: %s, want one of %q%s", sentinel, b.String(), want, note)
-}
-
-// writeQuotedClaim writes s Go-quoted, cut to maxQuotedClaimBytes, with "…"
-// after a cut.
-func writeQuotedClaim(b *strings.Builder, s string) {
-	if len(s) <= maxQuotedClaimBytes {
-		b.WriteString(strconv.Quote(s))
-		return
-	}
-	b.WriteString(strconv.Quote(s[:maxQuotedClaimBytes]))
-	b.WriteString("…")
 }
 
 // headerCache remembers the key chosen for a header segment once a token
