@@ -3,10 +3,11 @@ package authserver
 import (
 	"context"
 	"errors"
-	"github.com/guardkit/guard"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/guardkit/guard"
 )
 
 func TestExtraClaims(t *testing.T) {

@@ -3,13 +3,14 @@ package authserver
 import (
 	"context"
 	"encoding/json"
-	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 )
 
 // codeFlow is a token endpoint and an authorization endpoint sharing one

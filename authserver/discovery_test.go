@@ -1,12 +1,13 @@
 package authserver
 
 import (
-	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 )
 
 func serveDiscovery(t *testing.T, h http.Handler, method string) *httptest.ResponseRecorder {

@@ -3,11 +3,12 @@ package authserver
 import (
 	"context"
 	"errors"
-	"github.com/guardkit/guard"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/guardkit/guard"
 )
 
 // TestHooksTokenEndpoint: the token endpoint honours the hooks too.

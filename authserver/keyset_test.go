@@ -1,10 +1,11 @@
 package authserver
 
 import (
-	"github.com/guardkit/guard"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 
 	"github.com/go-json-experiment/json"
 )

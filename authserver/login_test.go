@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"errors"
-	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/guardkit/guard"
 )
 
 // loginRequest is a sign-in page's POST from 192.0.2.1 unless changed by mods.

@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"errors"
-	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 
 	"github.com/go-json-experiment/json"
 )

@@ -3,12 +3,13 @@ package authserver
 import (
 	"context"
 	"errors"
-	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 )
 
 // revFixture adds the revocation endpoint, and a verifier that consults the

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -206,12 +205,6 @@ const (
 	grantClientCredentials = "client_credentials"
 )
 
-// clientOptional reports whether a request for grant may name no client
-// while Clients is set.
-func (e *TokenEndpoint) clientOptional(grant string) bool {
-	return grant != grantClientCredentials && e.cfg.DangerouslyAllowPasswordGrantWithoutClient
-}
-
 // TokenEndpoint is the OAuth2 token endpoint (RFC 6749 §3.2), an
 // [http.Handler] to mount at POST /token. It is safe for concurrent use.
 // The zero value answers every request 500 server_error; create it with
@@ -380,15 +373,6 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// tokenResponse is the RFC 6749 §5.1 success body.
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token,omitzero"`
-	Scope        string `json:"scope,omitzero"`
-}
-
 // tokenRequest holds the parsed form.
 type tokenRequest struct {
 	r            *http.Request
@@ -457,184 +441,6 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 		}
 	}
 	return nil, errTokenGrant
-}
-
-// invalidClient is RFC 6749 §5.2's invalid_client: 401 with a Basic
-// challenge when the client used HTTP Basic or sent no credentials at all
-// (the challenge names the supported method), else 400, the section's
-// default status, which keeps browsers from showing a login prompt.
-func (e *TokenEndpoint) invalidClient(req *tokenRequest) *guard.Error {
-	if req.basic || !req.hasClient {
-		return e.errClient401
-	}
-	return errTokenClient400
-}
-
-// authenticateClient authenticates or identifies the client of a request for
-// grant. It returns nil and no error when the request may go on without a
-// client: the password grant with no ClientStore (a client_id is then taken as
-// the caller's word, never put in the token) or with
-// DangerouslyAllowPasswordGrantWithoutClient and no client named.
-func (e *TokenEndpoint) authenticateClient(ctx context.Context, req *tokenRequest, grant string) (*Client, error) {
-	if e.cfg.Clients == nil {
-		if req.clientSecret == "" {
-			return nil, nil // no client, or a public client naming itself: nothing to check against
-		}
-		// A secret that no store can check fails like a wrong one.
-		return nil, e.clientRejected(ctx, req, credential{kind: clientCredential, account: req.clientID, secret: string(req.clientSecret)})
-	}
-	if !req.hasClient {
-		if e.clientOptional(grant) {
-			return nil, nil
-		}
-		return nil, e.invalidClient(req)
-	}
-	c, err := e.cfg.Clients.LookupClient(ctx, req.clientID)
-	found := err == nil
-	if err != nil && !errors.Is(err, guard.ErrNotFound) {
-		return nil, e.storeDown(ctx, "client store", err)
-	}
-	cred := credential{kind: clientCredential, account: req.clientID, secret: string(req.clientSecret),
-		hash: c.SecretHash, found: found, disabled: c.Disabled}
-	switch {
-	case found && c.Public && req.clientSecret == "" && !c.Disabled:
-		// A public client identifies itself; there is no secret to check.
-	case found && c.Public:
-		// A secret from a public client, or a disabled one: fail at the cost of a hash.
-		cred.found = false
-		return nil, e.clientRejected(ctx, req, cred)
-	default:
-		if req.clientSecret == "" {
-			cred.found = false // a confidential or unknown client must authenticate
-		}
-		if _, err := e.check(ctx, req, cred); err != nil {
-			return nil, e.clientError(req, err)
-		}
-	}
-	grants := c.Grants
-	if len(grants) == 0 {
-		grants = []string{grantClientCredentials}
-	}
-	if grant != grantRevocation && !slices.Contains(grants, grant) || (c.Public && grant == grantClientCredentials) {
-		return nil, errTokenClientNA
-	}
-	return &c, nil
-}
-
-// clientRejected spends a failed check on cred and answers invalid_client.
-func (e *TokenEndpoint) clientRejected(ctx context.Context, req *tokenRequest, cred credential) error {
-	_, err := e.check(ctx, req, cred)
-	if err == nil { // cannot happen: cred holds no hash
-		err = errCredential
-	}
-	return e.clientError(req, err)
-}
-
-func (e *TokenEndpoint) clientError(req *tokenRequest, err error) error {
-	if err == errCredential {
-		return e.invalidClient(req)
-	}
-	return err
-}
-
-func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*tokenResponse, error) {
-	username, password := req.form["username"], req.form["password"]
-	if username == "" || password == "" {
-		return nil, errTokenMissing
-	}
-	if len(username) > MaxAccountNameLen {
-		return nil, errTokenLongName
-	}
-	requested, err := parseScope(req.form["scope"])
-	if err != nil {
-		return nil, err
-	}
-	client, err := e.authenticateClient(ctx, req, grantPassword)
-	if err != nil {
-		return nil, err
-	}
-	u, needsRehash, err := e.checkPassword(ctx, req, username, password)
-	if err != nil {
-		return nil, err
-	}
-	account := u.Username
-	allowed := u.Scopes
-	if client != nil {
-		allowed = intersect(allowed, client.Scopes)
-	}
-	granted, err := grantScopes(requested, allowed)
-	if err != nil {
-		return nil, err
-	}
-	if needsRehash {
-		e.rehash(ctx, account, guard.Secret(password))
-	}
-	sub := u.Subject
-	if sub == "" {
-		sub = account
-	}
-	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted}
-	if client != nil {
-		c.ClientID = req.clientID
-	}
-	if err := e.addExtraClaims(ctx, &c, grantPassword, account); err != nil {
-		return nil, err
-	}
-	resp, err := e.issue(ctx, c, requested, granted)
-	if err != nil || !e.refreshFor(client) {
-		return resp, err
-	}
-	// The family keeps the login's grant, the bound of later refreshes.
-	resp.RefreshToken, err = e.startRefreshFamily(ctx, c.ClientID, account, sub, granted)
-	return resp, err
-}
-
-func (e *TokenEndpoint) clientGrant(ctx context.Context, req *tokenRequest) (*tokenResponse, error) {
-	requested, err := parseScope(req.form["scope"])
-	if err != nil {
-		return nil, err
-	}
-	client, err := e.authenticateClient(ctx, req, grantClientCredentials)
-	if err != nil {
-		return nil, err
-	}
-	granted, err := grantScopes(requested, client.Scopes)
-	if err != nil {
-		return nil, err
-	}
-	c := guard.Claims{Subject: req.clientID, ClientID: req.clientID, Roles: client.Roles, Scopes: granted}
-	if err := e.addExtraClaims(ctx, &c, grantClientCredentials, ""); err != nil {
-		return nil, err
-	}
-	return e.issue(ctx, c, requested, granted)
-}
-
-func (e *TokenEndpoint) issue(ctx context.Context, c guard.Claims, requested, granted []string) (*tokenResponse, error) {
-	tok, err := e.cfg.Issuer.Issue(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	resp := &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(e.cfg.Issuer.TTL() / time.Second)}
-	if !sameSet(requested, granted) {
-		resp.Scope = strings.Join(granted, " ")
-	}
-	return resp, nil
-}
-
-// rehash stores an upgraded hash after a successful login. Failures are
-// logged and do not fail the login.
-func (e *TokenEndpoint) rehash(ctx context.Context, username string, password guard.Secret) {
-	up, ok := e.cfg.Users.(PasswordHashUpdater)
-	if !ok {
-		return
-	}
-	h, err := e.hasher.Hash(ctx, string(password))
-	if err == nil {
-		err = up.UpdatePasswordHash(ctx, username, h)
-	}
-	if err != nil {
-		e.log(ctx, "password rehash failed", "username", username, "error", err)
-	}
 }
 
 // storeDown answers a failing user or client store: fail closed, 503 with

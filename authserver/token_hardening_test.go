@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"errors"
-	"github.com/guardkit/guard"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 )
 
 // Regression tests for the token endpoint's login defences: each names the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"github.com/guardkit/guard"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 
 	"github.com/go-json-experiment/json"
 	"golang.org/x/crypto/bcrypt"

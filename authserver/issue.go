@@ -1,0 +1,49 @@
+package authserver
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/guardkit/guard"
+)
+
+// tokenResponse is the RFC 6749 §5.1 success body.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitzero"`
+	Scope        string `json:"scope,omitzero"`
+}
+
+// issue signs the access token for c with the endpoint's TokenIssuer and
+// builds the response; the scope is echoed only when it differs from the
+// request (RFC 6749 §5.1).
+func (e *TokenEndpoint) issue(ctx context.Context, c guard.Claims, requested, granted []string) (*tokenResponse, error) {
+	tok, err := e.cfg.Issuer.Issue(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	resp := &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(e.cfg.Issuer.TTL() / time.Second)}
+	if !sameSet(requested, granted) {
+		resp.Scope = strings.Join(granted, " ")
+	}
+	return resp, nil
+}
+
+// rehash stores an upgraded hash after a successful login. Failures are
+// logged and do not fail the login.
+func (e *TokenEndpoint) rehash(ctx context.Context, username string, password guard.Secret) {
+	up, ok := e.cfg.Users.(PasswordHashUpdater)
+	if !ok {
+		return
+	}
+	h, err := e.hasher.Hash(ctx, string(password))
+	if err == nil {
+		err = up.UpdatePasswordHash(ctx, username, h)
+	}
+	if err != nil {
+		e.log(ctx, "password rehash failed", "username", username, "error", err)
+	}
+}
