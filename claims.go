@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
-
 	"github.com/guardkit/guard/internal/claimsjson"
 )
 

@@ -1,6 +1,10 @@
-// Package guard is the security toolkit of a net/http service: OAuth2
-// password and client-credentials token endpoints, JWT access tokens, bearer
-// middleware, role and scope checks, API keys, password hashing and CORS.
+// Package guard is what a net/http service needs to accept credentials: JWT
+// access tokens and the keys that sign and verify them, bearer middleware,
+// role and scope checks, API keys, password hashing, revocation checks and
+// CORS. The OAuth2 authorization server (token and authorization endpoints,
+// refresh families, RFC 7009 revocation, login throttling, metadata) is the
+// package [github.com/guardkit/guard/authserver], built on this one; a
+// service that only verifies tokens never imports it.
 //
 // Quick start: verify HS256 tokens and protect two routes.
 //
@@ -65,18 +69,6 @@
 //     check (unknown user, wrong password, disabled account, account without
 //     a password, unreadable stored hash, unknown client) costs one hash at
 //     the current policy, so timing tells nothing about accounts.
-//   - Logins: each attempt is counted before hashing, in one atomic step,
-//     on three counters: the account from this IP, the IP, and the account
-//     from addresses it never logged in from. A success is remembered for
-//     its address (30 days by default), so a guesser elsewhere cannot lock
-//     the user out of an address she used before. Waits double from 1s to
-//     at most 15m after the last failure: never a permanent lockout.
-//     Usernames and client ids over 256 bytes are refused; limiter keys are
-//     fixed-size digests of the store's canonical name (of the trimmed,
-//     lower-cased spelling for a name it does not know, so throttling does
-//     not tell real accounts from unknown ones). An app's own sign-in
-//     page checks passwords with [TokenEndpoint.Login] and so gets the same
-//     rules, on the same counters.
 //   - API keys: only SHA-256 digests are stored and compared.
 //   - Remote keys ([RemoteKeySet]): https only (plain http to loopback
 //     hosts), no redirect that changes the scheme, 1 MiB and 10 s per

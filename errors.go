@@ -51,8 +51,9 @@ var (
 	// ErrTokenRevoked: the token's jti or its subject was revoked (see [RevocationChecker]).
 	ErrTokenRevoked = errors.New("guard: token revoked")
 
-	// ErrNotFound is what a store ([UserStore], [ClientStore], [APIKeyStore])
-	// returns for an unknown name or key; callers answer it like bad credentials.
+	// ErrNotFound is what a store ([APIKeyStore], and the authorization
+	// server's user and client stores) returns for an unknown name or key;
+	// callers answer it like bad credentials.
 	ErrNotFound = errors.New("guard: not found")
 
 	// ErrInvalidAPIKey: the API key is unknown, revoked, expired or malformed.

@@ -11,9 +11,9 @@ import (
 // Hooks are an app's error shape and audit trail, set once for every guard
 // middleware and handler a request passes through: [Verifier.RequireBearer],
 // [APIKeyAuth.RequireAPIKey], [RequireAuth], [OptionalAuth], [RequireRole],
-// [RequireScope], the [Authorizer] and the [TokenEndpoint]. Install them
-// outermost with [Hooks.Use]. A component's own ErrorWriter, when set, still
-// wins for that component.
+// [RequireScope], the [Authorizer], and the authorization server's
+// endpoints (package authserver). Install them outermost with [Hooks.Use].
+// A component's own ErrorWriter, when set, still wins for that component.
 //
 // Hooks travel in the request context beside the principal. They decide how a
 // refusal is written and who hears of it, never whether a request is refused.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-
 	"github.com/guardkit/guard/internal/claimsjson"
 	"github.com/guardkit/guard/internal/syntax"
 )

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
-
 	"github.com/guardkit/guard/internal/syntax"
 	"github.com/guardkit/guard/internal/transport"
 )

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/guardkit/guard"
-
 	"github.com/go-json-experiment/json"
-
+	"github.com/guardkit/guard"
 	"github.com/guardkit/guard/internal/claimsjson"
 )
 

@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/guardkit/guard"
-
 	"github.com/go-json-experiment/json"
+	"github.com/guardkit/guard"
 )
 
 // DiscoveryConfig configures [DiscoveryHandler]. The application passes its

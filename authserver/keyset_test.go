@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guardkit/guard"
-
 	"github.com/go-json-experiment/json"
+	"github.com/guardkit/guard"
 )
 
 // TestTokenEndpointKeySetRotation: the token endpoint signs with the new key

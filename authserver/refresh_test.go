@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guardkit/guard"
-
 	"github.com/go-json-experiment/json"
+	"github.com/guardkit/guard"
 )
 
 // refFixture is the token endpoint fixture with refresh tokens on, a

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/guardkit/guard"
-
 	"github.com/go-json-experiment/json"
+	"github.com/guardkit/guard"
 	"github.com/guardkit/guard/internal/syntax"
 	"github.com/guardkit/guard/internal/transport"
 )

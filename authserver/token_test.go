@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guardkit/guard"
-
 	"github.com/go-json-experiment/json"
+	"github.com/guardkit/guard"
 	"golang.org/x/crypto/bcrypt"
 )
 
