@@ -7,8 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/guardkit/guard/internal/syntax"
 )
 
 // TestClaimsRolesScopes checks the lenient role and scope claims: a claim of
@@ -169,33 +167,6 @@ func TestClaimsDecodeExtraEmpty(t *testing.T) {
 	}
 	if err := c.DecodeExtra(nil); err == nil {
 		t.Errorf("DecodeExtra(nil): got nil, want an error")
-	}
-}
-
-func TestValidScopeToken(t *testing.T) {
-	tests := []struct {
-		s    string
-		want bool
-	}{
-		{"read", true},
-		{"urn:example:read", true},
-		{"https://api.example/read", true},
-		{"!#$%&'()*+,-./:;<=>?@[]^_`{|}~", true},
-		{"", false},
-		{"read admin", false},
-		{"read\tadmin", false},
-		{"read\nadmin", false},
-		{"read\x00", false},
-		{"read\x7f", false},
-		{`say"hi"`, false},
-		{`back\slash`, false},
-		{"café", false},
-		{"read\u00a0admin", false},
-	}
-	for _, tt := range tests {
-		if got := syntax.IsScopeToken(tt.s); got != tt.want {
-			t.Errorf("syntax.IsScopeToken(%q): got %v, want %v", tt.s, got, tt.want)
-		}
 	}
 }
 
