@@ -84,10 +84,6 @@ var (
 	ErrInvalidScope         = errors.New("guard: invalid scope")
 	ErrUnauthorizedClient   = errors.New("guard: unauthorized client")
 	ErrUnsupportedGrantType = errors.New("guard: unsupported grant type")
-	// ErrRefreshTokenReused: a refresh token that was already rotated was
-	// presented again; its family is revoked (RFC 9700 §4.14.2). It comes
-	// with [ErrInvalidGrant] on the wire.
-	ErrRefreshTokenReused = errors.New("guard: refresh token reused")
 	// ErrUnsupportedTokenType: the revocation endpoint cannot revoke this kind of token (RFC 7009 §2.2.1).
 	ErrUnsupportedTokenType = errors.New("guard: unsupported token type")
 	// ErrThrottled: too many failed attempts; retry later (429).

@@ -79,7 +79,7 @@ const (
 var (
 	errTokenNoRefresh   = tokenError(http.StatusBadRequest, "invalid_request", "refresh_token required", nil)
 	errTokenBadRefresh  = tokenError(http.StatusBadRequest, "invalid_grant", "invalid refresh token", guard.ErrInvalidGrant)
-	errTokenReusedGrant = tokenError(http.StatusBadRequest, "invalid_grant", "invalid refresh token", guard.ErrRefreshTokenReused)
+	errTokenReusedGrant = tokenError(http.StatusBadRequest, "invalid_grant", "invalid refresh token", ErrRefreshTokenReused)
 )
 
 // validateRefresh checks the refresh settings of cfg.

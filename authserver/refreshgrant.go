@@ -41,7 +41,7 @@ func (e *TokenEndpoint) refreshGrant(ctx context.Context, req *tokenRequest) (*t
 	}
 	fam, sealed, err := rs.store.RotateRefreshToken(ctx, rot)
 	switch {
-	case errors.Is(err, guard.ErrRefreshTokenReused):
+	case errors.Is(err, ErrRefreshTokenReused):
 		e.log(ctx, "refresh token reused: family revoked", "client_id", clientID, "ip", req.ip)
 		return nil, errTokenReusedGrant
 	case errors.Is(err, guard.ErrNotFound), errors.Is(err, guard.ErrUnauthorizedClient):

@@ -11,6 +11,11 @@ import (
 	"github.com/guardkit/guard"
 )
 
+// ErrRefreshTokenReused: a refresh token that was already rotated was
+// presented again; its family is revoked (RFC 9700 §4.14.2). It comes with
+// [guard.ErrInvalidGrant] on the wire.
+var ErrRefreshTokenReused = errors.New("guard: refresh token reused")
+
 // RefreshFamily is one login's line of refresh tokens: every token rotated
 // from the first one the login got. Stores keep it with the digest of the
 // family's current token, never a token itself.
@@ -187,7 +192,7 @@ func (s *MemoryRefreshStore) RotateRefreshToken(_ context.Context, rot RefreshRo
 		return f.family(), f.sealed, nil
 	}
 	delete(s.m, rot.Family)
-	return RefreshFamily{}, nil, guard.ErrRefreshTokenReused
+	return RefreshFamily{}, nil, ErrRefreshTokenReused
 }
 
 // family returns a copy the caller may keep.

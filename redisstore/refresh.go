@@ -78,7 +78,7 @@ func (r *RefreshTokens) RotateRefreshToken(ctx context.Context, rot authserver.R
 	case "client":
 		return authserver.RefreshFamily{}, nil, guard.ErrUnauthorizedClient
 	case "reuse":
-		return authserver.RefreshFamily{}, nil, guard.ErrRefreshTokenReused
+		return authserver.RefreshFamily{}, nil, authserver.ErrRefreshTokenReused
 	}
 	if len(res) != 8 {
 		return authserver.RefreshFamily{}, nil, errors.New("redisstore: refresh rotate: unexpected reply")

@@ -201,7 +201,7 @@ func TestRefreshStore(t *testing.T) {
 	}
 	late := rot
 	late.Now = now.Add(11 * time.Second)
-	if _, _, err := rs.RotateRefreshToken(ctx, late); !errors.Is(err, guard.ErrRefreshTokenReused) {
+	if _, _, err := rs.RotateRefreshToken(ctx, late); !errors.Is(err, authserver.ErrRefreshTokenReused) {
 		t.Fatalf("after grace: %v", err)
 	}
 	next := rot
