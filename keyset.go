@@ -27,6 +27,12 @@ const (
 	// signs when KeySetConfig.PublishFor is zero: twice the default JWKS
 	// max-age, so caches that honour it have fetched the key.
 	DefaultPublishFor = 10 * time.Minute
+	// DefaultPollInterval is how often a shared ring is read for other
+	// replicas' changes when KeySetConfig.PollInterval is zero.
+	DefaultPollInterval = 500 * time.Millisecond
+	// DefaultStoreTimeout bounds each call to a shared ring's store when
+	// KeySetConfig.StoreTimeout is zero.
+	DefaultStoreTimeout = 5 * time.Second
 )
 
 // KeySetConfig configures a [KeySet]. The config is copied; changing it
@@ -61,9 +67,37 @@ type KeySetConfig struct {
 	Generate func() (*Key, error)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
-	// Logger receives the errors of scheduled rotation in [KeySet.Run].
-	// Default slog.Default().
+	// Logger receives the errors of scheduled rotation and of the shared
+	// ring in [KeySet.Run]. Default slog.Default().
 	Logger *slog.Logger
+
+	// Store, when set, makes the set one key ring shared by every replica
+	// of a service that opens the same store: they sign with the same
+	// current key, publish the same JWKS, and a rotation made by one (by
+	// Tick, or by Add, Promote, Retire and Remove) reaches the others
+	// through the store within PollInterval, while [KeySet.Run] runs.
+	// Each change is a compare-and-set on the ring's version, so when
+	// replicas rotate at once exactly one new key is made per period, and
+	// no lock is ever held across a crash. The ring is sealed with
+	// AES-256-GCM under KeyEncryptionKey; only keys whose private half can
+	// be exported (RSA, ECDSA and Ed25519 keys, not HMAC secrets or opaque
+	// crypto.Signers) can be in it. At construction the stored ring wins
+	// over Keys, which only seed an empty store. Default nil: the keys live
+	// in this process.
+	Store KeyRingStore
+	// KeyEncryptionKey is the 32-byte AES-256 key that seals the ring in
+	// Store (required with it, and the same on every replica). Keep it out
+	// of the store, for example in an environment variable or a mounted
+	// secret: whoever holds it and the store holds the signing keys.
+	KeyEncryptionKey []byte
+	// PollInterval is how often [KeySet.Run] reads Store for another
+	// replica's change. Default [DefaultPollInterval] (500 ms); it must be
+	// below PublishFor when rotation is scheduled, so that every replica
+	// holds a new key before it signs.
+	PollInterval time.Duration
+	// StoreTimeout bounds each call to Store. Default [DefaultStoreTimeout]
+	// (5 seconds).
+	StoreTimeout time.Duration
 }
 
 // KeySet is the one owner of a service's keys: a [TokenIssuer] signs with its
@@ -92,6 +126,7 @@ type KeySet struct {
 	mu      sync.Mutex // serialises changes
 	cur     atomic.Pointer[keySetState]
 	running atomic.Bool
+	ring    *sharedRing // nil: the keys live in this process only
 }
 
 // keySetState is one immutable version of the set.
@@ -149,11 +184,17 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 	if s.rotateEvery > 0 && s.publishFor >= s.rotateEvery {
 		errs = append(errs, fmt.Errorf("guard: KeySetConfig.PublishFor %v is not below RotateEvery %v", s.publishFor, s.rotateEvery))
 	}
+	ring, ringErrs := newSharedRing(&cfg, s.publishFor, s.rotateEvery > 0)
+	errs = append(errs, ringErrs...)
+	s.ring = ring
 	now := s.now()
 	var entries []*keyEntry
 	var signing *keyEntry
 	for i, k := range cfg.Keys {
 		e, err := newKeyEntry(k)
+		if err == nil {
+			err = ring.exportable(k)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("guard: KeySetConfig.Keys[%d]: %w", i, err))
 			continue
@@ -189,6 +230,12 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 		return nil, err
 	}
 	s.cur.Store(st)
+	if s.ring != nil {
+		// The stored ring wins; this process's keys only seed an empty store.
+		if err := s.ring.start(s); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -359,16 +406,17 @@ func (s *KeySet) Add(k *Key) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked(s.now())
-	st := s.cur.Load()
-	for _, o := range st.entries {
-		if o.key.kid == k.kid {
-			return fmt.Errorf("guard: kid %q is in the set", k.kid)
-		}
+	if err := s.ring.exportable(k); err != nil {
+		return err
 	}
-	return s.storeLocked(append(st.entries[:len(st.entries):len(st.entries)], e), st.signing)
+	return s.commit(func(st *keySetState, _ time.Time) ([]*keyEntry, *keyEntry, error) {
+		for _, o := range st.entries {
+			if o.key.kid == k.kid {
+				return nil, nil, fmt.Errorf("guard: kid %q is in the set", k.kid)
+			}
+		}
+		return append(st.entries[:len(st.entries):len(st.entries)], e), st.signing, nil
+	})
 }
 
 // Promote makes the key with kid the signing key from now on. The previous
@@ -376,28 +424,25 @@ func (s *KeySet) Add(k *Key) error {
 // retired or scheduled key promoted this way is no longer either. It refuses
 // an unknown kid and a key that cannot sign.
 func (s *KeySet) Promote(kid string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	s.advanceLocked(now)
-	st := s.cur.Load()
-	entries := make([]*keyEntry, len(st.entries))
-	var signing *keyEntry
-	for i, e := range st.entries {
-		entries[i] = e
-		if e.key.kid == kid {
-			if !e.key.CanSign() {
-				return fmt.Errorf("guard: %v cannot sign", e.key)
+	return s.commit(func(st *keySetState, now time.Time) ([]*keyEntry, *keyEntry, error) {
+		entries := make([]*keyEntry, len(st.entries))
+		var signing *keyEntry
+		for i, e := range st.entries {
+			entries[i] = e
+			if e.key.kid == kid {
+				if !e.key.CanSign() {
+					return nil, nil, fmt.Errorf("guard: %v cannot sign", e.key)
+				}
+				p := *e
+				p.since, p.signsFrom, p.until = now, time.Time{}, time.Time{}
+				entries[i], signing = &p, &p
 			}
-			p := *e
-			p.since, p.signsFrom, p.until = now, time.Time{}, time.Time{}
-			entries[i], signing = &p, &p
 		}
-	}
-	if signing == nil {
-		return fmt.Errorf("guard: kid %q is not in the set", kid)
-	}
-	return s.storeLocked(entries, signing)
+		if signing == nil {
+			return nil, nil, fmt.Errorf("guard: kid %q is not in the set", kid)
+		}
+		return entries, signing, nil
+	})
 }
 
 // Retire starts the retirement of the key with kid: it keeps verifying and
@@ -425,29 +470,55 @@ func (s *KeySet) Remove(kid string) error {
 // change replaces the entry of kid, which must not sign, by f's result (nil
 // removes it).
 func (s *KeySet) change(kid string, f func(*keyEntry, time.Time) *keyEntry) error {
+	return s.commit(func(st *keySetState, now time.Time) ([]*keyEntry, *keyEntry, error) {
+		var entries []*keyEntry
+		found := false
+		for _, e := range st.entries {
+			if e.key.kid == kid {
+				if e == st.signing {
+					return nil, nil, fmt.Errorf("guard: kid %q is the signing key; promote another key first", kid)
+				}
+				found = true
+				if e = f(e, now); e == nil {
+					continue
+				}
+			}
+			entries = append(entries, e)
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("guard: kid %q is not in the set", kid)
+		}
+		return entries, st.signing, nil
+	})
+}
+
+// changeFunc computes a new version of the set from st at now: its entries
+// and signing key, or errNoChange.
+type changeFunc func(st *keySetState, now time.Time) ([]*keyEntry, *keyEntry, error)
+
+// errNoChange: a changeFunc found nothing to do.
+var errNoChange = errors.New("guard: key set unchanged")
+
+// commit applies a change: in this process for a local set, or for a
+// shared ring by compare-and-set in its store, recomputed on the ring's
+// latest version when another replica wrote first.
+func (s *KeySet) commit(f changeFunc) error { return s.commitAt(s.now(), f) }
+
+func (s *KeySet) commitAt(now time.Time, f changeFunc) error {
+	if s.ring != nil {
+		return s.ring.commit(s, now, f)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
 	s.advanceLocked(now)
-	st := s.cur.Load()
-	var entries []*keyEntry
-	found := false
-	for _, e := range st.entries {
-		if e.key.kid == kid {
-			if e == st.signing {
-				return fmt.Errorf("guard: kid %q is the signing key; promote another key first", kid)
-			}
-			found = true
-			if e = f(e, now); e == nil {
-				continue
-			}
-		}
-		entries = append(entries, e)
+	entries, signing, err := f(s.cur.Load(), now)
+	if errors.Is(err, errNoChange) {
+		return nil
 	}
-	if !found {
-		return fmt.Errorf("guard: kid %q is not in the set", kid)
+	if err != nil {
+		return err
 	}
-	return s.storeLocked(entries, st.signing)
+	return s.storeLocked(entries, signing)
 }
 
 // Tick runs the schedule at now: it applies the time-driven changes that are
@@ -460,30 +531,31 @@ func (s *KeySet) change(kid string, f func(*keyEntry, time.Time) *keyEntry) erro
 // tries again.
 func (s *KeySet) Tick(now time.Time) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.advanceLocked(now)
+	s.mu.Unlock()
 	if s.rotateEvery <= 0 {
 		return nil
 	}
-	st := s.cur.Load()
-	for _, e := range st.entries {
-		if !e.signsFrom.IsZero() {
-			return nil // one scheduled key at a time
+	return s.commitAt(now, func(st *keySetState, now time.Time) ([]*keyEntry, *keyEntry, error) {
+		for _, e := range st.entries {
+			if !e.signsFrom.IsZero() {
+				return nil, nil, errNoChange // one scheduled key at a time
+			}
 		}
-	}
-	due := st.signing.since.Add(s.rotateEvery)
-	if now.Before(due.Add(-s.publishFor)) {
-		return nil
-	}
-	e, err := s.newGenerated(st.entries)
-	if err != nil {
-		return err
-	}
-	e.signsFrom = due
-	if at := now.Add(s.publishFor); at.After(due) {
-		e.signsFrom = at
-	}
-	return s.storeLocked(append(st.entries[:len(st.entries):len(st.entries)], e), st.signing)
+		due := st.signing.since.Add(s.rotateEvery)
+		if now.Before(due.Add(-s.publishFor)) {
+			return nil, nil, errNoChange
+		}
+		e, err := s.newGenerated(st.entries)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.signsFrom = due
+		if at := now.Add(s.publishFor); at.After(due) {
+			e.signsFrom = at
+		}
+		return append(st.entries[:len(st.entries):len(st.entries)], e), st.signing, nil
+	})
 }
 
 // nextTick returns when Tick next has something to do.
@@ -506,6 +578,10 @@ func (s *KeySet) nextTick() time.Time {
 // Run runs the schedule until ctx is done, then returns ctx.Err(): it calls
 // Tick at once and again whenever something is due (at least every minute,
 // at most every second). Errors of Tick are logged to Logger and retried.
+// For a shared ring (KeySetConfig.Store) it also reads the store every
+// PollInterval and takes up the other replicas' changes; a ring it cannot
+// read or unseal is logged, and the last good ring keeps serving. Every
+// replica of a shared ring must run Run.
 // Run it in its own goroutine; a second Run while one is running returns
 // an error at once.
 func (s *KeySet) Run(ctx context.Context) error {
@@ -521,13 +597,21 @@ func (s *KeySet) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
+		if s.ring != nil {
+			if err := s.ring.sync(ctx, s); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "guard: shared key ring: keeping the last good ring", "err", err)
+			}
+		}
 		now := s.now()
-		if err := s.Tick(now); err != nil {
+		if err := s.Tick(now); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "guard: scheduled key rotation failed", "err", err)
 		}
 		wait := time.Minute
 		if next := s.nextTick(); !next.IsZero() {
 			wait = min(max(next.Sub(now), time.Second), time.Minute)
+		}
+		if s.ring != nil {
+			wait = min(wait, s.ring.poll)
 		}
 		t.Reset(wait)
 	}
