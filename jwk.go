@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
@@ -200,6 +201,27 @@ func (k *Key) publicJWK() (j jwk, ok bool) {
 		return j, false
 	}
 	return j, true
+}
+
+// Thumbprint returns the RFC 7638 thumbprint of k's public key: the
+// base64url SHA-256 of its required JWK members in lexical order. It is ""
+// for an HMAC key and for a key type guard does not publish.
+func (k *Key) Thumbprint() string {
+	j, ok := k.publicJWK()
+	if !ok {
+		return ""
+	}
+	var members string
+	switch j.Kty {
+	case "RSA":
+		members = `{"e":"` + j.E + `","kty":"RSA","n":"` + j.N + `"}`
+	case "EC":
+		members = `{"crv":"` + j.Crv + `","kty":"EC","x":"` + j.X + `","y":"` + j.Y + `"}`
+	case "OKP":
+		members = `{"crv":"` + j.Crv + `","kty":"OKP","x":"` + j.X + `"}`
+	}
+	sum := sha256.Sum256([]byte(members))
+	return b64.EncodeToString(sum[:])
 }
 
 // JWKSHandler returns a handler serving the public halves of keys as a JWK

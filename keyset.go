@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -98,6 +100,14 @@ type KeySetConfig struct {
 	// StoreTimeout bounds each call to Store. Default [DefaultStoreTimeout]
 	// (5 seconds).
 	StoreTimeout time.Duration
+
+	// KeyFiles, when set, are the set's keys, read from files (PEM or JWK,
+	// such as a mounted secret) at construction and again by [KeySet.Run]
+	// every PollInterval (default [DefaultFilePollInterval], 5 seconds)
+	// when their contents change; see [KeySet.ReloadKeyFiles]. This is the
+	// recipe for keys managed by another system. It excludes Keys, Store
+	// and RotateEvery. Default none.
+	KeyFiles []KeyFile
 }
 
 // KeySet is the one owner of a service's keys: a [TokenIssuer] signs with its
@@ -127,6 +137,7 @@ type KeySet struct {
 	cur     atomic.Pointer[keySetState]
 	running atomic.Bool
 	ring    *sharedRing // nil: the keys live in this process only
+	files   *fileKeys   // nil: no KeyFiles
 }
 
 // keySetState is one immutable version of the set.
@@ -187,6 +198,18 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 	ring, ringErrs := newSharedRing(&cfg, s.publishFor, s.rotateEvery > 0)
 	errs = append(errs, ringErrs...)
 	s.ring = ring
+	if len(cfg.KeyFiles) > 0 {
+		if len(cfg.Keys) > 0 || cfg.Store != nil || cfg.RotateEvery > 0 {
+			errs = append(errs, errors.New("guard: KeySetConfig.KeyFiles excludes Keys, Store and RotateEvery: the files are the keys"))
+		} else {
+			keys, sum, err := loadKeyFiles(cfg.KeyFiles)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			cfg.Keys = keys
+			s.files = &fileKeys{files: slices.Clone(cfg.KeyFiles), poll: cmp.Or(cfg.PollInterval, DefaultFilePollInterval), sum: sum}
+		}
+	}
 	now := s.now()
 	var entries []*keyEntry
 	var signing *keyEntry
@@ -602,6 +625,9 @@ func (s *KeySet) Run(ctx context.Context) error {
 				s.log.ErrorContext(ctx, "guard: shared key ring: keeping the last good ring", "err", err)
 			}
 		}
+		if s.files != nil {
+			s.reloadFiles(ctx)
+		}
 		now := s.now()
 		if err := s.Tick(now); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "guard: scheduled key rotation failed", "err", err)
@@ -612,6 +638,9 @@ func (s *KeySet) Run(ctx context.Context) error {
 		}
 		if s.ring != nil {
 			wait = min(wait, s.ring.poll)
+		}
+		if s.files != nil {
+			wait = min(wait, s.files.poll)
 		}
 		t.Reset(wait)
 	}
