@@ -415,3 +415,45 @@ func TestSharedRingRun(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// BenchmarkKeyRing: signing and verifying through a KeySet whose ring is
+// shared (KeySetConfig.Store) against a local one. Both read one immutable
+// snapshot; the store is only read by Run, never on these paths.
+func BenchmarkKeyRing(b *testing.B) {
+	k := jwtMustPriv(b, ES256, jwtP256(), "k1")
+	for _, tc := range []struct {
+		name string
+		cfg  KeySetConfig
+	}{
+		{"local", KeySetConfig{Keys: []*Key{k}}},
+		{"shared", KeySetConfig{Keys: []*Key{k}, Store: &MemoryKeyRing{}, KeyEncryptionKey: testKEK}},
+	} {
+		ks := mustKeySet(b, tc.cfg)
+		iss, err := NewTokenIssuer(TokenIssuerConfig{Keys: ks, Now: jwtClock(jwtNow)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v := jwtVerifier(b, VerifierConfig{KeySource: ks})
+		ctx := context.Background()
+		tok, err := iss.Issue(ctx, Claims{Subject: "alice"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("sign/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := iss.Issue(ctx, Claims{Subject: "alice"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("verify/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
