@@ -70,7 +70,10 @@ type Client struct {
 	Public bool
 	// Grants the client may use: "client_credentials", "password",
 	// "authorization_code" (refresh_token follows the grant that started the
-	// session). Empty means client_credentials only.
+	// session), and the permission [GrantIntrospection] ("introspection":
+	// the client may call the introspection endpoint; a confidential client
+	// only). Empty means client_credentials only; a client that may
+	// introspect and do nothing else lists GrantIntrospection alone.
 	Grants []string
 	// RedirectURIs are the client's registered redirection endpoints for the
 	// authorization code flow, each an absolute URL matched exactly, byte
