@@ -120,9 +120,9 @@ func TestIntrospectionCheckerFaults(t *testing.T) {
 			_, _ = io.WriteString(w, `{"active":true}`)
 		}, status: 200, hdr: hdrOK, body: "ok"},
 		{name: "inactive", serve: answer(`{"active":false}`), status: 401, hdr: hdrRevoked, body: bodyRevoked, err: []error{ErrInvalidToken, ErrTokenRevoked}},
-		{name: "server error", serve: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) },
+		{name: "server error", serve: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) },
 			status: 503, hdr: hdrUnavailable, body: bodyUnavailable},
-		{name: "client refused", serve: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, `{"error":"invalid_client"}`, 401) },
+		{name: "client refused", serve: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized) },
 			status: 503, hdr: hdrUnavailable, body: bodyUnavailable},
 		{name: "redirect not followed", serve: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
@@ -274,7 +274,7 @@ func TestIntrospectionCheckerCache(t *testing.T) {
 		t.Errorf("Revoked not cached: got %v, want errIntrospectionNoToken", err)
 	}
 	// A failure is not cached.
-	iss.set(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", 503) })
+	iss.set(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	fresh := &Claims{ID: "jti-fresh", ExpiresAt: clock.Now().Add(time.Hour)}
 	for range 2 {
 		if _, err := ic.RevokedToken(ctx, "tok", fresh); err == nil {
