@@ -122,7 +122,9 @@ func TestIntrospectionCheckerFaults(t *testing.T) {
 		{name: "inactive", serve: answer(`{"active":false}`), status: 401, hdr: hdrRevoked, body: bodyRevoked, err: []error{ErrInvalidToken, ErrTokenRevoked}},
 		{name: "server error", serve: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) },
 			status: 503, hdr: hdrUnavailable, body: bodyUnavailable},
-		{name: "client refused", serve: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized) },
+		{name: "client refused", serve: func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+		},
 			status: 503, hdr: hdrUnavailable, body: bodyUnavailable},
 		{name: "redirect not followed", serve: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
