@@ -2,7 +2,8 @@
 // access tokens and the keys that sign and verify them, bearer middleware,
 // role and scope checks, API keys, password hashing, revocation checks and
 // CORS. The OAuth2 authorization server (token and authorization endpoints,
-// refresh families, RFC 7009 revocation, login throttling, metadata) is the
+// refresh families, RFC 7009 revocation, RFC 7662 introspection, login
+// throttling, metadata) is the
 // package [github.com/guardkit/guard/authserver], built on this one; a
 // service that only verifies tokens never imports it.
 //
@@ -76,6 +77,10 @@
 //     exactly, secret (HMAC) keys are never taken from a remote set, a
 //     flood of unknown kids costs at most one fetch per RefetchInterval,
 //     and until keys load verifiers answer 503, never accepting.
+//   - Remote revocation ([IntrospectionChecker]): the same URL rule, no
+//     redirects, 64 KiB and 5 s per answer; an "active" answer is trusted
+//     for at most CacheFor (5 s by default, 30 s at most), and any failure
+//     is 503, never a request let through.
 //   - Secrets (passwords, client secrets, keys, tokens) are held in types
 //     that print as REDACTED, including through log/slog.
 //
@@ -83,6 +88,7 @@
 //
 //   - RFC 6749, OAuth 2.0: https://www.rfc-editor.org/rfc/rfc6749
 //   - RFC 6750, Bearer token usage: https://www.rfc-editor.org/rfc/rfc6750
+//   - RFC 7662, token introspection: https://www.rfc-editor.org/rfc/rfc7662
 //   - RFC 7515/7517/7518/7519, JWS, JWK, JWA, JWT: https://www.rfc-editor.org/rfc/rfc7519
 //   - RFC 8037, EdDSA for JOSE: https://www.rfc-editor.org/rfc/rfc8037
 //   - RFC 8725, JWT best current practices: https://www.rfc-editor.org/rfc/rfc8725

@@ -22,6 +22,18 @@ type RevocationChecker interface {
 	Revoked(ctx context.Context, c *Claims) (bool, error)
 }
 
+// TokenRevocationChecker is a [RevocationChecker] that needs the token
+// itself, not only its claims: [IntrospectionChecker] sends it to its
+// issuer (RFC 7662). A [Verifier] whose Revocations implements it calls
+// RevokedToken instead of Revoked, with the token it has just verified and
+// its claims. The answers and the failure rule are those of Revoked.
+// Implementations must be safe for concurrent use and must not keep c after
+// they return (a verifier reuses it).
+type TokenRevocationChecker interface {
+	RevocationChecker
+	RevokedToken(ctx context.Context, token string, c *Claims) (bool, error)
+}
+
 // RevocationStore is a [RevocationChecker] that can also be written: the
 // token endpoint's revocation endpoint (RFC 7009) and an app's "log out
 // everywhere" write to it, and verifiers read it. Entries expire on their

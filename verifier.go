@@ -131,7 +131,9 @@ type Verifier struct {
 	cache       *tokenCache
 	errs        verifierErrors
 	revocations RevocationChecker
-	errRevoked  *Error
+	// tokenRevocations is revocations when it needs the token itself.
+	tokenRevocations TokenRevocationChecker
+	errRevoked       *Error
 }
 
 // verifierErrors are the verifier's failures, built once with its realm.

@@ -12,6 +12,7 @@ func (v *Verifier) setRevocations(rc RevocationChecker, realm string) {
 		return
 	}
 	v.revocations = rc
+	v.tokenRevocations, _ = rc.(TokenRevocationChecker)
 	v.errRevoked = prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "token revoked",
 		Challenges: []string{bearerChallenge(realm)}, Err: ErrTokenRevoked})
 }
@@ -21,16 +22,22 @@ func (v *Verifier) verifyAndCheck(ctx context.Context, token string, c *Claims) 
 	if err := v.verify(ctx, token, c); err != nil {
 		return err
 	}
-	return v.checkRevoked(ctx, c)
+	return v.checkRevoked(ctx, token, c)
 }
 
 // checkRevoked asks the revocation checker, when there is one, about a token
 // whose signature and claims verified.
-func (v *Verifier) checkRevoked(ctx context.Context, c *Claims) error {
+func (v *Verifier) checkRevoked(ctx context.Context, token string, c *Claims) error {
 	if v.revocations == nil {
 		return nil
 	}
-	revoked, err := v.revocations.Revoked(ctx, c)
+	var revoked bool
+	var err error
+	if v.tokenRevocations != nil {
+		revoked, err = v.tokenRevocations.RevokedToken(ctx, token, c)
+	} else {
+		revoked, err = v.revocations.Revoked(ctx, c)
+	}
 	if err != nil {
 		return Unavailable(fmt.Errorf("guard: revocation check: %w", err))
 	}

@@ -29,6 +29,17 @@ type DiscoveryConfig struct {
 	// TokenEndpoint is the absolute URL of the token endpoint. Default:
 	// not published.
 	TokenEndpoint string
+	// IntrospectionEndpoint is the absolute URL of the introspection
+	// endpoint ([TokenEndpoint.IntrospectionEndpoint], RFC 7662), published
+	// as introspection_endpoint (RFC 8414 §2); a resource server's
+	// [guard.IntrospectionChecker] finds it there. Default: not published.
+	IntrospectionEndpoint string
+	// IntrospectionEndpointAuthMethodsSupported, published as
+	// introspection_endpoint_auth_methods_supported: "client_secret_basic"
+	// and "client_secret_post" are what the endpoint takes; "none" is
+	// refused, as introspection needs an authenticated client. It needs
+	// IntrospectionEndpoint. Default: not published.
+	IntrospectionEndpointAuthMethodsSupported []string
 	// GrantTypesSupported, such as "password" and "client_credentials".
 	// Default: not published.
 	GrantTypesSupported []string
@@ -73,6 +84,8 @@ type discoveryDoc struct {
 	JWKSURI                           string   `json:"jwks_uri"`
 	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitzero"`
 	TokenEndpoint                     string   `json:"token_endpoint,omitzero"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint,omitzero"`
+	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported,omitzero"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitzero"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitzero"`
 	ScopesSupported                   []string `json:"scopes_supported,omitzero"`
@@ -104,6 +117,16 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.TokenEndpoint: %w", err))
 		}
 	}
+	if cfg.IntrospectionEndpoint != "" {
+		if err := checkMetadataURL(cfg.IntrospectionEndpoint, false); err != nil {
+			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.IntrospectionEndpoint: %w", err))
+		}
+	} else if len(cfg.IntrospectionEndpointAuthMethodsSupported) > 0 {
+		errs = append(errs, errors.New("guard: DiscoveryConfig.IntrospectionEndpointAuthMethodsSupported needs IntrospectionEndpoint"))
+	}
+	if slices.Contains(cfg.IntrospectionEndpointAuthMethodsSupported, "none") {
+		errs = append(errs, errors.New(`guard: DiscoveryConfig.IntrospectionEndpointAuthMethodsSupported lists "none" (introspection needs client authentication)`))
+	}
 	if cfg.AuthorizationEndpoint != "" {
 		if err := checkMetadataURL(cfg.AuthorizationEndpoint, false); err != nil {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.AuthorizationEndpoint: %w", err))
@@ -118,6 +141,7 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		"GrantTypesSupported": cfg.GrantTypesSupported, "TokenEndpointAuthMethodsSupported": cfg.TokenEndpointAuthMethodsSupported,
 		"ScopesSupported": cfg.ScopesSupported, "ResponseTypesSupported": cfg.ResponseTypesSupported,
 		"SubjectTypesSupported": cfg.SubjectTypesSupported, "CodeChallengeMethodsSupported": cfg.CodeChallengeMethodsSupported,
+		"IntrospectionEndpointAuthMethodsSupported": cfg.IntrospectionEndpointAuthMethodsSupported,
 	} {
 		if slices.Contains(list, "") {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.%s has an empty entry", name))
@@ -146,6 +170,8 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		JWKSURI:                           cfg.JWKSURI,
 		AuthorizationEndpoint:             cfg.AuthorizationEndpoint,
 		TokenEndpoint:                     cfg.TokenEndpoint,
+		IntrospectionEndpoint:             cfg.IntrospectionEndpoint,
+		IntrospectionAuthMethods:          slices.Clone(cfg.IntrospectionEndpointAuthMethodsSupported),
 		GrantTypesSupported:               slices.Clone(cfg.GrantTypesSupported),
 		TokenEndpointAuthMethodsSupported: slices.Clone(cfg.TokenEndpointAuthMethodsSupported),
 		ScopesSupported:                   slices.Clone(cfg.ScopesSupported),

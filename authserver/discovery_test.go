@@ -94,6 +94,16 @@ func TestDiscoveryHandlerRefuses(t *testing.T) {
 		{"plain PKCE", func(c *DiscoveryConfig) { c.CodeChallengeMethodsSupported = []string{"S256", "plain"} }},
 		{"empty PKCE method", func(c *DiscoveryConfig) { c.CodeChallengeMethodsSupported = []string{""} }},
 		{"iss parameter without authorization endpoint", func(c *DiscoveryConfig) { c.AuthorizationResponseIssParameterSupported = true }},
+		{"relative introspection endpoint", func(c *DiscoveryConfig) { c.IntrospectionEndpoint = "/introspect" }},
+		{"introspection auth methods without the endpoint", func(c *DiscoveryConfig) {
+			c.IntrospectionEndpointAuthMethodsSupported = []string{"client_secret_basic"}
+		}},
+		{"introspection without client authentication", func(c *DiscoveryConfig) {
+			c.IntrospectionEndpoint, c.IntrospectionEndpointAuthMethodsSupported = "https://a.example/introspect", []string{"none"}
+		}},
+		{"empty introspection auth method", func(c *DiscoveryConfig) {
+			c.IntrospectionEndpoint, c.IntrospectionEndpointAuthMethodsSupported = "https://a.example/introspect", []string{""}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := ok
@@ -127,6 +137,19 @@ func TestDiscoveryHandlerAuthorizationCode(t *testing.T) {
 				`"authorization_endpoint":"https://auth.example/authorize","token_endpoint":"https://auth.example/token",` +
 				`"response_types_supported":["code"],"subject_types_supported":["public"],` +
 				`"code_challenge_methods_supported":["S256"],"authorization_response_iss_parameter_supported":true}`,
+		},
+		{
+			name: "introspection",
+			cfg: DiscoveryConfig{
+				Issuer: "https://auth.example", JWKSURI: "https://auth.example/jwks",
+				TokenEndpoint:                             "https://auth.example/token",
+				IntrospectionEndpoint:                     "https://auth.example/introspect",
+				IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+			},
+			want: `{"issuer":"https://auth.example","jwks_uri":"https://auth.example/jwks","token_endpoint":"https://auth.example/token",` +
+				`"introspection_endpoint":"https://auth.example/introspect",` +
+				`"introspection_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],` +
+				`"response_types_supported":[],"subject_types_supported":["public"]}`,
 		},
 		{
 			name: "token endpoint only: nothing of the code flow published",

@@ -2,8 +2,8 @@
 // guard: the token endpoint (RFC 6749 password, client_credentials,
 // authorization_code and refresh_token grants, with public and confidential
 // clients), the authorization endpoint with PKCE, refresh-token families,
-// the RFC 7009 revocation endpoint, login throttling, and RFC 8414 / OpenID
-// Connect discovery documents. It imports package guard for keys, tokens,
+// the RFC 7009 revocation endpoint, the RFC 7662 introspection endpoint,
+// login throttling, and RFC 8414 / OpenID Connect discovery documents. It imports package guard for keys, tokens,
 // password hashing, errors and hooks; guard never imports it, so a service
 // that only accepts tokens reads a small API and this package grows on its
 // own.
@@ -46,11 +46,15 @@
 //     revokes its whole family (RFC 9700 §4.14.2).
 //   - Authorization codes are single-use, live one minute, need PKCE S256
 //     and an exact redirect URI, and responses carry iss (RFC 9207).
+//   - Introspection answers only confidential clients whose Grants list
+//     [GrantIntrospection]; a refresh token is active only to the client it
+//     was issued to; everything else unknown is {"active":false}.
 //
 // # Standards
 //
 //   - RFC 6749, OAuth 2.0: https://www.rfc-editor.org/rfc/rfc6749
 //   - RFC 7009, token revocation: https://www.rfc-editor.org/rfc/rfc7009
+//   - RFC 7662, token introspection: https://www.rfc-editor.org/rfc/rfc7662
 //   - RFC 7636, PKCE: https://www.rfc-editor.org/rfc/rfc7636
 //   - RFC 8414, authorization server metadata: https://www.rfc-editor.org/rfc/rfc8414
 //   - RFC 9207, issuer identification: https://www.rfc-editor.org/rfc/rfc9207

@@ -426,6 +426,9 @@ func (tokFailingRefresh) RotateRefreshToken(context.Context, RefreshRotation) (R
 func (tokFailingRefresh) RevokeRefreshFamily(context.Context, string, string) error {
 	return errTokStoreDown
 }
+func (tokFailingRefresh) LookupRefreshToken(context.Context, string, [32]byte, time.Time) (RefreshFamily, time.Time, error) {
+	return RefreshFamily{}, time.Time{}, errTokStoreDown
+}
 
 func TestRefreshTokenFormat(t *testing.T) {
 	t.Parallel()

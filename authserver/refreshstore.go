@@ -84,6 +84,16 @@ type RefreshStore interface {
 	// family was issued to a client other than clientID (a family issued to
 	// no client may be revoked by anyone holding one of its tokens).
 	RevokeRefreshFamily(ctx context.Context, family, clientID string) error
+	// LookupRefreshToken reads, changing nothing, the family whose current
+	// token has the digest presented: it returns the family and the instant
+	// the current token lapses if unused (its idle deadline; the family's
+	// ExpiresAt ends it anyway). It returns [ErrNotFound] when there is no
+	// such family, when the family has expired at now (absolute or idle), and
+	// when presented is not its current token: a rotated token is not
+	// active, even within the grace window. The introspection endpoint
+	// (RFC 7662) calls it; it never counts as a use, so it cannot trip reuse
+	// detection.
+	LookupRefreshToken(ctx context.Context, family string, presented [32]byte, now time.Time) (fam RefreshFamily, idleUntil time.Time, err error)
 }
 
 // MemoryRefreshStoreConfig configures [NewMemoryRefreshStore].
@@ -218,6 +228,20 @@ func (s *MemoryRefreshStore) RevokeRefreshFamily(_ context.Context, family, clie
 	}
 	delete(s.m, family)
 	return nil
+}
+
+// LookupRefreshToken implements [RefreshStore].
+func (s *MemoryRefreshStore) LookupRefreshToken(_ context.Context, family string, presented [32]byte, now time.Time) (RefreshFamily, time.Time, error) {
+	if s.m == nil {
+		return RefreshFamily{}, time.Time{}, errRefreshStoreZero
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.m[family]
+	if f == nil || presented != f.cur || !now.Before(f.fam.ExpiresAt) || !now.Before(f.idleUntil) {
+		return RefreshFamily{}, time.Time{}, guard.ErrNotFound
+	}
+	return f.family(), f.idleUntil, nil
 }
 
 // Len returns the number of families held, expired ones not yet dropped included.

@@ -36,7 +36,10 @@ var (
 // and AccessTokenVerifier are configured (otherwise 400
 // unsupported_token_type). Answers: 200 with an empty body when the token was
 // revoked, and also, as RFC 7009 §2.2 requires, when it is unknown, expired,
-// malformed or already revoked; 400 unauthorized_client for a token issued
+// malformed or already revoked (an access token that fails to verify for a
+// reason other than expiry or revocation is logged at Warn, without the
+// token: it may be a verifier that does not match the tokens this endpoint
+// mints); 400 unauthorized_client for a token issued
 // to another client; the token endpoint's 400/401/405/413/429 answers for a
 // malformed request or failed client authentication; 503
 // temporarily_unavailable with Retry-After when a store fails. It is safe for
@@ -113,7 +116,7 @@ func (e *TokenEndpoint) revoke(w http.ResponseWriter, r *http.Request) error {
 		return e.revokeRefresh(ctx, rt, clientID, req)
 	}
 	if looksLikeJWS(token) {
-		return e.revokeAccess(ctx, token, clientID)
+		return e.revokeAccess(ctx, token, clientID, req.ip)
 	}
 	return nil // not a token this server issues: nothing to revoke
 }
@@ -133,13 +136,20 @@ func (e *TokenEndpoint) revokeRefresh(ctx context.Context, rt refreshToken, clie
 	return e.storeDown(ctx, "refresh store", err)
 }
 
-func (e *TokenEndpoint) revokeAccess(ctx context.Context, token, clientID string) error {
+func (e *TokenEndpoint) revokeAccess(ctx context.Context, token, clientID, ip string) error {
 	if e.cfg.Revocations == nil || e.cfg.AccessTokenVerifier == nil {
 		return errRevokeTokenType
 	}
 	c, err := e.cfg.AccessTokenVerifier.Verify(ctx, token)
 	if errors.Is(err, guard.ErrInvalidToken) {
-		return nil // invalid, expired or already revoked: nothing to do
+		// Invalid, expired or already revoked: nothing to do. Expired and
+		// already revoked tokens are routine; any other failure may be a
+		// token of another issuer or a verifier that does not match the
+		// tokens this endpoint mints, where revocation does nothing: say so.
+		if !errors.Is(err, guard.ErrTokenExpired) && !errors.Is(err, guard.ErrTokenRevoked) {
+			e.log(ctx, "revocation: access token does not verify; nothing revoked", "client_id", clientID, "ip", ip, "error", err)
+		}
+		return nil
 	} else if err != nil {
 		return err // 503 from a failing revocation check, or a misconfigured verifier
 	}

@@ -70,7 +70,10 @@ type Client struct {
 	Public bool
 	// Grants the client may use: "client_credentials", "password",
 	// "authorization_code" (refresh_token follows the grant that started the
-	// session). Empty means client_credentials only.
+	// session), and the permission [GrantIntrospection] ("introspection":
+	// the client may call the introspection endpoint; a confidential client
+	// only). Empty means client_credentials only; a client that may
+	// introspect and do nothing else lists GrantIntrospection alone.
 	Grants []string
 	// RedirectURIs are the client's registered redirection endpoints for the
 	// authorization code flow, each an absolute URL matched exactly, byte
@@ -184,8 +187,13 @@ type TokenEndpointConfig struct {
 	// which end the subject's refresh-token families. Default nil.
 	Revocations guard.RevocationStore
 	// AccessTokenVerifier verifies access tokens presented to the revocation
-	// endpoint, which revokes them by "jti"; it needs Revocations. Default
-	// nil: access tokens cannot be revoked there (400 unsupported_token_type).
+	// endpoint, which revokes them by "jti", and to the introspection
+	// endpoint; it needs Revocations. [NewTokenEndpoint] mints a probe token
+	// with Issuer and refuses the config when this verifier rejects it
+	// (another issuer, audience, key or algorithm, token type, clock), so
+	// that revocation cannot silently do nothing. Default nil: access tokens
+	// cannot be revoked there (400 unsupported_token_type) and are inactive
+	// to introspection.
 	AccessTokenVerifier *guard.Verifier
 	// ExtraClaims, when set, adds the app's claims to every access token
 	// the endpoint issues; see [ExtraClaimsFunc]. Default nil.
@@ -258,6 +266,11 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	errs = append(errs, validateRefresh(&cfg)...)
 	if cfg.AccessTokenVerifier != nil && cfg.Revocations == nil {
 		errs = append(errs, errors.New("guard: AccessTokenVerifier needs Revocations"))
+	}
+	if cfg.AccessTokenVerifier != nil && cfg.Issuer != nil {
+		if err := probeAccessTokenVerifier(cfg.Issuer, cfg.AccessTokenVerifier); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
