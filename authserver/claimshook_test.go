@@ -74,3 +74,33 @@ func TestExtraClaims(t *testing.T) {
 	rec = f.do(tokRequest(form("grant_type", "password", "username", "alice", "password", tokAlicePW)))
 	checkTokResponse(t, rec, 503, tokErrorHeaders("Retry-After", "5"), tokErrBody("temporarily_unavailable", "service unavailable; retry later"))
 }
+
+// TestExtraClaimsRegisteredAnyCase: a registered claim name in any letter
+// case, or in a spelling a case-insensitive decoder folds onto it, is
+// refused like the name itself (500, no token), since golang-jwt's
+// RegisteredClaims and encoding/json would read it as the real claim.
+func TestExtraClaimsRegisteredAnyCase(t *testing.T) {
+	t.Parallel()
+	var name string
+	f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) {
+		c.ExtraClaims = func(context.Context, ClaimsRequest) (map[string]any, error) { return map[string]any{name: "x"}, nil }
+	})
+	for _, tt := range []struct {
+		name   string
+		status int
+	}{
+		{"Sub", 500}, {"EXP", 500}, {"ſub", 500}, {"clientId", 500}, {"Client-ID", 500}, {"ROLES", 500},
+		{"tenant", 200}, {"subject", 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			name = tt.name
+			rec := f.do(tokRequest(form("grant_type", "client_credentials"), withBasic(tokSvcID, tokSvcPW)))
+			if rec.Code != tt.status {
+				t.Fatalf("got %d %s, want %d", rec.Code, rec.Body, tt.status)
+			}
+			if tt.status == 500 {
+				checkTokResponse(t, rec, 500, tokErrorHeaders(), tokErrBody("server_error", ""))
+			}
+		})
+	}
+}

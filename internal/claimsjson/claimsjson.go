@@ -11,6 +11,7 @@ package claimsjson
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -23,8 +24,19 @@ import (
 // even when the field is empty.
 var Registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "role", "roles", "scope", "scp"}
 
-// IsRegistered reports whether name is one of [Registered].
-func IsRegistered(name string) bool { return slices.Contains(Registered[:], name) }
+// IsRegistered reports whether name could be read as one of [Registered]
+// by a decoder that matches member names loosely: in any letter case
+// (Unicode simple folding, as encoding/json and golang-jwt's
+// RegisteredClaims do) and ignoring '_' and '-' (as JSON v2's
+// case-insensitive mode does). So "Sub", "EXP", "ſub" and "clientId" are
+// registered names too: an extra claim under one of them would be read as
+// the real claim by such a decoder.
+func IsRegistered(name string) bool {
+	loose := strings.NewReplacer("_", "", "-", "").Replace(name)
+	return slices.ContainsFunc(Registered[:], func(r string) bool {
+		return strings.EqualFold(loose, strings.ReplaceAll(r, "_", ""))
+	})
+}
 
 // Wire is the JSON shape of a claims set: the [Registered] claims, in
 // their order, then the rest.

@@ -63,9 +63,26 @@ func TestRegisteredClaimsListedOnce(t *testing.T) {
 	if seenScp != 1<<(len(Registered)-1) {
 		t.Errorf("seenScp: got %b, want the last of %d bits", seenScp, len(Registered))
 	}
-	for _, name := range []string{"", "tenant", "ISS", "iss ", "client"} {
+	for _, name := range []string{"", "tenant", "iss ", "client"} {
 		if claimBit(name) != 0 || IsRegistered(name) {
 			t.Errorf("%q: got registered, want not", name)
+		}
+	}
+	// The decoder matches names exactly; IsRegistered also catches the
+	// spellings a loose decoder would read as the claim.
+	if claimBit("ISS") != 0 || !IsRegistered("ISS") {
+		t.Errorf(`"ISS": got claimBit %b, IsRegistered %v; want 0 and true`, claimBit("ISS"), IsRegistered("ISS"))
+	}
+}
+
+func TestIsRegistered(t *testing.T) {
+	for name, want := range map[string]bool{
+		"sub": true, "Sub": true, "EXP": true, "iAt": true, "ſub": true, "client_id": true, "clientId": true,
+		"Client-ID": true, "CLIENTID": true, "scp": true, "Roles": true,
+		"tenant": false, "subject": false, "sub_tenant": false, "expires": false, "": false, "cid": false, "s ub": false,
+	} {
+		if got := IsRegistered(name); got != want {
+			t.Errorf("IsRegistered(%q): got %v, want %v", name, got, want)
 		}
 	}
 }
