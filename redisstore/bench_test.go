@@ -17,8 +17,7 @@ import (
 // the Redis one on loopback, run from parallel goroutines. It reports the
 // p50 and p99 latency of a request and requests per second.
 func BenchmarkBearerRevocationCheck(b *testing.B) {
-	srv := startRedis(b)
-	st := srv.store("bench:")
+	st := sharedBackend(b, standalone).store(b, "bench:")
 	redisRevs, err := st.Revocations(RevocationsConfig{})
 	if err != nil {
 		b.Fatal(err)

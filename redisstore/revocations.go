@@ -21,7 +21,7 @@ type RevocationsConfig struct {
 
 // Revocations is a [guard.RevocationStore] on Redis: a jti deny-list whose
 // entries expire with their tokens, and per-subject revocation instants
-// kept for SubjectRetention. A check is one MGET round trip; a revocation on
+// kept for SubjectRetention. A check is one round trip; a revocation on
 // one instance is seen by the next check on every other. It is safe for
 // concurrent use.
 type Revocations struct {
@@ -43,25 +43,38 @@ func (s *Store) Revocations(cfg RevocationsConfig) (*Revocations, error) {
 func (r *Revocations) jtiKey(jti string) string { return r.s.key("jti:", []byte(jti)) }
 func (r *Revocations) subKey(sub string) string { return r.s.key("sub:", []byte(sub)) }
 
-// Revoked implements [guard.RevocationChecker].
+// Revoked implements [guard.RevocationChecker]. The subject's entry and the
+// jti's are read in one pipeline: one round trip on one Redis; on a
+// cluster, where the two keys may live on different nodes, one round trip
+// to each node, concurrently.
 func (r *Revocations) Revoked(ctx context.Context, c *guard.Claims) (bool, error) {
 	ctx, cancel := r.s.call(ctx)
 	defer cancel()
-	keys := []string{r.subKey(c.Subject)}
-	if c.ID != "" {
-		keys = append(keys, r.jtiKey(c.ID))
+	var sub, jti *redis.StringCmd
+	// Each command's own error is checked below: on a cluster, one node
+	// may fail while the other answers "no such key".
+	_, _ = r.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		sub = p.Get(ctx, r.subKey(c.Subject))
+		if c.ID != "" {
+			jti = p.Get(ctx, r.jtiKey(c.ID))
+		}
+		return nil
+	})
+	if jti != nil {
+		switch err := jti.Err(); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, redis.Nil):
+			return false, wrap("revocation check", err)
+		}
 	}
-	vals, err := r.s.rdb.MGet(ctx, keys...).Result()
+	s, err := sub.Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
 	if err != nil {
 		return false, wrap("revocation check", err)
 	}
-	if len(vals) == 2 && vals[1] != nil {
-		return true, nil
-	}
-	if vals[0] == nil {
-		return false, nil
-	}
-	s, _ := vals[0].(string)
 	nb, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return false, errors.New("redisstore: revocation check: malformed record")

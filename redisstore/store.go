@@ -1,16 +1,38 @@
 // Package redisstore keeps guard's shared state in Redis, so that several
 // instances of a service throttle, revoke and refresh together: a
 // [authserver.LoginLimiter], a [guard.APIKeyStore], a [authserver.RefreshStore], a
-// [guard.RevocationStore] and a [authserver.AuthCodeStore], all over one go-redis
-// client.
+// [guard.RevocationStore], a [authserver.AuthCodeStore] and a
+// [guard.KeyRingStore], all over one go-redis client.
 //
 // Every key starts with the configured prefix and has a TTL, except API keys
-// without an expiry, which an operator adds and deletes. Parts that come
-// from requests (usernames, jtis, subjects, limiter keys) enter keys only as
-// fixed-size SHA-256 digests, so no input can inject a separator or grow a key.
-// Each operation is one round trip; the ones where a race matters (limiter
-// reservations, refresh-token rotation, revocations, code redemption) are
-// Lua scripts, atomic in Redis.
+// without an expiry, which an operator adds and deletes, the key ring, and
+// the revocation marker (see [Revocations.Mark]). Parts that come from
+// requests (usernames, jtis, subjects, limiter keys) enter keys only as
+// fixed-size SHA-256 digests, so no input can inject a separator or grow a
+// key. Each operation is one round trip; the ones where a race matters
+// (limiter reservations, refresh-token rotation, revocations, code
+// redemption, key-ring swaps) are Lua scripts, atomic in Redis.
+//
+// # Deployments: standalone, Cluster, Sentinel, Valkey
+//
+// [New] takes a [redis.UniversalClient], so the stores run unchanged on:
+//
+//   - one Redis: [NewClient] (redis:// or rediss:// URL);
+//   - Redis Cluster: [NewClusterClient] (a URL listing the seed nodes). Every
+//     Lua script and MULTI touches exactly one key, so no operation crosses
+//     hash slots, and keys spread over the cluster by their digests. A
+//     Config.Prefix holding a hash tag, such as "{app}:", puts every key in
+//     one slot, on one node: it works, and gives up the spread;
+//   - Redis Sentinel: parse a URL with [redis.ParseFailoverURL] (or fill
+//     [redis.FailoverOptions]), set the timeouts [NewClient] sets, and pass
+//     [redis.NewFailoverClient]'s client to New. Use Sentinel's writable
+//     master (not ReplicaOnly or RouteRandomly): the stores read their own
+//     writes;
+//   - Valkey, which speaks the same protocol and runs the same Lua: use it
+//     through any of the clients above.
+//
+// The tests run every store on a standalone redis-server and on a
+// three-master Redis Cluster.
 //
 // Failures: every call is bounded by [Config].Timeout (and the client's own
 // timeouts; see [NewClient]). An error reaches guard, which answers 503
@@ -84,6 +106,31 @@ func NewClient(url string) (*redis.Client, error) {
 	opt.DialerRetries = 1
 	opt.ContextTimeoutEnabled = true
 	return redis.NewClient(opt), nil
+}
+
+// NewClusterClient parses a Redis Cluster URL, a node and further seed
+// nodes as addr parameters:
+//
+//	redis://user:password@10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379
+//
+// (rediss:// for TLS; see [redis.ParseClusterURL]), and returns a cluster
+// client with [NewClient]'s timeouts: dial 500 ms, read and write 500 ms,
+// pool wait 1 s, one retry, and context deadlines honoured. MOVED and ASK
+// redirections are followed as go-redis does (at most 3), within the
+// call's [Config].Timeout.
+func NewClusterClient(url string) (*redis.ClusterClient, error) {
+	opt, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	opt.DialTimeout = 500 * time.Millisecond
+	opt.ReadTimeout = 500 * time.Millisecond
+	opt.WriteTimeout = 500 * time.Millisecond
+	opt.PoolTimeout = time.Second
+	opt.MaxRetries = 1
+	opt.DialerRetries = 1
+	opt.ContextTimeoutEnabled = true
+	return redis.NewClusterClient(opt), nil
 }
 
 // call bounds one operation.

@@ -12,9 +12,10 @@ import (
 	"github.com/guardkit/guard/authserver"
 )
 
-func TestLimiter(t *testing.T) {
-	srv := startRedis(t)
-	st := srv.store("t:")
+func TestLimiter(t *testing.T) { forEachBackend(t, testLimiter) }
+
+func testLimiter(t *testing.T, srv *backend) {
+	st := srv.store(t, "t:")
 	ctx := context.Background()
 	l, err := st.Limiter(LimiterConfig{Threshold: 3, BaseDelay: time.Minute, MaxDelay: time.Hour})
 	if err != nil {
@@ -46,9 +47,10 @@ func TestLimiter(t *testing.T) {
 	checkKeys(t, st, 1)
 }
 
-func TestLimiterConcurrentReserve(t *testing.T) {
-	srv := startRedis(t)
-	st := srv.store("t:")
+func TestLimiterConcurrentReserve(t *testing.T) { forEachBackend(t, testLimiterConcurrentReserve) }
+
+func testLimiterConcurrentReserve(t *testing.T, srv *backend) {
+	st := srv.store(t, "t:")
 	l, _ := st.Limiter(LimiterConfig{Threshold: 5, BaseDelay: time.Minute})
 	var mu sync.Mutex
 	counted := 0
@@ -78,7 +80,7 @@ func TestLimiterConcurrentReserve(t *testing.T) {
 func checkKeys(t *testing.T, st *Store, want int) {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := st.rdb.Keys(ctx, "*").Result()
+	keys, err := keysUnder(ctx, st.rdb, st.prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +97,10 @@ func checkKeys(t *testing.T, st *Store, want int) {
 	}
 }
 
-func TestAPIKeys(t *testing.T) {
-	srv := startRedis(t)
-	st := srv.store("t:")
+func TestAPIKeys(t *testing.T) { forEachBackend(t, testAPIKeys) }
+
+func testAPIKeys(t *testing.T, srv *backend) {
+	st := srv.store(t, "t:")
 	ks := st.APIKeys()
 	ctx := context.Background()
 	d := guard.APIKeyDigest("k1")
@@ -129,9 +132,10 @@ func TestAPIKeys(t *testing.T) {
 	checkKeys(t, st, 0)
 }
 
-func TestRevocations(t *testing.T) {
-	srv := startRedis(t)
-	st := srv.store("t:")
+func TestRevocations(t *testing.T) { forEachBackend(t, testRevocations) }
+
+func testRevocations(t *testing.T, srv *backend) {
+	st := srv.store(t, "t:")
 	rv, err := st.Revocations(RevocationsConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -168,9 +172,10 @@ func TestRevocations(t *testing.T) {
 	checkKeys(t, st, 2)
 }
 
-func TestRefreshStore(t *testing.T) {
-	srv := startRedis(t)
-	st := srv.store("t:")
+func TestRefreshStore(t *testing.T) { forEachBackend(t, testRefreshStore) }
+
+func testRefreshStore(t *testing.T, srv *backend) {
+	st := srv.store(t, "t:")
 	rs := st.RefreshTokens()
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
