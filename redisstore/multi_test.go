@@ -237,7 +237,9 @@ func testTwoInstances(t *testing.T, srv *backend) {
 // account, spread over two instances, are evaluated (hashed and answered
 // invalid_grant) at most Threshold times in total; the rest are throttled
 // before any hashing.
-func TestFailedLoginsAcrossInstances(t *testing.T) { forEachBackend(t, testFailedLoginsAcrossInstances) }
+func TestFailedLoginsAcrossInstances(t *testing.T) {
+	forEachBackend(t, testFailedLoginsAcrossInstances)
+}
 
 func testFailedLoginsAcrossInstances(t *testing.T, srv *backend) {
 	key := testKey(t)
