@@ -37,7 +37,9 @@
 // Failures: every call is bounded by [Config].Timeout (and the client's own
 // timeouts; see [NewClient]). An error reaches guard, which answers 503
 // temporarily_unavailable with Retry-After: the stores fail closed. When
-// Redis comes back, the next call succeeds; nothing needs a restart.
+// Redis comes back, calls succeed again within about a second (after many
+// failed dials, go-redis probes an address once a second before dialing
+// it again); nothing needs a restart.
 package redisstore
 
 import (
