@@ -18,8 +18,12 @@ import (
 // wraps a cause, quickly, and never a result that looks like success: no
 // "not revoked", no "no key ring", no lost or won swap, no "not marked".
 func TestStoreCallsRedisDown(t *testing.T) {
+	t.Parallel() // on private backends, waiting on timeouts and restarts
 	for _, k := range []backendKind{standalone, cluster} {
-		t.Run(k.String(), func(t *testing.T) { testStoreCallsRedisDown(t, privateBackend(t, k)) })
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			testStoreCallsRedisDown(t, privateBackend(t, k))
+		})
 	}
 }
 
@@ -147,6 +151,7 @@ func testStoreCallsRedisDown(t *testing.T, srv *backend) {
 // answers "none" from a live node; a check that touches only live nodes
 // still answers.
 func TestRevokedClusterNodeDown(t *testing.T) {
+	t.Parallel() // on a private cluster
 	srv := privateBackend(t, cluster)
 	st, err := New(srv.client(t), Config{Prefix: "f:", Timeout: 100 * time.Millisecond})
 	if err != nil {

@@ -273,8 +273,12 @@ func testFailedLoginsAcrossInstances(t *testing.T, srv *backend) {
 // 503 temporarily_unavailable with Retry-After, quickly; once it is back the
 // same instance serves again.
 func TestRedisDown(t *testing.T) {
+	t.Parallel() // on private backends, waiting on timeouts and restarts
 	for _, k := range []backendKind{standalone, cluster} {
-		t.Run(k.String(), func(t *testing.T) { testRedisDown(t, privateBackend(t, k)) })
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			testRedisDown(t, privateBackend(t, k))
+		})
 	}
 }
 
