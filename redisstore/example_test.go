@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"log"
-	"time"
 
 	"github.com/guardkit/guard/redisstore"
-	"github.com/redis/go-redis/v9"
 )
 
 // On Redis Cluster the stores are the same; only the client differs. The
@@ -25,22 +23,19 @@ func ExampleNewClusterClient() {
 	_ = st.RefreshTokens() // and every other store
 }
 
-// Redis Sentinel: a failover client with NewClient's timeouts. The stores
-// read their own writes, so they use the master, never a replica.
-func Example_sentinel() {
-	opt, err := redis.ParseFailoverURL("redis://:password@10.0.0.1:26379/0?master_name=guard&addr=10.0.0.2:26379&addr=10.0.0.3:26379")
+// Redis Sentinel: the URL names the Sentinels and the master; the client
+// follows failovers and never reads from a replica.
+func ExampleNewFailoverClient() {
+	rdb, err := redisstore.NewFailoverClient("redis://10.0.0.1:26379/0?master_name=guard&addr=10.0.0.2:26379&addr=10.0.0.3:26379")
 	if err != nil {
 		log.Fatal(err)
 	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
-	opt.PoolTimeout, opt.MaxRetries, opt.DialerRetries, opt.ContextTimeoutEnabled = time.Second, 1, 1, true
-	rdb := redis.NewFailoverClient(opt)
 	defer rdb.Close()
 	st, err := redisstore.New(rdb, redisstore.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = st.APIKeys()
+	_ = st.APIKeys() // and every other store
 }
 
 // The service that issues and revokes tokens marks its revocation

@@ -18,8 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The suite runs on two backends: a standalone redis-server and a Redis
-// Cluster of three masters, both on loopback, started by the tests. Each is
+// The suite runs on three backends: a standalone redis-server, a Redis
+// Cluster of three masters, and a master watched by a Sentinel, all on
+// loopback, started by the tests. Each is
 // shared by the tests of one test binary (started on first use, stopped by
 // TestMain); a test gets its own key namespace on it. Tests that stop Redis
 // start a private backend instead.
@@ -38,28 +39,28 @@ type backendKind int
 const (
 	standalone backendKind = iota
 	cluster
+	sentinel
 )
 
-func (k backendKind) String() string { return [...]string{"standalone", "cluster"}[k] }
+func (k backendKind) String() string { return [...]string{"standalone", "cluster", "sentinel"}[k] }
 
-var shared [2]struct {
+var shared [3]struct {
 	once sync.Once
 	b    *backend
 	err  error
 }
 
-// backend is a Redis deployment the tests started: one redis-server, or the
-// masters of a cluster.
+// backend is a Redis deployment the tests started: one redis-server, the
+// masters of a cluster, or a master and its Sentinel (nodes[1]).
 type backend struct {
 	kind  backendKind
 	nodes []*redisServer
 	dir   string
 }
 
-// forEachBackend runs f as a subtest on the shared standalone server and on
-// the shared cluster.
+// forEachBackend runs f as a subtest on each shared backend.
 func forEachBackend(t *testing.T, f func(t *testing.T, b *backend)) {
-	for _, k := range []backendKind{standalone, cluster} {
+	for _, k := range []backendKind{standalone, cluster, sentinel} {
 		t.Run(k.String(), func(t *testing.T) { f(t, sharedBackend(t, k)) })
 	}
 }
@@ -119,16 +120,16 @@ func startBackend(k backendKind) (_ *backend, err error) {
 			b.close()
 		}
 	}()
-	n := 1
-	if k == cluster {
-		n = 3
-	}
+	n := map[backendKind]int{standalone: 1, cluster: 3, sentinel: 2}[k]
 	for i := range n {
 		port, err := freePort(k == cluster)
 		if err != nil {
 			return nil, err
 		}
 		s := &redisServer{port: port, dir: fmt.Sprintf("%s/%d", dir, i), cluster: k == cluster}
+		if k == sentinel && i == 1 {
+			s.sentinelOf = b.nodes[0].addr()
+		}
 		if err := os.Mkdir(s.dir, 0o700); err != nil {
 			return nil, err
 		}
@@ -216,10 +217,13 @@ func (b *backend) signal(t testing.TB, sig syscall.Signal) {
 	}
 }
 
-// url is the URL NewClient or NewClusterClient takes.
+// url is the URL NewClient, NewClusterClient or NewFailoverClient takes.
 func (b *backend) url() string {
-	if b.kind == standalone {
+	switch b.kind {
+	case standalone:
 		return "redis://" + b.nodes[0].addr() + "/0"
+	case sentinel:
+		return "redis://" + b.nodes[1].addr() + "/0?master_name=" + sentinelMaster
 	}
 	var more []string
 	for _, s := range b.nodes[1:] {
@@ -228,15 +232,18 @@ func (b *backend) url() string {
 	return "redis://" + b.nodes[0].addr() + "?" + strings.Join(more, "&")
 }
 
-// client returns a client with the bounded timeouts of NewClient or
-// NewClusterClient, closed at the end of the test.
+// client returns a client with the bounded timeouts of NewClient,
+// NewClusterClient or NewFailoverClient, closed at the end of the test.
 func (b *backend) client(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	var c redis.UniversalClient
 	var err error
-	if b.kind == cluster {
+	switch b.kind {
+	case cluster:
 		c, err = NewClusterClient(b.url())
-	} else {
+	case sentinel:
+		c, err = NewFailoverClient(b.url())
+	default:
 		c, err = NewClient(b.url())
 	}
 	if err != nil {
@@ -282,13 +289,18 @@ func keysUnder(ctx context.Context, rdb redis.UniversalClient, prefix string) ([
 }
 
 // redisServer is a redis-server the tests started on a free port, with its
-// own directory and no persistence.
+// own directory and no persistence: a cluster node, a Sentinel watching the
+// master at sentinelOf, or a plain server.
 type redisServer struct {
-	port    int
-	dir     string
-	cluster bool
-	cmd     *exec.Cmd
+	port       int
+	dir        string
+	cluster    bool
+	sentinelOf string
+	cmd        *exec.Cmd
 }
+
+// sentinelMaster is the name the test Sentinel knows its master by.
+const sentinelMaster = "guard"
 
 // freePort returns a free loopback port; for a cluster node, one whose bus
 // port (+10000) is free too.
@@ -321,6 +333,16 @@ func (s *redisServer) start() error {
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", "redis.log"}
 	if s.cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	}
+	if s.sentinelOf != "" {
+		// A Sentinel rewrites its configuration file: it needs one of its own.
+		host, port, _ := strings.Cut(s.sentinelOf, ":")
+		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile sentinel.log\nsentinel monitor %s %s %s 1\n",
+			s.port, s.dir, sentinelMaster, host, port)
+		if err := os.WriteFile(s.dir+"/sentinel.conf", []byte(conf), 0o600); err != nil {
+			return err
+		}
+		args = []string{s.dir + "/sentinel.conf", "--sentinel"}
 	}
 	s.cmd = exec.Command("redis-server", args...)
 	setPdeathsig(s.cmd)

@@ -23,16 +23,24 @@
 //     hash slots, and keys spread over the cluster by their digests. A
 //     Config.Prefix holding a hash tag, such as "{app}:", puts every key in
 //     one slot, on one node: it works, and gives up the spread;
-//   - Redis Sentinel: parse a URL with [redis.ParseFailoverURL] (or fill
-//     [redis.FailoverOptions]), set the timeouts [NewClient] sets, and pass
-//     [redis.NewFailoverClient]'s client to New. Use Sentinel's writable
-//     master (not ReplicaOnly or RouteRandomly): the stores read their own
-//     writes;
+//   - Redis Sentinel: [NewFailoverClient] (a URL naming the Sentinels and
+//     the master), or [redis.NewFailoverClient] with the timeouts NewClient
+//     sets. The stores use the master, never a replica: they read their
+//     own writes;
 //   - Valkey, which speaks the same protocol and runs the same Lua: use it
 //     through any of the clients above.
 //
-// The tests run every store on a standalone redis-server and on a
-// three-master Redis Cluster.
+// The tests run every store on a standalone redis-server, on a
+// three-master Redis Cluster and through a Sentinel.
+//
+// # Services sharing revocations
+//
+// A service that only verifies tokens reads the revocations that the
+// issuing service writes, on the same Redis and under the same
+// Config.Prefix. A different prefix would make every revoked token look
+// valid, without an error. So the issuer calls [Revocations.Mark] at start,
+// and the verifier calls [Revocations.CheckMark] at start and refuses to
+// run on [ErrRevocationsUnmarked], whose message names its prefix.
 //
 // Failures: every call is bounded by [Config].Timeout (and the client's own
 // timeouts; see [NewClient]). An error reaches guard, which answers 503
@@ -133,6 +141,34 @@ func NewClusterClient(url string) (*redis.ClusterClient, error) {
 	opt.DialerRetries = 1
 	opt.ContextTimeoutEnabled = true
 	return redis.NewClusterClient(opt), nil
+}
+
+// NewFailoverClient parses a Redis Sentinel URL: a Sentinel, further
+// Sentinels as addr parameters, and the master's name; user and password
+// in the URL authenticate to the Sentinels, the password parameter to the
+// master (see [redis.ParseFailoverURL]):
+//
+//	redis://10.0.0.1:26379/0?master_name=guard&addr=10.0.0.2:26379&addr=10.0.0.3:26379
+//
+// It returns a client of the master that
+// the Sentinels name, following failovers, with [NewClient]'s timeouts:
+// dial 500 ms, read and write 500 ms, pool wait 1 s, one retry, and
+// context deadlines honoured. It never reads from replicas: the stores
+// read their own writes.
+func NewFailoverClient(url string) (*redis.Client, error) {
+	opt, err := redis.ParseFailoverURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	opt.DialTimeout = 500 * time.Millisecond
+	opt.ReadTimeout = 500 * time.Millisecond
+	opt.WriteTimeout = 500 * time.Millisecond
+	opt.PoolTimeout = time.Second
+	opt.MaxRetries = 1
+	opt.DialerRetries = 1
+	opt.ContextTimeoutEnabled = true
+	opt.ReplicaOnly, opt.RouteByLatency, opt.RouteRandomly = false, false, false
+	return redis.NewFailoverClient(opt), nil
 }
 
 // call bounds one operation.
