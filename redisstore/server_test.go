@@ -18,9 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The suite runs on three backends: a standalone redis-server, a Redis
-// Cluster of three masters, and a master watched by a Sentinel, all on
-// loopback, started by the tests. Each is
+// The suite runs on four backends: a standalone redis-server, a Redis
+// Cluster of three masters, a master watched by a Sentinel, and a go-redis
+// Ring over two servers, all on loopback, started by the tests. Each is
 // shared by the tests of one test binary (started on first use, stopped by
 // TestMain); a test gets its own key namespace on it. Tests that stop Redis
 // start a private backend instead.
@@ -40,18 +40,20 @@ const (
 	standalone backendKind = iota
 	cluster
 	sentinel
+	ring
 )
 
-func (k backendKind) String() string { return [...]string{"standalone", "cluster", "sentinel"}[k] }
+func (k backendKind) String() string { return [...]string{"standalone", "cluster", "sentinel", "ring"}[k] }
 
-var shared [3]struct {
+var shared [4]struct {
 	once sync.Once
 	b    *backend
 	err  error
 }
 
 // backend is a Redis deployment the tests started: one redis-server, the
-// masters of a cluster, or a master and its Sentinel (nodes[1]).
+// masters of a cluster, a master and its Sentinel (nodes[1]), or the shards
+// of a ring.
 type backend struct {
 	kind  backendKind
 	nodes []*redisServer
@@ -60,7 +62,7 @@ type backend struct {
 
 // forEachBackend runs f as a subtest on each shared backend.
 func forEachBackend(t *testing.T, f func(t *testing.T, b *backend)) {
-	for _, k := range []backendKind{standalone, cluster, sentinel} {
+	for _, k := range []backendKind{standalone, cluster, sentinel, ring} {
 		t.Run(k.String(), func(t *testing.T) { f(t, sharedBackend(t, k)) })
 	}
 }
@@ -120,7 +122,7 @@ func startBackend(k backendKind) (_ *backend, err error) {
 			b.close()
 		}
 	}()
-	n := map[backendKind]int{standalone: 1, cluster: 3, sentinel: 2}[k]
+	n := map[backendKind]int{standalone: 1, cluster: 3, sentinel: 2, ring: 2}[k]
 	for i := range n {
 		port, err := freePort(k == cluster)
 		if err != nil {
@@ -243,6 +245,13 @@ func (b *backend) client(t testing.TB) redis.UniversalClient {
 		c, err = NewClusterClient(b.url())
 	case sentinel:
 		c, err = NewFailoverClient(b.url())
+	case ring:
+		// No constructor of ours: NewClient's timeouts on a go-redis Ring.
+		c = redis.NewRing(&redis.RingOptions{
+			Addrs:       map[string]string{"a": b.nodes[0].addr(), "b": b.nodes[1].addr()},
+			DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
+			PoolTimeout: time.Second, MaxRetries: 1, DialerRetries: 1, ContextTimeoutEnabled: true,
+		})
 	default:
 		c, err = NewClient(b.url())
 	}
@@ -269,16 +278,22 @@ func (b *backend) store(t testing.TB, prefix string) *Store {
 	return st
 }
 
-// keysUnder returns the keys that start with prefix, from every master.
+// keysUnder returns the keys that start with prefix, from every master or
+// shard.
 func keysUnder(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]string, error) {
 	pattern := prefix + "*"
-	c, ok := rdb.(*redis.ClusterClient)
-	if !ok {
+	var each func(context.Context, func(context.Context, *redis.Client) error) error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		each = c.ForEachMaster
+	case *redis.Ring:
+		each = c.ForEachShard
+	default:
 		return rdb.Keys(ctx, pattern).Result()
 	}
 	var mu sync.Mutex
 	var all []string
-	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+	err := each(ctx, func(ctx context.Context, n *redis.Client) error {
 		ks, err := n.Keys(ctx, pattern).Result()
 		mu.Lock()
 		all = append(all, ks...)

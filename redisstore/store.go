@@ -27,11 +27,13 @@
 //     the master), or [redis.NewFailoverClient] with the timeouts NewClient
 //     sets. The stores use the master, never a replica: they read their
 //     own writes;
+//   - a go-redis [redis.Ring] of shards: it works, for the same reason as a
+//     cluster, but a shard that goes away takes its keys with it;
 //   - Valkey, which speaks the same protocol and runs the same Lua: use it
 //     through any of the clients above.
 //
 // The tests run every store on a standalone redis-server, on a
-// three-master Redis Cluster and through a Sentinel.
+// three-master Redis Cluster, through a Sentinel and on a Ring of two.
 //
 // # Services sharing revocations
 //
