@@ -43,7 +43,9 @@ const (
 	ring
 )
 
-func (k backendKind) String() string { return [...]string{"standalone", "cluster", "sentinel", "ring"}[k] }
+func (k backendKind) String() string {
+	return [...]string{"standalone", "cluster", "sentinel", "ring"}[k]
+}
 
 var shared [4]struct {
 	once sync.Once
