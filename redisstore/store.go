@@ -27,8 +27,11 @@
 //     the master), or [redis.NewFailoverClient] with the timeouts NewClient
 //     sets. The stores use the master, never a replica: they read their
 //     own writes;
-//   - a go-redis [redis.Ring] of shards: it works, for the same reason as a
-//     cluster, but a shard that goes away takes its keys with it;
+//   - a go-redis [redis.Ring] of shards works for the same reason, but
+//     fails open: when a shard stops answering its heartbeat, the ring
+//     sends its keys to the other shards, which do not hold them, so the
+//     revocations and used codes stored there are not seen until it
+//     returns. Prefer Cluster or Sentinel;
 //   - Valkey, which speaks the same protocol and runs the same Lua: use it
 //     through any of the clients above.
 //
