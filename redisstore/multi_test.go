@@ -167,7 +167,11 @@ func wantError(t *testing.T, what string, r reply, status int, code string) {
 	}
 }
 
-func TestTwoInstances(t *testing.T) { forEachBackend(t, testTwoInstances) }
+func TestTwoInstances(t *testing.T) {
+	// On standalone and cluster; the stores on Sentinel and Ring are
+	// covered by the store tests.
+	forEachBackend(t, testTwoInstances, standalone, cluster)
+}
 
 func testTwoInstances(t *testing.T, srv *backend) {
 	key := testKey(t)
@@ -238,7 +242,11 @@ func testTwoInstances(t *testing.T, srv *backend) {
 // invalid_grant) at most Threshold times in total; the rest are throttled
 // before any hashing.
 func TestFailedLoginsAcrossInstances(t *testing.T) {
-	forEachBackend(t, testFailedLoginsAcrossInstances)
+
+	// On standalone and cluster; the stores on Sentinel and Ring are
+	// covered by the store tests.
+	forEachBackend(t, testFailedLoginsAcrossInstances, standalone, cluster)
+
 }
 
 func testFailedLoginsAcrossInstances(t *testing.T, srv *backend) {

@@ -62,9 +62,13 @@ type backend struct {
 	dir   string
 }
 
-// forEachBackend runs f as a subtest on each shared backend.
-func forEachBackend(t *testing.T, f func(t *testing.T, b *backend)) {
-	for _, k := range []backendKind{standalone, cluster, sentinel, ring} {
+// forEachBackend runs f as a subtest on each shared backend, or on those
+// of kinds.
+func forEachBackend(t *testing.T, f func(t *testing.T, b *backend), kinds ...backendKind) {
+	if len(kinds) == 0 {
+		kinds = []backendKind{standalone, cluster, sentinel, ring}
+	}
+	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) { f(t, sharedBackend(t, k)) })
 	}
 }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -157,6 +158,20 @@ func testRevocations(t *testing.T, srv *backend) {
 	if r, _ := rv.Revoked(ctx, &guard.Claims{ID: "j2", Subject: "alice", IssuedAt: now}); r {
 		t.Error("another jti revoked")
 	}
+	// Enough jtis that their keys and their subjects' land on different
+	// nodes of a cluster or shards of a ring: each revocation is seen.
+	for i := range 20 {
+		jti, sub := "many-"+strconv.Itoa(i), "sub-"+strconv.Itoa(i)
+		if err := rv.RevokeToken(ctx, jti, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := rv.Revoked(ctx, &guard.Claims{ID: jti, Subject: sub, IssuedAt: now}); !r || err != nil {
+			t.Errorf("jti %s: got %v, %v; want revoked", jti, r, err)
+		}
+		if r, err := rv.Revoked(ctx, &guard.Claims{ID: jti + "-not", Subject: sub, IssuedAt: now}); r || err != nil {
+			t.Errorf("jti %s-not: got %v, %v; want not revoked", jti, r, err)
+		}
+	}
 	if err := rv.RevokeSubject(ctx, "bob\r\n*", now); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +186,7 @@ func testRevocations(t *testing.T, srv *backend) {
 			t.Errorf("subject, iat %v: got %v, want %v", c.iat, r, c.want)
 		}
 	}
-	checkKeys(t, st, 2)
+	checkKeys(t, st, 22)
 }
 
 func TestRefreshStore(t *testing.T) { forEachBackend(t, testRefreshStore) }
