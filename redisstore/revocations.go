@@ -22,9 +22,8 @@ type RevocationsConfig struct {
 // Revocations is a [guard.RevocationStore] on Redis: a jti deny-list whose
 // entries expire with their tokens, and per-subject revocation instants
 // kept for SubjectRetention. A check is one round trip (see
-// [Revocations.Revoked]); a revocation on
-// one instance is seen by the next check on every other. It is safe for
-// concurrent use.
+// [Revocations.Revoked]); a revocation on one instance is seen by the next
+// check on every other. It is safe for concurrent use.
 type Revocations struct {
 	s         *Store
 	retention time.Duration

@@ -13,7 +13,7 @@
 // (limiter reservations, refresh-token rotation, revocations, code
 // redemption, key-ring swaps) are Lua scripts, atomic in Redis.
 //
-// # Deployments: standalone, Cluster, Sentinel, Valkey
+// # Deployments: standalone, Cluster, Sentinel, Ring, Valkey
 //
 // [New] takes a [redis.UniversalClient], so the stores run unchanged on:
 //
@@ -32,8 +32,8 @@
 //     sends its keys to the other shards, which do not hold them, so the
 //     revocations and used codes stored there are not seen until it
 //     returns. Prefer Cluster or Sentinel;
-//   - Valkey, which speaks the same protocol and runs the same Lua: use it
-//     through any of the clients above.
+//   - Valkey, a fork of Redis 7.2 that speaks the same protocol and runs
+//     the same Lua: use it through any of the clients above.
 //
 // The tests run every store on a standalone redis-server, on a
 // three-master Redis Cluster, through a Sentinel and on a Ring of two.
@@ -131,8 +131,10 @@ func NewClient(url string) (*redis.Client, error) {
 // (rediss:// for TLS; see [redis.ParseClusterURL]), and returns a cluster
 // client with [NewClient]'s timeouts: dial 500 ms, read and write 500 ms,
 // pool wait 1 s, one retry, and context deadlines honoured. MOVED and ASK
-// redirections are followed as go-redis does (at most 3), within the
-// call's [Config].Timeout.
+// redirections are followed as go-redis does (at most 3 by default),
+// within the call's [Config].Timeout. When no node answers, a call takes
+// the whole Config.Timeout (the client retries and reloads the slot map
+// within it), where a refused connection to one Redis fails at once.
 func NewClusterClient(url string) (*redis.ClusterClient, error) {
 	opt, err := redis.ParseClusterURL(url)
 	if err != nil {
