@@ -373,14 +373,22 @@ func (s *redisServer) start() error {
 	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
+	for {
+		info, err := c.Info(context.Background(), "server").Result()
+		if err == nil {
+			// The port was free when chosen; make sure it is ours that answers.
+			if !strings.Contains(info, "process_id:"+strconv.Itoa(s.cmd.Process.Pid)+"\r\n") {
+				s.stop()
+				return fmt.Errorf("another server answers on %s", s.addr())
+			}
+			return nil
+		}
 		if time.Now().After(deadline) {
 			s.stop()
 			return fmt.Errorf("redis-server on %s did not answer within 10s", s.addr())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil
 }
 
 func (s *redisServer) stop() {
