@@ -12,9 +12,10 @@ import (
 	"github.com/guardkit/guard/authserver"
 )
 
-func TestAuthCodes(t *testing.T) {
-	srv := startRedis(t)
-	st := srv.store("t:")
+func TestAuthCodes(t *testing.T) { forEachBackend(t, testAuthCodes) }
+
+func testAuthCodes(t *testing.T, srv *backend) {
+	st := srv.store(t, "t:")
 	ac := st.AuthCodes()
 	ctx := context.Background()
 	exp := time.Now().Add(time.Minute).Truncate(time.Millisecond)
@@ -84,9 +85,10 @@ func TestAuthCodes(t *testing.T) {
 	}
 }
 
-func TestAuthCodesConcurrentRedeem(t *testing.T) {
-	srv := startRedis(t)
-	ac := srv.store("t:").AuthCodes()
+func TestAuthCodesConcurrentRedeem(t *testing.T) { forEachBackend(t, testAuthCodesConcurrentRedeem) }
+
+func testAuthCodesConcurrentRedeem(t *testing.T, srv *backend) {
+	ac := srv.store(t, "t:").AuthCodes()
 	ctx := context.Background()
 	digest := [32]byte{7}
 	if err := ac.SaveAuthCode(ctx, digest, authserver.AuthCode{ClientID: "spa", Username: "alice", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {

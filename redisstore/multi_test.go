@@ -168,9 +168,15 @@ func wantError(t *testing.T, what string, r reply, status int, code string) {
 }
 
 func TestTwoInstances(t *testing.T) {
-	srv := startRedis(t)
+	// On standalone and cluster; the stores on Sentinel and Ring are
+	// covered by the store tests.
+	forEachBackend(t, testTwoInstances, standalone, cluster)
+}
+
+func testTwoInstances(t *testing.T, srv *backend) {
 	key := testKey(t)
-	a, b := newInstance(t, srv.store("app:"), key), newInstance(t, srv.store("app:"), key)
+	st := srv.store(t, "app:")
+	a, b := newInstance(t, st, key), newInstance(t, srv.store(t, "app:"), key)
 
 	t.Run("a revocation on A is refused on B", func(t *testing.T) {
 		at, _ := login(t, a)
@@ -227,7 +233,7 @@ func TestTwoInstances(t *testing.T) {
 			wantError(t, "username "+u[:1], a.post(t, "/token", url.Values{"grant_type": {"password"}, "username": {u}, "password": {"x"}}), 400, "invalid_grant")
 		}
 		wantError(t, "16 KiB username", a.post(t, "/token", url.Values{"grant_type": {"password"}, "username": {strings.Repeat("x", 16<<10)}, "password": {"x"}}), 413, "invalid_request")
-		checkKeys(t, srv.store("app:"), -1)
+		checkKeys(t, st, -1)
 	})
 }
 
@@ -236,9 +242,16 @@ func TestTwoInstances(t *testing.T) {
 // invalid_grant) at most Threshold times in total; the rest are throttled
 // before any hashing.
 func TestFailedLoginsAcrossInstances(t *testing.T) {
-	srv := startRedis(t)
+
+	// On standalone and cluster; the stores on Sentinel and Ring are
+	// covered by the store tests.
+	forEachBackend(t, testFailedLoginsAcrossInstances, standalone, cluster)
+
+}
+
+func testFailedLoginsAcrossInstances(t *testing.T, srv *backend) {
 	key := testKey(t)
-	a, b := newInstance(t, srv.store("app:"), key), newInstance(t, srv.store("app:"), key)
+	a, b := newInstance(t, srv.store(t, "app:"), key), newInstance(t, srv.store(t, "app:"), key)
 	var mu sync.Mutex
 	codes := map[int]int{}
 	var wg sync.WaitGroup
@@ -264,12 +277,21 @@ func TestFailedLoginsAcrossInstances(t *testing.T) {
 	}
 }
 
-// TestRedisDown stops redis-server mid-run: every path that needs it answers
+// TestRedisDown stops Redis (every node of a cluster) mid-run: every path that needs it answers
 // 503 temporarily_unavailable with Retry-After, quickly; once it is back the
 // same instance serves again.
 func TestRedisDown(t *testing.T) {
-	srv := startRedis(t)
-	st := srv.store("app:")
+	t.Parallel() // on private backends, waiting on timeouts and restarts
+	for _, k := range []backendKind{standalone, cluster} {
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			testRedisDown(t, privateBackend(t, k))
+		})
+	}
+}
+
+func testRedisDown(t *testing.T, srv *backend) {
+	st := srv.store(t, "app:")
 	in := newInstance(t, st, testKey(t))
 	ctx := context.Background()
 	if err := st.APIKeys().Add(ctx, guard.APIKeyDigest(apiKey), guard.APIKeyRecord{Subject: "svc"}); err != nil {
@@ -304,18 +326,14 @@ func TestRedisDown(t *testing.T) {
 		}
 	}
 	// Frozen: connections stay open and nothing answers; only timeouts help.
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	srv.signal(t, syscall.SIGSTOP)
 	run("frozen")
-	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	srv.signal(t, syscall.SIGCONT)
 	// Stopped: connections refused.
 	srv.stop()
 	run("stopped")
 
-	srv.start() // an empty Redis: nothing was persisted
+	srv.start(t) // an empty Redis: nothing was persisted
 	if err := st.APIKeys().Add(ctx, guard.APIKeyDigest(apiKey), guard.APIKeyRecord{Subject: "svc"}); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}

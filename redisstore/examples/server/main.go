@@ -54,9 +54,17 @@ func run(log *slog.Logger) error {
 	}
 	cfg := app.Config{Secret: []byte(secret), Origins: strings.Split(envOr("CORS_ORIGINS", "http://localhost:3000"), ","),
 		Refresh: st.RefreshTokens(), AuthCodes: st.AuthCodes(), Log: log, Issuer: os.Getenv("ISSUER")}
-	if cfg.Revocations, err = st.Revocations(redisstore.RevocationsConfig{}); err != nil {
+	revs, err := st.Revocations(redisstore.RevocationsConfig{})
+	if err != nil {
 		return err
 	}
+	// This service revokes tokens: it marks its revocation namespace, so
+	// that a service verifying its tokens on the same Redis can check with
+	// CheckMark that it reads the same prefix.
+	if err := revs.Mark(ctx); err != nil {
+		return fmt.Errorf("marking the revocation namespace: %w", err)
+	}
+	cfg.Revocations = revs
 	// The token endpoint's three limiters with its default thresholds.
 	for _, l := range []struct {
 		dst       *authserver.LoginLimiter
