@@ -95,6 +95,10 @@ func testStoreCallsRedisDown(t *testing.T, srv *backend) {
 			return err
 		}},
 		{"RefreshTokens.RevokeRefreshFamily", func() error { return st.RefreshTokens().RevokeRefreshFamily(ctx, "f", "") }},
+		{"RefreshTokens.LookupRefreshToken", func() error {
+			_, _, err := st.RefreshTokens().LookupRefreshToken(ctx, "f", [32]byte{}, now)
+			return err
+		}},
 		{"AuthCodes.SaveAuthCode", func() error {
 			return st.AuthCodes().SaveAuthCode(ctx, d, authserver.AuthCode{ExpiresAt: now.Add(time.Minute)})
 		}},

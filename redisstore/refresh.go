@@ -97,6 +97,44 @@ func (r *RefreshTokens) RotateRefreshToken(ctx context.Context, rot authserver.R
 	return fam, sealed, nil
 }
 
+// lookupScript reads a family for introspection and changes nothing: a
+// lookup is never a use. ARGV = now, presented.
+var lookupScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'exp', 'client', 'cur', 'idle', 'user', 'sub', 'scopes', 'auth')
+if not f[1] then return {'nf'} end
+local now = tonumber(ARGV[1])
+if now >= tonumber(f[1]) or now >= tonumber(f[4]) or f[3] ~= ARGV[2] then return {'nf'} end
+return {'ok', f[5], f[6], f[7], f[8], f[1], f[2], f[4]}
+`)
+
+// LookupRefreshToken implements [authserver.RefreshStore]: the family whose
+// current token has the digest presented, or [guard.ErrNotFound] for no
+// family, an expired or idle one, or a token that is not current. It reads
+// only; rotation and reuse detection are untouched.
+func (r *RefreshTokens) LookupRefreshToken(ctx context.Context, family string, presented [32]byte, now time.Time) (authserver.RefreshFamily, time.Time, error) {
+	ctx, cancel := r.s.call(ctx)
+	defer cancel()
+	res, err := lookupScript.Run(ctx, r.s.rdb, []string{r.key(family)}, now.UnixMilli(), presented[:]).StringSlice()
+	if err != nil {
+		return authserver.RefreshFamily{}, time.Time{}, wrap("refresh lookup", err)
+	}
+	if len(res) == 1 && res[0] == "nf" {
+		return authserver.RefreshFamily{}, time.Time{}, guard.ErrNotFound
+	}
+	if len(res) != 8 || res[0] != "ok" {
+		return authserver.RefreshFamily{}, time.Time{}, errors.New("redisstore: refresh lookup: unexpected reply")
+	}
+	auth, err1 := strconv.ParseInt(res[4], 10, 64)
+	exp, err2 := strconv.ParseInt(res[5], 10, 64)
+	idle, err3 := strconv.ParseInt(res[7], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return authserver.RefreshFamily{}, time.Time{}, errors.New("redisstore: refresh lookup: malformed record")
+	}
+	fam := authserver.RefreshFamily{ID: family, Username: res[1], Subject: res[2], Scopes: fields(res[3]),
+		AuthTime: time.UnixMilli(auth), ExpiresAt: time.UnixMilli(exp), ClientID: res[6]}
+	return fam, time.UnixMilli(idle), nil
+}
+
 var revokeFamilyScript = redis.NewScript(`
 local c = redis.call('HGET', KEYS[1], 'client')
 if not c then return 0 end

@@ -204,6 +204,24 @@ func testRefreshStore(t *testing.T, srv *backend) {
 	}
 	rot := authserver.RefreshRotation{Family: "fam1", ClientID: "app", Presented: d(1), Next: d(2), Now: now,
 		IdleUntil: now.Add(time.Minute), GraceUntil: now.Add(10 * time.Second), Sealed: []byte("sealed\x00\xff")}
+	// A lookup reads the current token's family and changes nothing.
+	if got, idle, err := rs.LookupRefreshToken(ctx, "fam1", d(1), now); err != nil || got.Username != "alice" || got.Subject != "u1" ||
+		strings.Join(got.Scopes, " ") != "read write" || !got.AuthTime.Equal(now) || !got.ExpiresAt.Equal(fam.ExpiresAt) ||
+		got.ClientID != "app" || got.ID != "fam1" || !idle.Equal(now.Add(time.Minute)) {
+		t.Fatalf("lookup: %+v %v %v", got, idle, err)
+	}
+	for name, c := range map[string]struct {
+		fam string
+		d   [32]byte
+		at  time.Time
+	}{
+		"unknown family": {"nope", d(1), now}, "not the current token": {"fam1", d(9), now},
+		"idle": {"fam1", d(1), now.Add(time.Minute)}, "expired": {"fam1", d(1), now.Add(time.Hour)},
+	} {
+		if _, _, err := rs.LookupRefreshToken(ctx, c.fam, c.d, c.at); !errors.Is(err, guard.ErrNotFound) {
+			t.Fatalf("lookup, %s: got %v, want ErrNotFound", name, err)
+		}
+	}
 	got, sealed, err := rs.RotateRefreshToken(ctx, rot)
 	if err != nil || sealed != nil || got.Username != "alice" || got.Subject != "u1" || strings.Join(got.Scopes, " ") != "read write" ||
 		!got.AuthTime.Equal(now) || !got.ExpiresAt.Equal(fam.ExpiresAt) || got.ClientID != "app" || got.ID != "fam1" {

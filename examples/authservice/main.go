@@ -17,16 +17,34 @@
 // DangerouslyAllowPasswordGrantWithoutClient. demo-app is a public client
 // (no secret), so a request adds client_id=demo-app to its form.
 //
+// Also POST /revoke (RFC 7009: a refresh token ends its login, an access
+// token is refused by jti until it expires; the public client demo-app
+// revokes with its client_id and the token alone) and POST /introspect (RFC
+// 7662, for the confidential client resource-api with secret
+// resource-secret, which may introspect and do nothing else).
+//
 // Environment: ADDR (default :9000), ISSUER_URL (default
 // http://localhost:9000), AUDIENCE (default api), ROTATE_EVERY (a Go
-// duration, default 5m: a new signing key every ROTATE_EVERY, published
-// ROTATE_EVERY/2 before it signs), TOKEN_TTL (default 15m) and
-// RETIRE_AFTER (how long a retired key keeps verifying; default TOKEN_TTL
-// plus 5m), BCRYPT_COST (default guard's, 12; tests use 10).
+// duration of at least 2s, default 5m: a new signing key every
+// ROTATE_EVERY, published ROTATE_EVERY/2 before it signs), TOKEN_TTL
+// (default 15m) and RETIRE_AFTER (how long a retired key keeps verifying;
+// default TOKEN_TTL plus 5m), BCRYPT_COST (default guard's, 12; tests use
+// 10).
+//
+// Several replicas: with REDIS_URL set (redis://… or rediss://…), the key
+// ring, refresh-token families, revocations and login limiters live in
+// Redis under REDIS_PREFIX (default "guard:"), and the service refuses to
+// start without KEY_ENCRYPTION_KEY, the base64 of 32 random bytes that
+// seals the key ring (head -c 32 /dev/urandom | base64). Processes on
+// different ADDRs with the same REDIS_URL, ISSUER_URL and
+// KEY_ENCRYPTION_KEY are one issuer: one signing key, one JWKS, one
+// rotation per period, sessions and revocations shared. Without REDIS_URL
+// everything is in memory.
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,9 +54,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/guardkit/guard"
-	"github.com/guardkit/guard/authserver"
 )
 
 func main() {
@@ -56,8 +71,15 @@ type config struct {
 	tokenTTL         time.Duration
 	retireAfter      time.Duration
 	bcryptCost       int // 0: guard's default
+	redisURL         string
+	redisPrefix      string
+	kek              []byte // KEY_ENCRYPTION_KEY, decoded; required with redisURL
 	log              *slog.Logger
 }
+
+// minRotateEvery is the shortest ROTATE_EVERY, for demos: a key is then
+// published one second before it signs.
+const minRotateEvery = 2 * time.Second
 
 func configFromEnv(log *slog.Logger) (config, error) {
 	cfg := config{
@@ -74,6 +96,9 @@ func configFromEnv(log *slog.Logger) (config, error) {
 		return d
 	}
 	cfg.rotateEvery = dur("ROTATE_EVERY", "5m")
+	if cfg.rotateEvery > 0 && cfg.rotateEvery < minRotateEvery {
+		errs = append(errs, fmt.Errorf("ROTATE_EVERY: want at least %v, got %v", minRotateEvery, cfg.rotateEvery))
+	}
 	cfg.tokenTTL = dur("TOKEN_TTL", "15m")
 	cfg.retireAfter = dur("RETIRE_AFTER", (cfg.tokenTTL + 5*time.Minute).String())
 	if v := os.Getenv("BCRYPT_COST"); v != "" {
@@ -82,6 +107,19 @@ func configFromEnv(log *slog.Logger) (config, error) {
 			errs = append(errs, fmt.Errorf("BCRYPT_COST: want a number, got %q", v))
 		}
 		cfg.bcryptCost = n
+	}
+	cfg.redisURL = os.Getenv("REDIS_URL")
+	cfg.redisPrefix = envOr("REDIS_PREFIX", "guard:")
+	if cfg.redisURL != "" {
+		kek, err := base64.StdEncoding.DecodeString(os.Getenv("KEY_ENCRYPTION_KEY"))
+		switch {
+		case os.Getenv("KEY_ENCRYPTION_KEY") == "":
+			errs = append(errs, errors.New("KEY_ENCRYPTION_KEY: required with REDIS_URL, the base64 of 32 random bytes (head -c 32 /dev/urandom | base64), the same on every replica"))
+		case err != nil || len(kek) != 32:
+			errs = append(errs, fmt.Errorf("KEY_ENCRYPTION_KEY: want the base64 of exactly 32 bytes, got %d bytes", len(kek)))
+		default:
+			cfg.kek = kek
+		}
 	}
 	return cfg, errors.Join(errs...)
 }
@@ -94,7 +132,12 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	addr := envOr("ADDR", ":9000")
-	app, err := newApp(ctx, cfg)
+	st, err := openStores(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	app, err := newApp(ctx, cfg, st)
 	if err != nil {
 		return err
 	}
@@ -109,125 +152,11 @@ func run(log *slog.Logger) error {
 		_ = srv.Shutdown(shutdown)
 	}()
 	log.Info("authservice listening", "addr", addr, "issuer", cfg.issuer, "audience", cfg.audience,
-		"rotate_every", cfg.rotateEvery, "signing_kid", app.keys.SigningKey().KeyID())
+		"rotate_every", cfg.rotateEvery, "signing_kid", app.keys.SigningKey().KeyID(), "stores", st.kind)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
-}
-
-// app is the service: its handler and the key set whose schedule run drives.
-type app struct {
-	handler http.Handler
-	keys    *guard.KeySet
-}
-
-// demoUsers are hashed at start-up, as a real service would store them.
-var demoUsers = map[string]struct{ password, role string }{
-	"alice": {"wonderland", "admin"},
-	"bob":   {"builder", "user"},
-}
-
-const (
-	publicClientID = "demo-app"    // password grant, no secret
-	serviceClient  = "demo-client" // client_credentials
-	serviceSecret  = "demo-secret"
-)
-
-type users map[string]authserver.User
-
-func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
-	if v, ok := u[name]; ok {
-		return v, nil
-	}
-	return authserver.User{}, guard.ErrNotFound
-}
-
-type clients map[string]authserver.Client
-
-func (c clients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
-	if v, ok := c[id]; ok {
-		return v, nil
-	}
-	return authserver.Client{}, guard.ErrNotFound
-}
-
-func newApp(ctx context.Context, cfg config) (*app, error) {
-	publishFor := cfg.rotateEvery / 2
-	keys, err := guard.NewKeySet(guard.KeySetConfig{
-		RotateEvery: cfg.rotateEvery,
-		PublishFor:  publishFor,
-		RetireAfter: cfg.retireAfter,
-		Logger:      cfg.log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	issuer, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{
-		Keys: keys, Issuer: cfg.issuer, Audience: []string{cfg.audience}, TTL: cfg.tokenTTL,
-	})
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{BcryptCost: cfg.bcryptCost})
-	if err != nil {
-		return nil, err
-	}
-	hash := func(pw string) (guard.Secret, error) {
-		h, err := hasher.Hash(ctx, pw)
-		return guard.Secret(h), err
-	}
-	store := users{}
-	for name, u := range demoUsers {
-		h, err := hash(u.password)
-		if err != nil {
-			return nil, err
-		}
-		store[name] = authserver.User{PasswordHash: h, Roles: []string{u.role}}
-	}
-	secret, err := hash(serviceSecret)
-	if err != nil {
-		return nil, err
-	}
-	reg := clients{
-		publicClientID: {Public: true, Grants: []string{"password"}},
-		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}},
-	}
-	token, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
-		Issuer:              issuer,
-		Hasher:              hasher,
-		Users:               store,
-		EnablePasswordGrant: true,
-		Clients:             reg,
-		Logger:              cfg.log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Caches must see a new key before it signs: max-age is at most half of
-	// the time a key is published ahead.
-	maxAge := min(max((publishFor/2).Truncate(time.Second), time.Second), 5*time.Minute)
-	jwks, err := keys.JWKSHandler(maxAge)
-	if err != nil {
-		return nil, err
-	}
-	discovery, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{
-		Issuer:                            cfg.issuer,
-		JWKSURI:                           cfg.issuer + "/.well-known/jwks.json",
-		TokenEndpoint:                     cfg.issuer + "/token",
-		GrantTypesSupported:               []string{"password", "client_credentials"},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
-		ScopesSupported:                   []string{"read"},
-		Keys:                              keys,
-	})
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /token", token)
-	mux.Handle("GET /.well-known/jwks.json", jwks)
-	mux.Handle("GET /.well-known/openid-configuration", discovery)
-	return &app{handler: mux, keys: keys}, nil
 }
 
 func envOr(name, def string) string {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -16,11 +18,16 @@ import (
 
 func testApp(t *testing.T) *app {
 	t.Helper()
-	a, err := newApp(context.Background(), config{
+	cfg := config{
 		issuer: "http://localhost:9000", audience: "api", rotateEvery: 5 * time.Minute,
 		tokenTTL: 15 * time.Minute, retireAfter: 20 * time.Minute, bcryptCost: 10,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	st, err := openStores(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +168,106 @@ func TestAuthServiceMethods(t *testing.T) {
 		if w.Code != tt.status {
 			t.Errorf("%s %s: got %d, want %d", tt.method, tt.target, w.Code, tt.status)
 		}
+	}
+}
+
+// TestConfigFromEnvReplicas: REDIS_URL needs the base64 of a 32-byte
+// KEY_ENCRYPTION_KEY; ROTATE_EVERY goes down to 2s.
+func TestConfigFromEnvReplicas(t *testing.T) {
+	kek := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	for _, tt := range []struct {
+		name              string
+		redis, kek, every string
+		want              string // "" for no error
+	}{
+		{"memory needs no key", "", "", "", ""},
+		{"redis without a key", "redis://127.0.0.1:6379/0", "", "", "KEY_ENCRYPTION_KEY: required with REDIS_URL"},
+		{"redis with a short key", "redis://127.0.0.1:6379/0", base64.StdEncoding.EncodeToString([]byte("short")), "", "exactly 32 bytes, got 5"},
+		{"redis with a key that is not base64", "redis://127.0.0.1:6379/0", "not base64!", "", "exactly 32 bytes"},
+		{"redis with a key", "redis://127.0.0.1:6379/0", kek, "2s", ""},
+		{"rotation under 2s", "", "", "1s", "ROTATE_EVERY: want at least 2s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("REDIS_URL", tt.redis)
+			t.Setenv("KEY_ENCRYPTION_KEY", tt.kek)
+			t.Setenv("ROTATE_EVERY", tt.every)
+			cfg, err := configFromEnv(nil)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				if tt.redis != "" && (len(cfg.kek) != 32 || cfg.redisURL != tt.redis || cfg.redisPrefix != "guard:") {
+					t.Errorf("got kek %d bytes, url %q, prefix %q", len(cfg.kek), cfg.redisURL, cfg.redisPrefix)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+			if strings.Contains(fmt.Sprint(err), tt.kek) && tt.kek != "" {
+				t.Errorf("the error shows the key: %v", err)
+			}
+		})
+	}
+}
+
+// TestRevokeAndIntrospect: the fixed contract of /revoke and /introspect:
+// resource-api may introspect and nothing else; demo-app revokes with its
+// client_id and the token alone.
+func TestRevokeAndIntrospect(t *testing.T) {
+	a := testApp(t)
+	post := func(target string, form url.Values, user, pass string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = "127.0.0.1:5000" // loopback: plain HTTP is accepted
+		if user != "" {
+			r.SetBasicAuth(user, pass)
+		}
+		w := httptest.NewRecorder()
+		a.handler.ServeHTTP(w, r)
+		return w
+	}
+	w := post("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "client_id": {"demo-app"}}, "", "")
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &tok) != nil || tok.RefreshToken == "" {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	active := func(token string) bool {
+		t.Helper()
+		w := post("/introspect", url.Values{"token": {token}}, "resource-api", "resource-secret")
+		var ir struct {
+			Active bool   `json:"active"`
+			Sub    string `json:"sub"`
+		}
+		if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &ir) != nil {
+			t.Fatalf("introspect: %d %s", w.Code, w.Body)
+		}
+		return ir.Active
+	}
+	if !active(tok.AccessToken) {
+		t.Fatal("a fresh access token is not active")
+	}
+	if w := post("/introspect", url.Values{"token": {tok.AccessToken}}, "resource-api", "wrong"); w.Code != 401 {
+		t.Errorf("introspect with a wrong secret: got %d, want 401", w.Code)
+	}
+	if w := post("/introspect", url.Values{"token": {tok.AccessToken}}, "demo-client", "demo-secret"); w.Code != 400 || !strings.Contains(w.Body.String(), "unauthorized_client") {
+		t.Errorf("introspect by a client without the permission: got %d %s", w.Code, w.Body)
+	}
+	if w := post("/token", url.Values{"grant_type": {"client_credentials"}}, "resource-api", "resource-secret"); w.Code != 400 || !strings.Contains(w.Body.String(), "unauthorized_client") {
+		t.Errorf("resource-api asking for a token: got %d %s, want 400 unauthorized_client", w.Code, w.Body)
+	}
+	for _, token := range []string{tok.AccessToken, tok.RefreshToken} {
+		if w := post("/revoke", url.Values{"token": {token}, "client_id": {"demo-app"}}, "", ""); w.Code != 200 {
+			t.Fatalf("revoke by demo-app: got %d %s", w.Code, w.Body)
+		}
+	}
+	if active(tok.AccessToken) {
+		t.Error("a revoked access token is still active")
+	}
+	if w := post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {"demo-app"}}, "", ""); w.Code != 400 {
+		t.Errorf("refresh after revocation: got %d, want 400", w.Code)
 	}
 }

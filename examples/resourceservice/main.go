@@ -15,6 +15,15 @@
 // demo rotation, MIN_REFRESH (default 1m: the shortest time the key set is
 // held before a refresh) and REFETCH_INTERVAL (default 30s: at most one
 // fetch per interval for tokens with an unknown kid).
+//
+// Logouts: with INTROSPECT=true, every token is also checked at the
+// issuer's introspection endpoint (RFC 7662, found by discovery) as the
+// client resource-api with secret resource-secret (INTROSPECT_CLIENT_ID and
+// INTROSPECT_CLIENT_SECRET override them), and refused once the issuer says
+// it is no longer active. Answers are cached per token for INTROSPECT_CACHE
+// (a Go duration, default 5s, at most 30s): the longest a revocation at the
+// issuer goes unnoticed here. When the issuer cannot answer, requests get
+// 503 temporarily_unavailable with Retry-After, never a 200.
 package main
 
 import (
@@ -45,6 +54,10 @@ type config struct {
 	issuer, audience string
 	minRefresh       time.Duration
 	refetchInterval  time.Duration
+	introspect       bool
+	introspectCache  time.Duration
+	clientID         string
+	clientSecret     guard.Secret
 	log              *slog.Logger
 }
 
@@ -64,6 +77,16 @@ func configFromEnv(log *slog.Logger) (config, error) {
 	}
 	cfg.minRefresh = dur("MIN_REFRESH", guard.DefaultMinRefresh)
 	cfg.refetchInterval = dur("REFETCH_INTERVAL", guard.DefaultRefetchInterval)
+	switch v := os.Getenv("INTROSPECT"); v {
+	case "", "false", "0":
+	case "true", "1":
+		cfg.introspect = true
+	default:
+		errs = append(errs, fmt.Errorf("INTROSPECT: want true or false, got %q", v))
+	}
+	cfg.introspectCache = dur("INTROSPECT_CACHE", guard.DefaultIntrospectionCacheFor)
+	cfg.clientID = envOr("INTROSPECT_CLIENT_ID", "resource-api")
+	cfg.clientSecret = guard.Secret(envOr("INTROSPECT_CLIENT_SECRET", "resource-secret"))
 	return cfg, errors.Join(errs...)
 }
 
@@ -94,7 +117,8 @@ func run(log *slog.Logger) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Info("resourceservice listening", "addr", addr, "issuer", cfg.issuer, "audience", cfg.audience)
+	log.Info("resourceservice listening", "addr", addr, "issuer", cfg.issuer, "audience", cfg.audience,
+		"introspect", cfg.introspect, "introspect_cache", cfg.introspectCache)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -118,11 +142,21 @@ func newApp(cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := guard.NewVerifier(guard.VerifierConfig{
+	vcfg := guard.VerifierConfig{
 		KeySource: keys,
 		Issuers:   []string{cfg.issuer},
 		Audiences: []string{cfg.audience},
-	})
+	}
+	if cfg.introspect {
+		checker, err := guard.NewIntrospectionChecker(guard.IntrospectionCheckerConfig{
+			Issuer: cfg.issuer, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, CacheFor: cfg.introspectCache,
+		})
+		if err != nil {
+			return nil, err
+		}
+		vcfg.Revocations = checker
+	}
+	v, err := guard.NewVerifier(vcfg)
 	if err != nil {
 		return nil, err
 	}

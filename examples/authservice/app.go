@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/authserver"
+)
+
+// app is the service: its handler and the key set whose schedule run drives.
+type app struct {
+	handler http.Handler
+	keys    *guard.KeySet
+}
+
+// demoUsers are hashed at start-up, as a real service would store them.
+var demoUsers = map[string]struct{ password, role string }{
+	"alice": {"wonderland", "admin"},
+	"bob":   {"builder", "user"},
+}
+
+const (
+	publicClientID     = "demo-app"    // password and refresh_token grants, no secret
+	serviceClient      = "demo-client" // client_credentials
+	serviceSecret      = "demo-secret"
+	introspector       = "resource-api" // may introspect, and nothing else
+	introspectorSecret = "resource-secret"
+)
+
+type users map[string]authserver.User
+
+func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
+	if v, ok := u[name]; ok {
+		return v, nil
+	}
+	return authserver.User{}, guard.ErrNotFound
+}
+
+type clients map[string]authserver.Client
+
+func (c clients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
+	if v, ok := c[id]; ok {
+		return v, nil
+	}
+	return authserver.Client{}, guard.ErrNotFound
+}
+
+func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
+	publishFor := cfg.rotateEvery / 2
+	keys, err := guard.NewKeySet(guard.KeySetConfig{
+		RotateEvery:      cfg.rotateEvery,
+		PublishFor:       publishFor,
+		RetireAfter:      cfg.retireAfter,
+		Logger:           cfg.log,
+		Store:            st.ring,
+		KeyEncryptionKey: cfg.kek,
+	})
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{
+		Keys: keys, Issuer: cfg.issuer, Audience: []string{cfg.audience}, TTL: cfg.tokenTTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The verifier of this service's own access tokens, for revocation and
+	// introspection.
+	verifier, err := guard.NewVerifier(guard.VerifierConfig{
+		KeySource: keys, Issuers: []string{cfg.issuer}, Audiences: []string{cfg.audience}, Revocations: st.revocations,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{BcryptCost: cfg.bcryptCost})
+	if err != nil {
+		return nil, err
+	}
+	hash := func(pw string) (guard.Secret, error) {
+		h, err := hasher.Hash(ctx, pw)
+		return guard.Secret(h), err
+	}
+	store := users{}
+	for name, u := range demoUsers {
+		h, err := hash(u.password)
+		if err != nil {
+			return nil, err
+		}
+		store[name] = authserver.User{PasswordHash: h, Roles: []string{u.role}}
+	}
+	secret, err := hash(serviceSecret)
+	if err != nil {
+		return nil, err
+	}
+	introspectSecret, err := hash(introspectorSecret)
+	if err != nil {
+		return nil, err
+	}
+	reg := clients{
+		publicClientID: {Public: true, Grants: []string{"password", "refresh_token"}},
+		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}},
+		introspector:   {SecretHash: introspectSecret, Grants: []string{authserver.GrantIntrospection}},
+	}
+	token, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
+		Issuer:              issuer,
+		Hasher:              hasher,
+		Users:               store,
+		EnablePasswordGrant: true,
+		Clients:             reg,
+		Refresh:             &authserver.RefreshConfig{Store: st.refresh, Lifetime: refreshLifetime},
+		Revocations:         st.revocations,
+		AccessTokenVerifier: verifier,
+		Limiter:             st.limiter,
+		IPLimiter:           st.ipLimiter,
+		AccountLimiter:      st.account,
+		Logger:              cfg.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Caches must see a new key before it signs: max-age is at most half of
+	// the time a key is published ahead.
+	maxAge := min(max((publishFor/2).Truncate(time.Second), time.Second), 5*time.Minute)
+	jwks, err := keys.JWKSHandler(maxAge)
+	if err != nil {
+		return nil, err
+	}
+	discovery, err := authserver.DiscoveryHandler(discoveryConfig(cfg, keys))
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /token", token)
+	mux.Handle("POST /revoke", token.RevocationEndpoint())
+	mux.Handle("POST /introspect", token.IntrospectionEndpoint())
+	mux.Handle("GET /.well-known/jwks.json", jwks)
+	mux.Handle("GET /.well-known/openid-configuration", discovery)
+	return &app{handler: mux, keys: keys}, nil
+}
+
+func discoveryConfig(cfg config, keys *guard.KeySet) authserver.DiscoveryConfig {
+	return authserver.DiscoveryConfig{
+		Issuer:                            cfg.issuer,
+		JWKSURI:                           cfg.issuer + "/.well-known/jwks.json",
+		TokenEndpoint:                     cfg.issuer + "/token",
+		IntrospectionEndpoint:             cfg.issuer + "/introspect",
+		GrantTypesSupported:               []string{"password", "client_credentials", "refresh_token"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		ScopesSupported:                   []string{"read"},
+		Keys:                              keys,
+	}
+}
