@@ -177,13 +177,13 @@ func TestRevokedClusterNodeDown(t *testing.T) {
 		c := &guard.Claims{ID: "j" + string(rune('a'+i%26)) + time.Duration(i).String(), Subject: "s" + time.Duration(i).String(), IssuedAt: time.Now()}
 		jn, sn := node(revs.jtiKey(c.ID)), node(revs.subKey(c.Subject))
 		switch {
-		case jn != sn && (jn == down.addr() || sn == down.addr()):
+		case jn != sn && (jn == down.Addr() || sn == down.Addr()):
 			mixed = c
-		case jn != down.addr() && sn != down.addr():
+		case jn != down.Addr() && sn != down.Addr():
 			live = c
 		}
 	}
-	down.stop()
+	down.Stop()
 	if r, err := revs.Revoked(ctx, mixed); r || err == nil {
 		t.Errorf("one of the two keys on the stopped node: got %v, %v; want false and an error", r, err)
 	}

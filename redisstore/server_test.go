@@ -2,11 +2,8 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guardkit/guard/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -58,7 +56,7 @@ var shared [4]struct {
 // of a ring.
 type backend struct {
 	kind  backendKind
-	nodes []*redisServer
+	nodes []*redistest.Server
 	dir   string
 }
 
@@ -103,18 +101,11 @@ func privateBackend(t testing.TB, k backendKind) *backend {
 // redis-cli) is missing, unless CI is set: there the test must run.
 func needBinaries(t testing.TB, k backendKind) {
 	t.Helper()
-	bins := []string{"redis-server"}
 	if k == cluster {
-		bins = append(bins, "redis-cli")
+		redistest.Need(t, "redis-server", "redis-cli")
+		return
 	}
-	for _, bin := range bins {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not found and CI is set: %v", bin, err)
-			}
-			t.Skipf("%s not installed (apt-get install redis-server redis-tools)", bin)
-		}
-	}
+	redistest.Need(t, "redis-server")
 }
 
 func startBackend(k backendKind) (_ *backend, err error) {
@@ -130,65 +121,31 @@ func startBackend(k backendKind) (_ *backend, err error) {
 	}()
 	n := map[backendKind]int{standalone: 1, cluster: 3, sentinel: 2, ring: 2}[k]
 	for i := range n {
-		port, err := freePort(k == cluster)
+		opt := redistest.Options{Cluster: k == cluster}
+		if k == sentinel && i == 1 {
+			opt.SentinelOf = b.nodes[0].Addr()
+		}
+		nodeDir := fmt.Sprintf("%s/%d", dir, i)
+		if err := os.Mkdir(nodeDir, 0o700); err != nil {
+			return nil, err
+		}
+		s, err := redistest.StartServer(nodeDir, opt)
 		if err != nil {
 			return nil, err
 		}
-		s := &redisServer{port: port, dir: fmt.Sprintf("%s/%d", dir, i), cluster: k == cluster}
-		if k == sentinel && i == 1 {
-			s.sentinelOf = b.nodes[0].addr()
-		}
-		if err := os.Mkdir(s.dir, 0o700); err != nil {
-			return nil, err
-		}
 		b.nodes = append(b.nodes, s)
-		if err := s.start(); err != nil {
-			return nil, err
-		}
 	}
 	if k == cluster {
-		args := []string{"--cluster", "create"}
-		for _, s := range b.nodes {
-			args = append(args, s.addr())
-		}
-		args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
-		}
-		if err := b.waitClusterOK(); err != nil {
+		if err := redistest.JoinCluster(b.nodes); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
 }
 
-// waitClusterOK waits until every node reports cluster_state:ok and maps
-// all 16384 slots.
-func (b *backend) waitClusterOK() error {
-	deadline := time.Now().Add(20 * time.Second)
-	for _, s := range b.nodes {
-		c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
-		for {
-			info, err := c.ClusterInfo(context.Background()).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_slots_ok:16384") {
-				break
-			}
-			if time.Now().After(deadline) {
-				c.Close()
-				return fmt.Errorf("cluster not ok within 20s: %q, %v", info, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		c.Close()
-	}
-	return nil
-}
-
 func (b *backend) close() {
 	for _, s := range b.nodes {
-		s.stop()
+		s.Stop()
 	}
 	_ = os.RemoveAll(b.dir)
 }
@@ -197,19 +154,19 @@ func (b *backend) close() {
 // slot map in nodes.conf and heals).
 func (b *backend) stop() {
 	for _, s := range b.nodes {
-		s.stop()
+		s.Stop()
 	}
 }
 
 func (b *backend) start(t testing.TB) {
 	t.Helper()
 	for _, s := range b.nodes {
-		if err := s.start(); err != nil {
+		if err := s.Restart(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if b.kind == cluster {
-		if err := b.waitClusterOK(); err != nil {
+		if err := redistest.WaitClusterOK(b.nodes, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,7 +176,7 @@ func (b *backend) start(t testing.TB) {
 func (b *backend) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	for _, s := range b.nodes {
-		if err := s.cmd.Process.Signal(sig); err != nil {
+		if err := s.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -229,15 +186,15 @@ func (b *backend) signal(t testing.TB, sig syscall.Signal) {
 func (b *backend) url() string {
 	switch b.kind {
 	case standalone:
-		return "redis://" + b.nodes[0].addr() + "/0"
+		return "redis://" + b.nodes[0].Addr() + "/0"
 	case sentinel:
-		return "redis://" + b.nodes[1].addr() + "/0?master_name=" + sentinelMaster
+		return "redis://" + b.nodes[1].Addr() + "/0?master_name=" + redistest.SentinelMaster
 	}
 	var more []string
 	for _, s := range b.nodes[1:] {
-		more = append(more, "addr="+s.addr())
+		more = append(more, "addr="+s.Addr())
 	}
-	return "redis://" + b.nodes[0].addr() + "?" + strings.Join(more, "&")
+	return "redis://" + b.nodes[0].Addr() + "?" + strings.Join(more, "&")
 }
 
 // client returns a client with the bounded timeouts of NewClient,
@@ -254,7 +211,7 @@ func (b *backend) client(t testing.TB) redis.UniversalClient {
 	case ring:
 		// No constructor of ours: NewClient's timeouts on a go-redis Ring.
 		c = redis.NewRing(&redis.RingOptions{
-			Addrs:       map[string]string{"a": b.nodes[0].addr(), "b": b.nodes[1].addr()},
+			Addrs:       map[string]string{"a": b.nodes[0].Addr(), "b": b.nodes[1].Addr()},
 			DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
 			PoolTimeout: time.Second, MaxRetries: 1, DialerRetries: 1, ContextTimeoutEnabled: true,
 		})
@@ -307,95 +264,4 @@ func keysUnder(ctx context.Context, rdb redis.UniversalClient, prefix string) ([
 		return err
 	})
 	return all, err
-}
-
-// redisServer is a redis-server the tests started on a free port, with its
-// own directory and no persistence: a cluster node, a Sentinel watching the
-// master at sentinelOf, or a plain server.
-type redisServer struct {
-	port       int
-	dir        string
-	cluster    bool
-	sentinelOf string
-	cmd        *exec.Cmd
-}
-
-// sentinelMaster is the name the test Sentinel knows its master by.
-const sentinelMaster = "guard"
-
-// freePort returns a free loopback port; for a cluster node, one whose bus
-// port (+10000) is free too.
-func freePort(bus bool) (int, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !bus {
-			return port, nil
-		}
-		if port+10000 > 65535 {
-			continue
-		}
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000)); err == nil {
-			l.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port pair for a cluster node")
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *redisServer) start() error {
-	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", "redis.log"}
-	if s.cluster {
-		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-	}
-	if s.sentinelOf != "" {
-		// A Sentinel rewrites its configuration file: it needs one of its own.
-		host, port, _ := strings.Cut(s.sentinelOf, ":")
-		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile sentinel.log\nsentinel monitor %s %s %s 1\n",
-			s.port, s.dir, sentinelMaster, host, port)
-		if err := os.WriteFile(s.dir+"/sentinel.conf", []byte(conf), 0o600); err != nil {
-			return err
-		}
-		args = []string{s.dir + "/sentinel.conf", "--sentinel"}
-	}
-	s.cmd = exec.Command("redis-server", args...)
-	setPdeathsig(s.cmd)
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info, err := c.Info(context.Background(), "server").Result()
-		if err == nil {
-			// The port was free when chosen; make sure it is ours that answers.
-			if !strings.Contains(info, "process_id:"+strconv.Itoa(s.cmd.Process.Pid)+"\r\n") {
-				s.stop()
-				return fmt.Errorf("another server answers on %s", s.addr())
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return fmt.Errorf("redis-server on %s did not answer within 10s", s.addr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *redisServer) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
 }

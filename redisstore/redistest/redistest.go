@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,11 +26,23 @@ import (
 
 // Server is one redis-server process.
 type Server struct {
-	port    int
-	dir     string
-	cluster bool
-	cmd     *exec.Cmd
+	port int
+	dir  string
+	opt  Options
+	cmd  *exec.Cmd
 }
+
+// Options choose what a [StartServer] process is.
+type Options struct {
+	// Cluster starts a cluster-enabled node (see [JoinCluster]).
+	Cluster bool
+	// SentinelOf, when set, starts a Sentinel that watches the master at
+	// this host:port under the name [SentinelMaster].
+	SentinelOf string
+}
+
+// SentinelMaster is the name a Sentinel started here knows its master by.
+const SentinelMaster = "guard"
 
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
@@ -72,7 +85,7 @@ func Need(t testing.TB, programs ...string) {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	Need(t, "redis-server")
-	s, err := start(t.TempDir(), false)
+	s, err := StartServer(t.TempDir(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,33 +106,39 @@ func StartCluster(t testing.TB) *Cluster {
 		}
 	})
 	for range 3 {
-		s, err := start(t.TempDir(), true)
+		s, err := StartServer(t.TempDir(), Options{Cluster: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Nodes = append(c.Nodes, s)
 	}
+	if err := JoinCluster(c.Nodes); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// JoinCluster makes the cluster-enabled nodes one cluster of masters
+// (redis-cli --cluster create) and waits until it is ok.
+func JoinCluster(nodes []*Server) error {
 	args := []string{"--cluster", "create"}
-	for _, n := range c.Nodes {
+	for _, n := range nodes {
 		args = append(args, n.Addr())
 	}
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+		return fmt.Errorf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	if err := c.waitOK(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return WaitClusterOK(nodes, 20*time.Second)
 }
 
-// waitOK waits until every node reports cluster_state:ok with all 16384
-// slots mapped.
-func (c *Cluster) waitOK(within time.Duration) error {
+// WaitClusterOK waits until every node reports cluster_state:ok with all
+// 16384 slots mapped: after JoinCluster, or after the nodes restart.
+func WaitClusterOK(nodes []*Server, within time.Duration) error {
 	deadline := time.Now().Add(within)
-	for _, n := range c.Nodes {
+	for _, n := range nodes {
 		rc := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
 		for {
 			info, err := rc.ClusterInfo(context.Background()).Result()
@@ -161,12 +180,16 @@ func freePort(bus bool) (int, error) {
 	return 0, errors.New("redistest: no free port pair for a cluster node")
 }
 
-func start(dir string, cluster bool) (*Server, error) {
-	port, err := freePort(cluster)
+// StartServer starts a redis-server (or a Sentinel) on a free loopback port
+// with its files in dir, without persistence, and waits until it answers.
+// Stop it with [Server.Stop]; on Linux it also dies with the process that
+// started it.
+func StartServer(dir string, opt Options) (*Server, error) {
+	port, err := freePort(opt.Cluster)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{port: port, dir: dir, cluster: cluster}
+	s := &Server{port: port, dir: dir, opt: opt}
 	return s, s.Restart()
 }
 
@@ -175,8 +198,18 @@ func start(dir string, cluster bool) (*Server, error) {
 func (s *Server) Restart() error {
 	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", "redis.log"}
-	if s.cluster {
+	if s.opt.Cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	}
+	if s.opt.SentinelOf != "" {
+		// A Sentinel rewrites its configuration file: it needs one of its own.
+		host, port, _ := strings.Cut(s.opt.SentinelOf, ":")
+		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile sentinel.log\nsentinel monitor %s %s %s 1\n",
+			s.port, s.dir, SentinelMaster, host, port)
+		if err := os.WriteFile(filepath.Join(s.dir, "sentinel.conf"), []byte(conf), 0o600); err != nil {
+			return err
+		}
+		args = []string{filepath.Join(s.dir, "sentinel.conf"), "--sentinel"}
 	}
 	s.cmd = exec.Command("redis-server", args...)
 	setPdeathsig(s.cmd)
@@ -202,6 +235,15 @@ func (s *Server) Restart() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Signal sends sig to the process: SIGSTOP freezes it (a Redis that
+// accepts connections and never answers), SIGCONT thaws it.
+func (s *Server) Signal(sig os.Signal) error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return errors.New("redistest: server not running")
+	}
+	return s.cmd.Process.Signal(sig)
 }
 
 // Stop kills the server. It is safe to call twice.

@@ -1,8 +1,0 @@
-//go:build !linux
-
-package redisstore
-
-import "os/exec"
-
-// setPdeathsig does nothing here: only Linux kills children with their parent.
-func setPdeathsig(*exec.Cmd) {}
