@@ -101,15 +101,7 @@ func (h introspectionEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	}
 	resp, err := e.introspect(w, r)
 	if err != nil {
-		if err == errTokenMethod {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		werr, ok := err.(*guard.Error)
-		if !ok {
-			e.logError(r.Context(), "introspection endpoint failure", "error", err)
-			werr = &guard.Error{Status: errTokenServer.Status, Code: errTokenServer.Code, Err: err}
-		}
-		e.writeError(w, r, werr)
+		e.fail(w, r, "introspection endpoint", err)
 		return
 	}
 	body := inactive

@@ -57,15 +57,7 @@ func (h revocationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	err := e.revoke(w, r)
 	if err != nil {
-		if err == errTokenMethod {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		werr, ok := err.(*guard.Error)
-		if !ok {
-			e.logError(r.Context(), "revocation endpoint failure", "error", err)
-			werr = &guard.Error{Status: errTokenServer.Status, Code: errTokenServer.Code, Err: err}
-		}
-		e.writeError(w, r, werr)
+		e.fail(w, r, "revocation endpoint", err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -363,18 +363,7 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// writer's Cache-Control: no-store (RFC 6749 §5.1, and §5.2's example).
 	w.Header().Set("Pragma", "no-cache")
 	if err != nil {
-		if err == errTokenMethod {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		// Only the endpoint's own *Error values reach the wire; anything else
-		// (a store, limiter or issuer failure, even one wrapping an *Error)
-		// is a 500 whose cause goes to the log and the ErrorWriter, never the body.
-		werr, ok := err.(*guard.Error)
-		if !ok {
-			e.logError(r.Context(), "token endpoint failure", "error", err)
-			werr = &guard.Error{Status: errTokenServer.Status, Code: errTokenServer.Code, Err: err}
-		}
-		e.writeError(w, r, werr)
+		e.fail(w, r, "token endpoint", err)
 		return
 	}
 	h := w.Header()
@@ -457,6 +446,22 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 
 // storeDown answers a failing user or client store: fail closed, 503 with
 // Retry-After; the cause goes to the log and the ErrorWriter, never the body.
+// fail writes the error response of one of the endpoint's handlers: only
+// the endpoint's own *guard.Error values reach the wire; anything else (a
+// store, limiter or issuer failure, even one wrapping an *Error) is a 500
+// whose cause goes to the log and the ErrorWriter, never the body.
+func (e *TokenEndpoint) fail(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
+	if err == errTokenMethod {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	werr, ok := err.(*guard.Error)
+	if !ok {
+		e.logError(r.Context(), endpoint+" failure", "error", err)
+		werr = &guard.Error{Status: errTokenServer.Status, Code: errTokenServer.Code, Err: err}
+	}
+	e.writeError(w, r, werr)
+}
+
 func (e *TokenEndpoint) storeDown(ctx context.Context, what string, err error) error {
 	e.logError(ctx, what+" failed", "error", err)
 	return guard.Unavailable(fmt.Errorf("guard: %s: %w", what, err))
