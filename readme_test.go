@@ -14,8 +14,8 @@ import (
 // this working tree, so a snippet that would not compile (a func passed where
 // an http.Handler is needed, a name that moved to authserver) fails here.
 // A block's top-level funcs stay declarations; its other lines become the
-// body of a function that has secret ([]byte) and mux (*http.ServeMux) in
-// scope, with "…" standing for code the reader fills in.
+// body of a function that has ctx, secret ([]byte) and mux (*http.ServeMux)
+// in scope, with "…" standing for code the reader fills in.
 func TestREADMESnippetsCompile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module with the go command")
@@ -37,11 +37,17 @@ func TestREADMESnippetsCompile(t *testing.T) {
 		t.Fatal("no go blocks in README.md")
 	}
 	dir := t.TempDir()
-	gomod := "module readmesnippets\n\ngo 1.26.0\n\nrequire github.com/guardkit/guard v0.0.0-00010101000000-000000000000\n\n" +
-		"replace github.com/guardkit/guard => " + root + "\n"
-	sum, err := os.ReadFile("go.sum")
-	if err != nil {
-		t.Fatal(err)
+	gomod := "module readmesnippets\n\ngo 1.26.0\n\nrequire (\n\tgithub.com/guardkit/guard v0.0.0-00010101000000-000000000000\n" +
+		"\tgithub.com/guardkit/guard/redisstore v0.0.0-00010101000000-000000000000\n)\n\n" +
+		"replace github.com/guardkit/guard => " + root + "\n\n" +
+		"replace github.com/guardkit/guard/redisstore => " + filepath.Join(root, "redisstore") + "\n"
+	var sum []byte
+	for _, f := range []string{"go.sum", filepath.Join("redisstore", "go.sum")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum = append(sum, b...)
 	}
 	write := func(name, text string) {
 		t.Helper()
@@ -56,7 +62,7 @@ func TestREADMESnippetsCompile(t *testing.T) {
 	}
 	cmd := exec.Command(gobin, "build", "./...")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("README snippets do not compile: %v\n%s", err, out)
 	}
@@ -108,20 +114,29 @@ func snippetFile(i int, block string) string {
 	return fmt.Sprintf(`package readmesnippets
 
 import (
+	"context"
+	"encoding/base64"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/guardkit/guard"
 	"github.com/guardkit/guard/authserver"
+	"github.com/guardkit/guard/redisstore"
 )
 
 var (
+	_ = base64.StdEncoding
 	_ = http.NewServeMux
+	_ = os.Getenv
+	_ = time.Second
 	_ = guard.NewVerifier
 	_ = authserver.NewTokenEndpoint
+	_ = redisstore.New
 )
 
-func snippet%d(secret []byte, mux *http.ServeMux) {
-	_, _ = secret, mux
+func snippet%d(ctx context.Context, secret []byte, mux *http.ServeMux) {
+	_, _, _ = ctx, secret, mux
 %s}
 
 %s`, i, body.String(), decls.String())
