@@ -150,7 +150,9 @@ func BenchmarkBearerRevocation(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		rc   RevocationChecker
-	}{{"none", nil}, {"memory-empty", MustNewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})}, {"memory-2000", full}} {
+	}{{"none", nil}, {"memory-empty", MustNewMemoryRevocations(MemoryRevocationsConfig{Now: testClock})}, {"memory-2000", full},
+		// The issuer's answer cached (IntrospectionChecker): a request after the first.
+		{"introspection-hit", newTestChecker(b, IntrospectionCheckerConfig{Endpoint: newFakeIssuer(b, answer(`{"active":true}`)).srv.URL})}} {
 		b.Run(c.name, func(b *testing.B) {
 			v := newTestVerifier(b, VerifierConfig{Revocations: c.rc})
 			tok := issueToken(b, nil, Claims{Subject: "alice", ID: "live-jti", Roles: []string{"admin"}})
