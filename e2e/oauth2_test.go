@@ -28,24 +28,6 @@ const (
 	webPW   = "web-secret"
 )
 
-type users map[string]authserver.User
-
-func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
-	if v, ok := u[name]; ok {
-		return v, nil
-	}
-	return authserver.User{}, guard.ErrNotFound
-}
-
-type clients map[string]authserver.Client
-
-func (c clients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
-	if v, ok := c[id]; ok {
-		return v, nil
-	}
-	return authserver.Client{}, guard.ErrNotFound
-}
-
 // seen records how each token request authenticated its client.
 type seen struct {
 	mu   sync.Mutex
@@ -81,14 +63,14 @@ func newServer(t *testing.T) *server {
 		Issuer:              iss,
 		Hasher:              h,
 		EnablePasswordGrant: true,
-		Users: users{
+		Users: authserver.NewMemoryUsers(map[string]authserver.User{
 			"alice": {PasswordHash: hash(alicePW), Roles: []string{"admin"}, Scopes: []string{"read", "write"}},
-		},
-		Clients: clients{
+		}),
+		Clients: authserver.NewMemoryClients(map[string]authserver.Client{
 			svcID: {SecretHash: hash(svcPW), Roles: []string{"service"}, Scopes: []string{"read", "write"}},
 			webID: {SecretHash: hash(webPW), Grants: []string{"password"}, Scopes: []string{"read", "write"}},
 			spaID: {Public: true, Grants: []string{"password"}, Scopes: []string{"read", "write"}},
-		},
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)

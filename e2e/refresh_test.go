@@ -33,11 +33,11 @@ func TestTokenSourceRefreshes(t *testing.T) {
 	grants := []string{"password", "refresh_token"}
 	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer: iss, Hasher: h, EnablePasswordGrant: true,
-		Users: users{"alice": {PasswordHash: hash(alicePW), Roles: []string{"admin"}, Scopes: []string{"read", "write"}}},
-		Clients: clients{
+		Users: authserver.NewMemoryUsers(map[string]authserver.User{"alice": {PasswordHash: hash(alicePW), Roles: []string{"admin"}, Scopes: []string{"read", "write"}}}),
+		Clients: authserver.NewMemoryClients(map[string]authserver.Client{
 			webID: {SecretHash: hash(webPW), Grants: grants, Scopes: []string{"read", "write"}},
 			spaID: {Public: true, Grants: grants, Scopes: []string{"read", "write"}},
-		},
+		}),
 		Refresh: &authserver.RefreshConfig{Store: authserver.MustNewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{})},
 	})
 	if err != nil {

@@ -78,7 +78,7 @@ func TestTokenRequestReachesTheEndpoint(t *testing.T) {
 	}
 	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer: guardtest.Issuer(t, guard.TokenIssuerConfig{Key: key}), Hasher: hasher,
-		Users: users{"alice": {PasswordHash: hash}}, EnablePasswordGrant: true,
+		Users: authserver.NewMemoryUsers(map[string]authserver.User{"alice": {PasswordHash: hash}}), EnablePasswordGrant: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -88,15 +88,6 @@ func TestTokenRequestReachesTheEndpoint(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"access_token"`) {
 		t.Errorf("got %d %s, want a token", rec.Code, rec.Body)
 	}
-}
-
-type users map[string]authserver.User
-
-func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
-	if x, ok := u[name]; ok {
-		return x, nil
-	}
-	return authserver.User{}, guard.ErrNotFound
 }
 
 func TestClock(t *testing.T) {

@@ -29,24 +29,6 @@ const (
 	introspectorSecret = "resource-secret"
 )
 
-type users map[string]authserver.User
-
-func (u users) LookupUser(_ context.Context, name string) (authserver.User, error) {
-	if v, ok := u[name]; ok {
-		return v, nil
-	}
-	return authserver.User{}, guard.ErrNotFound
-}
-
-type clients map[string]authserver.Client
-
-func (c clients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
-	if v, ok := c[id]; ok {
-		return v, nil
-	}
-	return authserver.Client{}, guard.ErrNotFound
-}
-
 func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	publishFor := cfg.rotateEvery / 2
 	keys, err := guard.NewKeySet(guard.KeySetConfig{
@@ -82,7 +64,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 		h, err := hasher.Hash(ctx, pw)
 		return guard.Secret(h), err
 	}
-	store := users{}
+	store := map[string]authserver.User{}
 	for name, u := range demoUsers {
 		h, err := hash(u.password)
 		if err != nil {
@@ -98,7 +80,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := clients{
+	reg := map[string]authserver.Client{
 		publicClientID: {Public: true, Grants: []string{"password", "refresh_token"}},
 		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}},
 		introspector:   {SecretHash: introspectSecret, Grants: []string{authserver.GrantIntrospection}},
@@ -106,9 +88,9 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	token, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer:              issuer,
 		Hasher:              hasher,
-		Users:               store,
+		Users:               authserver.NewMemoryUsers(store),
 		EnablePasswordGrant: true,
-		Clients:             reg,
+		Clients:             authserver.NewMemoryClients(reg),
 		Refresh:             &authserver.RefreshConfig{Store: st.refresh, Lifetime: refreshLifetime},
 		Revocations:         st.revocations,
 		AccessTokenVerifier: verifier,

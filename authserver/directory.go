@@ -1,0 +1,117 @@
+package authserver
+
+import (
+	"context"
+	"maps"
+	"sync"
+
+	"github.com/guardkit/guard"
+)
+
+// MemoryUsers is a [UserStore] in memory, for tests, examples and services
+// whose few accounts are known at start. It also implements
+// [PasswordHashUpdater], so a login whose stored hash needs an upgrade
+// stores the new one here. Names are matched exactly. The zero value is an
+// empty store; it is safe for concurrent use.
+type MemoryUsers struct {
+	mu sync.RWMutex
+	m  map[string]User
+}
+
+// NewMemoryUsers returns a store holding a copy of users, by username.
+func NewMemoryUsers(users map[string]User) *MemoryUsers {
+	return &MemoryUsers{m: maps.Clone(users)}
+}
+
+// Set adds or replaces the account username.
+func (s *MemoryUsers) Set(username string, u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]User{}
+	}
+	s.m[username] = u
+}
+
+// Delete removes the account username, if present.
+func (s *MemoryUsers) Delete(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, username)
+}
+
+// LookupUser implements [UserStore]: the account, with Username set to
+// username, or [guard.ErrNotFound].
+func (s *MemoryUsers) LookupUser(_ context.Context, username string) (User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, ok := s.m[username]
+	if !ok {
+		return User{}, guard.ErrNotFound
+	}
+	if u.Username == "" {
+		u.Username = username
+	}
+	return u, nil
+}
+
+// UpdatePasswordHash implements [PasswordHashUpdater]. An account deleted
+// meanwhile is not brought back: it returns [guard.ErrNotFound].
+func (s *MemoryUsers) UpdatePasswordHash(_ context.Context, username string, newHash guard.Secret) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.m[username]
+	if !ok {
+		return guard.ErrNotFound
+	}
+	u.PasswordHash = newHash
+	s.m[username] = u
+	return nil
+}
+
+// MemoryClients is a [ClientStore] in memory, for tests, examples and
+// services whose clients are known at start. The zero value is an empty
+// store; it is safe for concurrent use.
+type MemoryClients struct {
+	mu sync.RWMutex
+	m  map[string]Client
+}
+
+// NewMemoryClients returns a store holding a copy of clients, by client_id.
+func NewMemoryClients(clients map[string]Client) *MemoryClients {
+	return &MemoryClients{m: maps.Clone(clients)}
+}
+
+// Set adds or replaces the client clientID.
+func (s *MemoryClients) Set(clientID string, c Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]Client{}
+	}
+	s.m[clientID] = c
+}
+
+// Delete removes the client clientID, if present.
+func (s *MemoryClients) Delete(clientID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, clientID)
+}
+
+// LookupClient implements [ClientStore]: the client, or [guard.ErrNotFound].
+func (s *MemoryClients) LookupClient(_ context.Context, clientID string) (Client, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.m[clientID]
+	if !ok {
+		return Client{}, guard.ErrNotFound
+	}
+	return c, nil
+}
+
+var (
+	_ UserStore           = (*MemoryUsers)(nil)
+	_ PasswordHashUpdater = (*MemoryUsers)(nil)
+	_ ClientStore         = (*MemoryClients)(nil)
+)
