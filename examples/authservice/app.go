@@ -113,8 +113,15 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	logout, err := authserver.NewLogoutEverywhere(authserver.LogoutEverywhereConfig{
+		Revocations: st.revocations, AdminRoles: []string{"admin"}, Logger: cfg.log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /token", token)
+	mux.Handle("POST /logout-everywhere", verifier.RequireBearer(logout))
 	mux.Handle("POST /revoke", token.RevocationEndpoint())
 	mux.Handle("POST /introspect", token.IntrospectionEndpoint())
 	mux.Handle("GET /.well-known/jwks.json", jwks)

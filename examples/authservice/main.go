@@ -21,7 +21,9 @@
 // token is refused by jti until it expires; the public client demo-app
 // revokes with its client_id and the token alone) and POST /introspect (RFC
 // 7662, for the confidential client resource-api with secret
-// resource-secret, which may introspect and do nothing else).
+// resource-secret, which may introspect and do nothing else) and POST
+// /logout-everywhere (with a bearer token: ends every session of its
+// subject; an admin may name another in the form field subject).
 //
 // Environment: ADDR (default :9000), ISSUER_URL (default
 // http://localhost:9000), AUDIENCE (default api), ROTATE_EVERY (a Go

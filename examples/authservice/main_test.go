@@ -259,6 +259,25 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	if w := post("/token", url.Values{"grant_type": {"client_credentials"}}, "resource-api", "resource-secret"); w.Code != 400 || !strings.Contains(w.Body.String(), "unauthorized_client") {
 		t.Errorf("resource-api asking for a token: got %d %s, want 400 unauthorized_client", w.Code, w.Body)
 	}
+	// A second login, ended by "log out everywhere" with its own token.
+	w = post("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "client_id": {"demo-app"}}, "", "")
+	var second struct {
+		AccessToken string `json:"access_token"`
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &second) != nil {
+		t.Fatalf("second login: %d %s", w.Code, w.Body)
+	}
+	r := httptest.NewRequest("POST", "/logout-everywhere", nil)
+	r.RemoteAddr = "127.0.0.1:5000"
+	r.Header.Set("Authorization", "Bearer "+second.AccessToken)
+	lw := httptest.NewRecorder()
+	a.handler.ServeHTTP(lw, r)
+	if lw.Code != 204 {
+		t.Fatalf("logout everywhere: got %d %s", lw.Code, lw.Body)
+	}
+	if active(second.AccessToken) {
+		t.Error("a token of a subject logged out everywhere is still active")
+	}
 	for _, token := range []string{tok.AccessToken, tok.RefreshToken} {
 		if w := post("/revoke", url.Values{"token": {token}, "client_id": {"demo-app"}}, "", ""); w.Code != 200 {
 			t.Fatalf("revoke by demo-app: got %d %s", w.Code, w.Body)
