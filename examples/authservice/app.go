@@ -48,14 +48,24 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcfg := authserver.TokenEndpointConfig{
+		Issuer:              issuer,
+		EnablePasswordGrant: true,
+		Refresh:             &authserver.RefreshConfig{Lifetime: refreshLifetime},
+		Logger:              cfg.log,
+	}
+	if err := st.configure(ctx, &tcfg); err != nil {
+		return nil, err
+	}
 	// The verifier of this service's own access tokens, for revocation and
 	// introspection.
 	verifier, err := guard.NewVerifier(guard.VerifierConfig{
-		KeySource: keys, Issuers: []string{cfg.issuer}, Audiences: []string{cfg.audience}, Revocations: st.revocations,
+		KeySource: keys, Issuers: []string{cfg.issuer}, Audiences: []string{cfg.audience}, Revocations: tcfg.Revocations,
 	})
 	if err != nil {
 		return nil, err
 	}
+	tcfg.AccessTokenVerifier = verifier
 	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{BcryptCost: cfg.bcryptCost})
 	if err != nil {
 		return nil, err
@@ -85,20 +95,10 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}},
 		introspector:   {SecretHash: introspectSecret, Grants: []string{authserver.GrantIntrospection}},
 	}
-	token, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
-		Issuer:              issuer,
-		Hasher:              hasher,
-		Users:               authserver.NewMemoryUsers(store),
-		EnablePasswordGrant: true,
-		Clients:             authserver.NewMemoryClients(reg),
-		Refresh:             &authserver.RefreshConfig{Store: st.refresh, Lifetime: refreshLifetime},
-		Revocations:         st.revocations,
-		AccessTokenVerifier: verifier,
-		Limiter:             st.limiter,
-		IPLimiter:           st.ipLimiter,
-		AccountLimiter:      st.account,
-		Logger:              cfg.log,
-	})
+	tcfg.Hasher = hasher
+	tcfg.Users = authserver.NewMemoryUsers(store)
+	tcfg.Clients = authserver.NewMemoryClients(reg)
+	token, err := authserver.NewTokenEndpoint(tcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 		return nil, err
 	}
 	logout, err := authserver.NewLogoutEverywhere(authserver.LogoutEverywhereConfig{
-		Revocations: st.revocations, AdminRoles: []string{"admin"}, Logger: cfg.log,
+		Revocations: tcfg.Revocations, AdminRoles: []string{"admin"}, Logger: cfg.log,
 	})
 	if err != nil {
 		return nil, err
