@@ -342,6 +342,18 @@ func TestTokenPasswordGrantClients(t *testing.T) {
 		{"client not allowed the password grant", strict, tokRequest(pw(), withBasic(tokSvcID, tokSvcPW)), 400, tokErrorHeaders(), tokErrBody("unauthorized_client", "client not allowed this grant"), "", ""},
 		{"disabled confidential client", strict, tokRequest(pw(), withBasic("off", tokWebPW)), 401, tokErrorHeaders("WWW-Authenticate", tokBasicChallenge), invClient, "", ""},
 		{"dangerous option: no client, the user's scopes", func(c *TokenEndpointConfig) { addHardeningAccounts(c) }, tokRequest(pw()), 200, nil, "", "read write", ""},
+		// FastAPI clients unchanged: requests-oauthlib's LegacyApplicationClient
+		// names a client_id nobody registered, with no secret.
+		{"dangerous option: an unregistered client_id without a secret names no client", func(c *TokenEndpointConfig) { addHardeningAccounts(c) },
+			tokRequest(pw("client_id", "anything")), 200, nil, "", "read write", ""},
+		{"dangerous option: an unregistered client in Basic with an empty secret names no client", func(c *TokenEndpointConfig) { addHardeningAccounts(c) },
+			tokRequest(pw(), withBasic("anything", "")), 200, nil, "", "read write", ""},
+		{"dangerous option: an unregistered client with a secret is refused", func(c *TokenEndpointConfig) { addHardeningAccounts(c) },
+			tokRequest(pw("client_id", "anything", "client_secret", "x")), 400, tokErrorHeaders(), invClient, "", ""},
+		{"dangerous option: a registered confidential client keeps its rules", func(c *TokenEndpointConfig) { addHardeningAccounts(c) },
+			tokRequest(pw("client_id", tokWebID)), 400, tokErrorHeaders(), invClient, "", ""},
+		{"dangerous option: client_credentials still needs a registered client", func(c *TokenEndpointConfig) { addHardeningAccounts(c) },
+			tokRequest(form("grant_type", "client_credentials", "client_id", "anything")), 400, tokErrorHeaders(), invClient, "", ""},
 		{"no ClientStore: a client naming itself in Basic is accepted", func(c *TokenEndpointConfig) { c.Clients = nil },
 			tokRequest(pw(), withBasic("demo-app", "")), 200, nil, "", "read write", ""},
 		{"no ClientStore: a client_id in the form is accepted", func(c *TokenEndpointConfig) { c.Clients = nil },
