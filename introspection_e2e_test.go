@@ -19,20 +19,12 @@ import (
 
 	"github.com/guardkit/guard"
 	"github.com/guardkit/guard/authserver"
+	"github.com/guardkit/guard/guardtest"
 )
 
 // The resource server that knows only its issuer's URL, against the real
 // authorization server: the issuer's introspection endpoint, found through
 // its discovery document, tells the resource server about revocations.
-
-type e2eClients map[string]authserver.Client
-
-func (c e2eClients) LookupClient(_ context.Context, id string) (authserver.Client, error) {
-	if cl, ok := c[id]; ok {
-		return cl, nil
-	}
-	return authserver.Client{}, guard.ErrNotFound
-}
 
 type e2eClock struct {
 	mu sync.Mutex
@@ -49,6 +41,7 @@ func (c *e2eClock) Add(d time.Duration) {
 // e2eIssuer is an authorization server on an httptest server: token
 // issuer, revocation and introspection endpoints, discovery document.
 type e2eIssuer struct {
+	te     *authserver.TokenEndpoint
 	url    string
 	issuer *guard.TokenIssuer
 	public *guard.Key
@@ -93,10 +86,10 @@ func newE2EIssuer(t *testing.T) *e2eIssuer {
 	}
 	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
 		Issuer: issuer, Hasher: hasher,
-		Clients: e2eClients{
+		Clients: authserver.NewMemoryClients(map[string]authserver.Client{
 			"resource-api": {SecretHash: hash("resource-secret"), Grants: []string{authserver.GrantIntrospection}},
 			"svc":          {SecretHash: hash("svc-secret"), Scopes: []string{"read"}},
-		},
+		}),
 		Revocations:         revs,
 		AccessTokenVerifier: verifier,
 	})
@@ -115,27 +108,14 @@ func newE2EIssuer(t *testing.T) *e2eIssuer {
 	mux.Handle("POST /revoke", te.RevocationEndpoint())
 	mux.Handle("POST /introspect", te.IntrospectionEndpoint())
 	mux.Handle("GET /.well-known/openid-configuration", meta)
-	return &e2eIssuer{url: srv.URL, issuer: issuer, public: public}
+	return &e2eIssuer{te: te, url: srv.URL, issuer: issuer, public: public}
 }
 
 // token gets a client_credentials token for svc from the token endpoint.
 func (iss *e2eIssuer) token(t *testing.T) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, iss.url+"/token", strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("svc", "svc-secret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	_, rest, ok := strings.Cut(string(body), `"access_token":"`)
-	tok, _, _ := strings.Cut(rest, `"`)
-	if resp.StatusCode != 200 || !ok {
-		t.Fatalf("token: %d %s", resp.StatusCode, body)
-	}
-	return tok
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {"svc-secret"}}
+	return guardtest.PostToken(t, iss.te, form).AccessToken
 }
 
 func (iss *e2eIssuer) revoke(t *testing.T, tok string) {

@@ -120,3 +120,54 @@ func TestMintedTokensThroughAnApp(t *testing.T) {
 	admin.ServeHTTP(rec, guardtest.BearerRequest(http.MethodGet, "/admin", guardtest.Token(t, iss, guard.Claims{Subject: "bob"})))
 	guardtest.AssertInsufficientScope(t, rec, "admin")
 }
+
+// TestPostToken: PostToken decodes a token response, and fails the test on
+// anything else.
+func TestPostToken(t *testing.T) {
+	ctx := context.Background()
+	key := guardtest.HMACKey(t)
+	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{BcryptCost: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := hasher.Hash(ctx, "wonderland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
+		Issuer: guardtest.Issuer(t, guard.TokenIssuerConfig{Key: key}), Hasher: hasher,
+		Users:               authserver.NewMemoryUsers(map[string]authserver.User{"alice": {PasswordHash: hash, Scopes: []string{"read"}}}),
+		EnablePasswordGrant: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := guardtest.PostToken(t, te, guardtest.PasswordForm("alice", "wonderland"))
+	if tr.TokenType != "Bearer" || tr.ExpiresIn != 900 || tr.AccessToken == "" {
+		t.Errorf("got %+v", tr)
+	}
+	c, err := guardtest.Verifier(t, guard.VerifierConfig{Keys: []*guard.Key{key}}).Verify(ctx, tr.AccessToken)
+	if err != nil || c.Subject != "alice" {
+		t.Errorf("the access token: %v %v", c, err)
+	}
+	r := &fatalTB{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		guardtest.PostToken(r, te, guardtest.PasswordForm("alice", "wrong"))
+	}()
+	if !strings.Contains(r.msg, "got 400") {
+		t.Errorf("a refused login: got failure %q, want one naming the 400", r.msg)
+	}
+}
+
+// fatalTB records Fatalf and stops the caller, as testing.T does.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic("fatal")
+}

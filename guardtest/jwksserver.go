@@ -1,9 +1,11 @@
 package guardtest
 
 import (
+	"context"
 	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,10 @@ type JWKSServer struct {
 	srv    *httptest.Server
 	keys   *guard.KeySet
 	issuer *guard.TokenIssuer
+	// ahead is how far the clocks of the remote key sets made by
+	// RemoteKeySet run ahead of the test's clock: Rotate moves it past
+	// their refetch interval, so they fetch the new key at once.
+	ahead atomic.Int64
 }
 
 // jwksPath is where the server publishes its JWK Set.
@@ -80,7 +86,8 @@ func (s *JWKSServer) Token(t testing.TB, c guard.Claims) string {
 
 // Rotate makes a new ES256 key the signing key and returns its kid. The
 // previous key stays published, so its tokens keep verifying, until
-// [JWKSServer.Retire].
+// [JWKSServer.Retire]. Remote key sets made by [JWKSServer.RemoteKeySet]
+// fetch the new key on the first token that names it.
 func (s *JWKSServer) Rotate(t testing.TB) string {
 	t.Helper()
 	k := ES256Key(t, rand.Text())
@@ -90,7 +97,38 @@ func (s *JWKSServer) Rotate(t testing.TB) string {
 	if err := s.keys.Promote(k.KeyID()); err != nil {
 		t.Fatalf("guardtest: %v", err)
 	}
+	s.ahead.Add(int64(guard.DefaultRefetchInterval))
 	return k.KeyID()
+}
+
+// RemoteKeySet returns a started [guard.RemoteKeySet] that reads the server
+// by its issuer (OpenID Connect discovery), with clock as its time, loaded
+// before it returns and closed when the test ends. Set it as a verifier's
+// KeySource. A token of a key that [JWKSServer.Rotate] just made verifies
+// at once, with no clock moved by the test: the set's own time runs one
+// refetch interval ahead of clock after each Rotate, so the new kid is
+// fetched on the first token that names it. A nil clock is time.Now.
+func (s *JWKSServer) RemoteKeySet(t testing.TB, clock *Clock) *guard.RemoteKeySet {
+	t.Helper()
+	now := time.Now
+	if clock != nil {
+		now = clock.Now
+	}
+	rs, err := guard.NewRemoteKeySet(guard.RemoteKeySetConfig{
+		Issuer: s.Issuer(),
+		Now:    func() time.Time { return now().Add(time.Duration(s.ahead.Load())) },
+	})
+	if err != nil {
+		t.Fatalf("guardtest: %v", err)
+	}
+	rs.Start()
+	t.Cleanup(func() { _ = rs.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rs.Ready(ctx); err != nil {
+		t.Fatalf("guardtest: the remote key set did not load: %v", err)
+	}
+	return rs
 }
 
 // Retire stops publishing the key with kid at once. Verifiers that fetched

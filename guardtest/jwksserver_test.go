@@ -102,3 +102,23 @@ func TestJWKSServerDocuments(t *testing.T) {
 		t.Errorf("JWKS: got %+v, want the one key %q", set.Keys, srv.SigningKID())
 	}
 }
+
+// TestJWKSServerRemoteKeySet: a verifier on the server's own RemoteKeySet
+// verifies a token of a key Rotate just made, with no clock moved by the
+// test, and keeps verifying the previous key's tokens.
+func TestJWKSServerRemoteKeySet(t *testing.T) {
+	srv := guardtest.NewJWKSServer(t)
+	clock := guardtest.NewClock(time.Now())
+	v := guardtest.Verifier(t, guard.VerifierConfig{KeySource: srv.RemoteKeySet(t, clock), Issuers: []string{srv.Issuer()}, Now: clock.Now})
+	old := srv.Token(t, guard.Claims{Subject: "alice"})
+	for round := range 3 {
+		srv.Rotate(t)
+		tok := srv.Token(t, guard.Claims{Subject: "bob"})
+		if _, err := v.Verify(t.Context(), tok); err != nil {
+			t.Fatalf("round %d: a token of the new key: %v", round, err)
+		}
+		if _, err := v.Verify(t.Context(), old); err != nil {
+			t.Fatalf("round %d: a token of the first key: %v", round, err)
+		}
+	}
+}

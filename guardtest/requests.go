@@ -2,11 +2,13 @@ package guardtest
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"testing"
 )
 
 // BearerRequest is httptest.NewRequest with "Authorization: Bearer token"
@@ -41,4 +43,32 @@ func PasswordForm(username, password string, scopes ...string) url.Values {
 		v.Set("scope", strings.Join(scopes, " "))
 	}
 	return v
+}
+
+// TokenResponse is a token endpoint's success body (RFC 6749 §5.1).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+}
+
+// PostToken posts form to h (a token endpoint, or a handler that mounts one
+// at /token) as [TokenRequest] does, and returns the decoded response. Any
+// status but 200, or a body that is not a token response, fails the test
+// with the status and body. A client authenticates with client_id and
+// client_secret in form (client_secret_post).
+func PostToken(t testing.TB, h http.Handler, form url.Values) TokenResponse {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, TokenRequest("/token", form))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("guardtest: POST /token: got %d %s, want 200", rec.Code, rec.Body)
+	}
+	var tr TokenResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &tr); err != nil || tr.AccessToken == "" || tr.TokenType == "" {
+		t.Fatalf("guardtest: POST /token: not a token response: %s (%v)", rec.Body, err)
+	}
+	return tr
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
+	"github.com/guardkit/guard/guardtest"
 )
 
 func testApp(t *testing.T) *app {
@@ -227,13 +228,9 @@ func TestRevokeAndIntrospect(t *testing.T) {
 		a.handler.ServeHTTP(w, r)
 		return w
 	}
-	w := post("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "client_id": {"demo-app"}}, "", "")
-	var tok struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
-	}
-	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &tok) != nil || tok.RefreshToken == "" {
-		t.Fatalf("login: %d %s", w.Code, w.Body)
+	tok := guardtest.PostToken(t, a.handler, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "client_id": {"demo-app"}})
+	if tok.RefreshToken == "" {
+		t.Fatal("login: no refresh token")
 	}
 	active := func(token string) bool {
 		t.Helper()
@@ -260,13 +257,7 @@ func TestRevokeAndIntrospect(t *testing.T) {
 		t.Errorf("resource-api asking for a token: got %d %s, want 400 unauthorized_client", w.Code, w.Body)
 	}
 	// A second login, ended by "log out everywhere" with its own token.
-	w = post("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "client_id": {"demo-app"}}, "", "")
-	var second struct {
-		AccessToken string `json:"access_token"`
-	}
-	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &second) != nil {
-		t.Fatalf("second login: %d %s", w.Code, w.Body)
-	}
+	second := guardtest.PostToken(t, a.handler, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "client_id": {"demo-app"}})
 	r := httptest.NewRequest("POST", "/logout-everywhere", nil)
 	r.RemoteAddr = "127.0.0.1:5000"
 	r.Header.Set("Authorization", "Bearer "+second.AccessToken)

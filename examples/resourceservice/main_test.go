@@ -11,41 +11,18 @@ import (
 	"time"
 
 	"github.com/guardkit/guard"
-	"github.com/guardkit/guard/authserver"
+	"github.com/guardkit/guard/guardtest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// fakeIssuer serves discovery and a JWK Set for a KeySet, and mints tokens.
+// fakeIssuer is guardtest's fake identity provider: discovery, a JWK Set,
+// and tokens minted with its current key.
 func fakeIssuer(t *testing.T) (url string, mint func(aud, sub string, roles ...string) string) {
 	t.Helper()
-	keys, err := guard.NewKeySet(guard.KeySetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	jwks, err := keys.JWKSHandler(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	disc, err := authserver.DiscoveryHandler(authserver.DiscoveryConfig{Issuer: srv.URL, JWKSURI: srv.URL + "/jwks", Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("GET /jwks", jwks)
-	mux.Handle("GET /.well-known/openid-configuration", disc)
-	iss, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Keys: keys, Issuer: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv.URL, func(aud, sub string, roles ...string) string {
-		tok, err := iss.Issue(context.Background(), guard.Claims{Subject: sub, Audience: []string{aud}, Roles: roles})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+	srv := guardtest.NewJWKSServer(t)
+	return srv.Issuer(), func(aud, sub string, roles ...string) string {
+		return srv.Token(t, guard.Claims{Subject: sub, Audience: []string{aud}, Roles: roles})
 	}
 }
 
