@@ -29,6 +29,10 @@ type DiscoveryConfig struct {
 	// TokenEndpoint is the absolute URL of the token endpoint. Default:
 	// not published.
 	TokenEndpoint string
+	// RevocationEndpoint is the absolute URL of the revocation endpoint
+	// ([TokenEndpoint.RevocationEndpoint], RFC 7009), published as
+	// revocation_endpoint (RFC 8414 §2). Default: not published.
+	RevocationEndpoint string
 	// IntrospectionEndpoint is the absolute URL of the introspection
 	// endpoint ([TokenEndpoint.IntrospectionEndpoint], RFC 7662), published
 	// as introspection_endpoint (RFC 8414 §2); a resource server's
@@ -84,6 +88,7 @@ type discoveryDoc struct {
 	JWKSURI                           string   `json:"jwks_uri"`
 	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitzero"`
 	TokenEndpoint                     string   `json:"token_endpoint,omitzero"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitzero"`
 	IntrospectionEndpoint             string   `json:"introspection_endpoint,omitzero"`
 	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported,omitzero"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitzero"`
@@ -115,6 +120,11 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 	if cfg.TokenEndpoint != "" {
 		if err := checkMetadataURL(cfg.TokenEndpoint, false); err != nil {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.TokenEndpoint: %w", err))
+		}
+	}
+	if cfg.RevocationEndpoint != "" {
+		if err := checkMetadataURL(cfg.RevocationEndpoint, false); err != nil {
+			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.RevocationEndpoint: %w", err))
 		}
 	}
 	if cfg.IntrospectionEndpoint != "" {
@@ -170,6 +180,7 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		JWKSURI:                           cfg.JWKSURI,
 		AuthorizationEndpoint:             cfg.AuthorizationEndpoint,
 		TokenEndpoint:                     cfg.TokenEndpoint,
+		RevocationEndpoint:                cfg.RevocationEndpoint,
 		IntrospectionEndpoint:             cfg.IntrospectionEndpoint,
 		IntrospectionAuthMethods:          slices.Clone(cfg.IntrospectionEndpointAuthMethodsSupported),
 		GrantTypesSupported:               slices.Clone(cfg.GrantTypesSupported),

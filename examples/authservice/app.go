@@ -109,7 +109,9 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	discovery, err := authserver.DiscoveryHandler(discoveryConfig(cfg, keys))
+	meta := authserver.Discovery(cfg.issuer, token, nil, keys) // the endpoints at their usual paths
+	meta.ScopesSupported = []string{"read"}
+	discovery, err := authserver.DiscoveryHandler(meta)
 	if err != nil {
 		return nil, err
 	}
@@ -120,24 +122,11 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /token", token)
+	mux.Handle("POST "+authserver.PathToken, token)
+	mux.Handle("POST "+authserver.PathRevoke, token.RevocationEndpoint())
+	mux.Handle("POST "+authserver.PathIntrospect, token.IntrospectionEndpoint())
+	mux.Handle("GET "+authserver.PathJWKS, jwks)
+	mux.Handle("GET "+authserver.PathOpenIDConfig, discovery)
 	mux.Handle("POST /logout-everywhere", verifier.RequireBearer(logout))
-	mux.Handle("POST /revoke", token.RevocationEndpoint())
-	mux.Handle("POST /introspect", token.IntrospectionEndpoint())
-	mux.Handle("GET /.well-known/jwks.json", jwks)
-	mux.Handle("GET /.well-known/openid-configuration", discovery)
 	return &app{handler: mux, keys: keys}, nil
-}
-
-func discoveryConfig(cfg config, keys *guard.KeySet) authserver.DiscoveryConfig {
-	return authserver.DiscoveryConfig{
-		Issuer:                            cfg.issuer,
-		JWKSURI:                           cfg.issuer + "/.well-known/jwks.json",
-		TokenEndpoint:                     cfg.issuer + "/token",
-		IntrospectionEndpoint:             cfg.issuer + "/introspect",
-		GrantTypesSupported:               []string{"password", "client_credentials", "refresh_token"},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
-		ScopesSupported:                   []string{"read"},
-		Keys:                              keys,
-	}
 }
