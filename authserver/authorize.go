@@ -77,6 +77,10 @@ type AuthorizationRequest struct {
 
 type authorizationRequestKey struct{}
 
+// authorizeEndpointKey carries the AuthorizeEndpoint that called Login, so
+// that a [LoginPage] can approve without holding it.
+type authorizeEndpointKey struct{}
+
 // AuthorizationRequestFrom returns the request an [AuthorizeEndpoint] hands
 // to the app's login page.
 func AuthorizationRequestFrom(ctx context.Context) (*AuthorizationRequest, bool) {
@@ -192,7 +196,8 @@ func (a *AuthorizeEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.redirect(w, r, redirectURI, url.Values{"error": {err.Code}, "error_description": {err.Description}}, state)
 	default:
-		a.cfg.Login.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authorizationRequestKey{}, ar)))
+		ctx := context.WithValue(context.WithValue(r.Context(), authorizationRequestKey{}, ar), authorizeEndpointKey{}, a)
+		a.cfg.Login.ServeHTTP(w, r.WithContext(ctx))
 	}
 }
 
