@@ -122,7 +122,8 @@ func (v *Verifier) SecuritySchemes() []NamedScheme {
 }
 
 // SecuritySchemes implements [SecurityDescriber]: one apiKey scheme per
-// place the key is read from, "APIKeyHeader" (the Header), "APIKeyQuery"
+// place the key is read from, "APIKeyHeader" (the Header, spelled as
+// configured), "APIKeyQuery"
 // (QueryParam, with DangerouslyAllowQuery) and "APIKeyCookie" (CookieName,
 // with DangerouslyAllowCookie). Two APIKeyAuths reading different names
 // share a scheme name: give one another name with [Described].
@@ -130,7 +131,7 @@ func (a *APIKeyAuth) SecuritySchemes() []NamedScheme {
 	if a == nil || a.header == "" {
 		return nil
 	}
-	s := []NamedScheme{{Name: SchemeAPIKeyHeader, Scheme: SecurityScheme{Type: "apiKey", In: "header", Name: a.header}}}
+	s := []NamedScheme{{Name: SchemeAPIKeyHeader, Scheme: SecurityScheme{Type: "apiKey", In: "header", Name: a.headerName}}}
 	if a.query != "" {
 		s = append(s, NamedScheme{Name: SchemeAPIKeyQuery, Scheme: SecurityScheme{Type: "apiKey", In: "query", Name: a.query}})
 	}

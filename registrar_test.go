@@ -57,10 +57,10 @@ func TestSecuritySchemes(t *testing.T) {
 		{"remote issuer", oidc, []NamedScheme{{SchemeOpenIDConnect, SecurityScheme{Type: "openIdConnect",
 			OpenIDConnectURL: "https://idp.example/tenant/.well-known/openid-configuration"}}}},
 		{"API key header", testAPIKeys(t, APIKeyAuthConfig{Header: "x-token"}),
-			[]NamedScheme{{SchemeAPIKeyHeader, SecurityScheme{Type: "apiKey", In: "header", Name: "X-Token"}}}},
+			[]NamedScheme{{SchemeAPIKeyHeader, SecurityScheme{Type: "apiKey", In: "header", Name: "x-token"}}}},
 		{"API key everywhere", testAPIKeys(t, APIKeyAuthConfig{DangerouslyAllowQuery: true, DangerouslyAllowCookie: true, CookieName: "k"}),
 			[]NamedScheme{
-				{SchemeAPIKeyHeader, SecurityScheme{Type: "apiKey", In: "header", Name: "X-Api-Key"}},
+				{SchemeAPIKeyHeader, SecurityScheme{Type: "apiKey", In: "header", Name: "X-API-Key"}},
 				{SchemeAPIKeyQuery, SecurityScheme{Type: "apiKey", In: "query", Name: "api_key"}},
 				{SchemeAPIKeyCookie, SecurityScheme{Type: "apiKey", In: "cookie", Name: "k"}},
 			}},
@@ -133,7 +133,7 @@ const testRoutesDoc = `{
   },
   "components": {"securitySchemes": {
     "HTTPBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-    "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "APIKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"}
   }}
 }`
