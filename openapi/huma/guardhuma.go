@@ -275,7 +275,7 @@ func (g *Guard) fail(ctx huma.Context, e *guard.Error) {
 		ctx.AppendHeader("WWW-Authenticate", v)
 	}
 	if e.RetryAfter > 0 {
-		ctx.SetHeader("Retry-After", strconv.Itoa(int((e.RetryAfter.Seconds()+0.999))))
+		ctx.SetHeader("Retry-After", strconv.Itoa(int((e.RetryAfter.Seconds() + 0.999))))
 	}
 	msg := e.Description
 	if msg == "" {

@@ -226,8 +226,10 @@ func TestHumaDocument(t *testing.T) {
 // customAuth cannot describe itself.
 type customAuth struct{}
 
-func (customAuth) Authenticate(*http.Request) (*guard.Principal, error) { return nil, guard.ErrNoCredentials }
-func (customAuth) Challenge() string                                    { return "Custom" }
+func (customAuth) Authenticate(*http.Request) (*guard.Principal, error) {
+	return nil, guard.ErrNoCredentials
+}
+func (customAuth) Challenge() string { return "Custom" }
 
 func TestHumaNewRefuses(t *testing.T) {
 	api := humago.New(http.NewServeMux(), huma.DefaultConfig("t", "1"))
