@@ -281,8 +281,10 @@ func TestKinAuthenticationFuncWithSlot(t *testing.T) {
 // customAuth cannot describe itself.
 type customAuth struct{}
 
-func (customAuth) Authenticate(*http.Request) (*guard.Principal, error) { return nil, guard.ErrNoCredentials }
-func (customAuth) Challenge() string                                    { return "Custom" }
+func (customAuth) Authenticate(*http.Request) (*guard.Principal, error) {
+	return nil, guard.ErrNoCredentials
+}
+func (customAuth) Challenge() string { return "Custom" }
 
 func TestKinNewRefuses(t *testing.T) {
 	doc := &openapi3.T{Components: &openapi3.Components{SecuritySchemes: openapi3.SecuritySchemes{
