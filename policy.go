@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // Policy is a route's guard chain as data, so that one value both enforces
@@ -14,8 +15,10 @@ import (
 //
 // OpenAPI: each scheme of each authenticator is one security requirement
 // (alternatives) listing Scopes; Optional adds the empty requirement {}.
-// OpenAPI has no field for roles: they are listed in the operation's
-// "x-guard-roles" extension and in a line of its description.
+// OpenAPI has no field for roles: the roles that satisfy Roles (each of
+// them, then those that imply one in the Authorizer's hierarchy) are listed
+// in the operation's "x-guard-roles" extension (any one admits) and in a
+// line of its description.
 type Policy struct {
 	// Authenticators are the accepted kinds of credentials (any one). A
 	// single [*Verifier] enforces with RequireBearer, a single [*APIKeyAuth]
@@ -78,6 +81,29 @@ func (p *Policy) Middleware() func(http.Handler) http.Handler {
 		}
 		return authn(h)
 	}
+}
+
+// acceptedRoles are the roles that satisfy p.Roles: each of them, then the
+// roles that imply one through the Authorizer's hierarchy.
+func (p *Policy) acceptedRoles() []string {
+	if p == nil || len(p.Roles) == 0 {
+		return nil
+	}
+	a := p.Authorizer.orDefault()
+	var accepted, implying []string
+	for _, r := range p.Roles {
+		if r != "" && !slices.Contains(accepted, r) {
+			accepted = append(accepted, r)
+		}
+		implying = append(implying, a.impliedBy[r]...)
+	}
+	slices.Sort(implying)
+	for _, r := range slices.Compact(implying) {
+		if !slices.Contains(accepted, r) {
+			accepted = append(accepted, r)
+		}
+	}
+	return accepted
 }
 
 func (p *Policy) check() error {

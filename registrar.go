@@ -337,11 +337,12 @@ func describeOperation(item map[string]any, m, path string, p *Policy, reqs []Se
 	if _, ok := responses["403"]; !ok {
 		responses["403"] = map[string]any{"description": "Authenticated without the required role or scope (insufficient_scope)."}
 	}
-	if len(p.Roles) == 0 {
+	roles := p.acceptedRoles()
+	if len(roles) == 0 {
 		return
 	}
-	op["x-guard-roles"] = slices.Clone(p.Roles)
-	line := "Requires one of the roles: " + strings.Join(p.Roles, ", ") + "."
+	op["x-guard-roles"] = roles
+	line := "Requires one of the roles: " + strings.Join(roles, ", ") + "."
 	if d, _ := op["description"].(string); d != "" {
 		line = d + "\n\n" + line
 	}

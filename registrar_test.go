@@ -289,6 +289,36 @@ func TestRegistrarErrors(t *testing.T) {
 	}
 }
 
+// With a role hierarchy, x-guard-roles lists every role that is admitted.
+func TestRegistrarRoleHierarchy(t *testing.T) {
+	authz, err := NewAuthorizer(AuthorizerConfig{Implies: map[string][]string{"owner": {"admin"}, "admin": {"editor"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistrar(RegistrarConfig{Mux: http.NewServeMux()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Handle("GET /edit", &Policy{Authenticators: []Authenticator{newTestVerifier(t, VerifierConfig{})}, Roles: []string{"editor"}, Authorizer: authz}, http.NotFoundHandler())
+	raw, err := reg.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Roles       []string `json:"x-guard-roles"`
+			Description string
+		}
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	op := doc.Paths["/edit"]["get"]
+	if want := []string{"editor", "admin", "owner"}; !reflect.DeepEqual(op.Roles, want) || op.Description != "Requires one of the roles: editor, admin, owner." {
+		t.Errorf("got roles %v, description %q; want %v", op.Roles, op.Description, want)
+	}
+}
+
 func TestNewRegistrarRefuses(t *testing.T) {
 	tests := []struct {
 		name string
