@@ -11,6 +11,12 @@
 //		Extensions: map[string]any{guardhuma.RolesExtension: []string{"admin"}},
 //	}, handler) // handler: guard.PrincipalFrom(ctx)
 //
+// or, with the guard.Policy a net/http route would use:
+//
+//	op := huma.Operation{Method: http.MethodGet, Path: "/admin"}
+//	err := guardhuma.Secure(&op, &guard.Policy{Authenticators: []guard.Authenticator{bearer}, Roles: []string{"admin"}})
+//	huma.Register(api, op, handler)
+//
 // Operation.Security is read as OpenAPI defines it: the requirements are
 // alternatives (any one authenticates the request); an empty requirement {}
 // admits requests without credentials; each requirement's list is the
@@ -310,4 +316,32 @@ func request(ctx huma.Context) *http.Request {
 		TLS: ctx.TLS(), Header: http.Header{}, RequestURI: u.RequestURI()}
 	ctx.EachHeader(func(name, value string) { r.Header.Add(name, value) })
 	return r.WithContext(ctx.Context())
+}
+
+// Secure sets op's Security and the RolesExtension from p, the same
+// guard.Policy a net/http route would be mounted with (guard.Registrar), so
+// that a huma operation is declared with guard's values rather than scheme
+// names restated by hand. p's authenticators must be among those given to
+// [New]. Roles are listed as p has them (a hierarchy in p.Authorizer is
+// not expanded here). It returns p.Security's error.
+func Secure(op *huma.Operation, p *guard.Policy) error {
+	reqs, _, err := p.Security()
+	if err != nil {
+		return err
+	}
+	op.Security = make([]map[string][]string, 0, len(reqs))
+	for _, r := range reqs {
+		m := map[string][]string{}
+		for k, v := range r {
+			m[k] = slices.Clone(v)
+		}
+		op.Security = append(op.Security, m)
+	}
+	if p != nil && len(p.Roles) > 0 {
+		if op.Extensions == nil {
+			op.Extensions = map[string]any{}
+		}
+		op.Extensions[RolesExtension] = slices.Clone(p.Roles)
+	}
+	return nil
 }

@@ -87,8 +87,11 @@ func newAPI(t testing.TB, f *fixture) (http.Handler, *guardhuma.Guard) {
 		Security: []map[string][]string{{bearer: {}}, {guard.SchemeAPIKeyHeader: {}}}}, who)
 	huma.Register(api, huma.Operation{OperationID: "items", Method: http.MethodGet, Path: "/items",
 		Security: []map[string][]string{{bearer: {"read"}}}}, who)
-	huma.Register(api, huma.Operation{OperationID: "admin", Method: http.MethodGet, Path: "/admin",
-		Security: []map[string][]string{{bearer: {}}}, Extensions: map[string]any{guardhuma.RolesExtension: []string{"admin"}}}, who)
+	admin := huma.Operation{OperationID: "admin", Method: http.MethodGet, Path: "/admin"}
+	if err := guardhuma.Secure(&admin, &guard.Policy{Authenticators: []guard.Authenticator{f.verifier}, Roles: []string{"admin"}}); err != nil {
+		t.Fatal(err)
+	}
+	huma.Register(api, admin, who)
 	huma.Register(api, huma.Operation{OperationID: "feed", Method: http.MethodGet, Path: "/feed",
 		Security: []map[string][]string{{bearer: {}}, {}}}, who)
 	return mux, g
