@@ -279,6 +279,7 @@ type APIKeyAuthConfig struct {
 type APIKeyAuth struct {
 	store      APIKeyStore
 	header     string // canonical
+	headerName string // as configured, for the OpenAPI description
 	query      string // "" when query keys are off
 	cookie     string
 	prefix     string
@@ -358,6 +359,7 @@ func NewAPIKeyAuth(cfg APIKeyAuthConfig) (*APIKeyAuth, error) {
 	a := &APIKeyAuth{
 		store:      cfg.Store,
 		header:     http.CanonicalHeaderKey(header),
+		headerName: header,
 		query:      query,
 		cookie:     cookie,
 		prefix:     cfg.Prefix,

@@ -56,6 +56,30 @@ func (v *Verifier) Authenticate(r *http.Request) (*Principal, error) {
 	return &ctx.p, nil
 }
 
+// AuthenticateToken verifies a bearer token that a framework has already
+// taken from the request (such as an ogen SecurityHandler, which receives
+// the token, not the request) exactly as [Verifier.Authenticate] verifies
+// the request's, and returns its principal. An empty token is an error
+// matching [ErrNoCredentials]; other failures are *[Error] values as for
+// Authenticate. It writes nothing.
+func (v *Verifier) AuthenticateToken(ctx context.Context, token string) (*Principal, error) {
+	if v == nil || v.now == nil {
+		return nil, errZeroVerifier
+	}
+	if token == "" {
+		return nil, v.errs.noCredentials
+	}
+	pc := new(struct {
+		p Principal
+		c Claims
+	}) // one allocation for both, as for Authenticate
+	if err := v.verifyAndCheck(ctx, token, &pc.c); err != nil {
+		return nil, err
+	}
+	pc.p = Principal{Subject: pc.c.Subject, Roles: pc.c.Roles, Scopes: pc.c.Scopes, Method: MethodBearer, Claims: &pc.c}
+	return &pc.p, nil
+}
+
 // Challenge implements [Authenticator]: the bare `Bearer realm="…"`
 // challenge of a request without credentials.
 func (v *Verifier) Challenge() string {

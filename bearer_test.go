@@ -796,3 +796,28 @@ func TestPrincipalContextDelegates(t *testing.T) {
 		t.Errorf("Err: got %v, want context.Canceled", ctx.Err())
 	}
 }
+
+func TestAuthenticateToken(t *testing.T) {
+	v := newTestVerifier(t, VerifierConfig{})
+	good := issueToken(t, nil, Claims{Subject: "u", Roles: []string{"admin"}, Scopes: []string{"read"}, ExpiresAt: testNow.Add(time.Minute)})
+	tests := []struct {
+		name  string
+		token string
+		err   error
+	}{
+		{"valid", good, nil},
+		{"empty", "", ErrNoCredentials},
+		{"bad signature", good + "x", ErrInvalidToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := v.AuthenticateToken(context.Background(), tt.token)
+			if !errors.Is(err, tt.err) || (err == nil) != (p != nil) {
+				t.Fatalf("got %v, %v; want error %v", p, err, tt.err)
+			}
+			if p != nil && (p.Subject != "u" || p.Method != MethodBearer || !p.HasRole("admin") || !p.HasScope("read")) {
+				t.Errorf("principal: got %+v", p)
+			}
+		})
+	}
+}

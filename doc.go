@@ -52,6 +52,22 @@
 // once, in [Hooks]; [ErrorOf] and [Error.WWWAuthenticate] give a custom
 // writer the status and the challenge without re-deriving them.
 //
+// # OpenAPI
+//
+// Authenticators describe themselves as OpenAPI 3.1 security schemes
+// ([SecurityDescriber]: a [*Verifier] is http bearer JWT, or openIdConnect
+// with a remote issuer; an [*APIKeyAuth] is one apiKey scheme per place it
+// reads; [Described] names an app's own), in plain types with no OpenAPI
+// dependency. A [Policy] is one route's guard chain as data (authenticators
+// as alternatives, Optional, Scopes, Roles): its Middleware enforces what
+// its Security describes. A [Registrar] mounts handlers behind their
+// policies and builds the document (merged into the app's own), refusing
+// undescribed authenticators and conflicting scheme names; roles go into
+// the "x-guard-roles" extension and the operation's description. The
+// token endpoint's oauth2 scheme is authserver.TokenEndpoint.SecurityScheme;
+// huma, kin-openapi and ogen adapters live in their own modules under
+// openapi/.
+//
 // # Security considerations
 //
 //   - Tokens: the algorithm comes from the configured key, never from the

@@ -10,7 +10,11 @@
 // http://localhost:3000), ISSUER (the base URL clients reach the server at,
 // sent as "iss" by the authorization code flow; default http://localhost and
 // the port of ADDR), SPA_REDIRECT_URIS (comma-separated redirect URIs of the
-// public client demo-spa; default http://localhost:3000/callback). REDIS_URL is served by the Redis-backed build in the
+// public client demo-spa; default http://localhost:3000/callback),
+// DOCS_ASSETS_URL (the base URL /docs loads swagger-ui.css and
+// swagger-ui-bundle.js from, such as a served copy of npm swagger-ui-dist;
+// default a CDN). GET /openapi.json is the OpenAPI 3.1 document, GET /docs
+// Swagger UI. REDIS_URL is served by the Redis-backed build in the
 // redisstore module (cd redisstore && go run ./examples/server); this one
 // refuses to start with it rather than silently keep state in memory.
 package main
@@ -68,7 +72,7 @@ func run(log *slog.Logger) error {
 	}
 
 	cfg := app.Config{Secret: secret, APIKey: apiKey, Origins: origins, Log: log,
-		Issuer: envOr("ISSUER", baseURL(addr))}
+		Issuer: envOr("ISSUER", baseURL(addr)), DocsAssetsURL: os.Getenv("DOCS_ASSETS_URL")}
 	if v := os.Getenv("SPA_REDIRECT_URIS"); v != "" {
 		cfg.SPARedirectURIs = strings.Split(v, ",")
 	}
@@ -135,5 +139,6 @@ Try:
   curl -s %[2]s/.well-known/oauth-authorization-server
 
 Authorization code flow with PKCE (client demo-spa): see the README.
+OpenAPI document: %[2]s/openapi.json   Swagger UI ("Authorize"): %[2]s/docs
 `, addr, base, apiKey)
 }

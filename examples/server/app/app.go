@@ -46,7 +46,14 @@ type Config struct {
 	// SPARedirectURIs are the registered redirect URIs of the public client
 	// demo-spa. Default http://localhost:3000/callback.
 	SPARedirectURIs []string
+	// DocsAssetsURL is the base URL /docs loads swagger-ui.css and
+	// swagger-ui-bundle.js from (npm swagger-ui-dist 5). Default
+	// [DefaultDocsAssetsURL], a CDN.
+	DocsAssetsURL string
 }
+
+// Scopes are the scopes of the demo, with the descriptions /docs shows.
+var Scopes = map[string]string{"read": "Read the demo API's resources"}
 
 // demoUsers is the app's user table: the passwords are hashed at start-up,
 // as a real app would store them.
@@ -80,7 +87,10 @@ func (u users) LookupUser(_ context.Context, name string) (authserver.User, erro
 // refresh_token grants), GET and POST /authorize (the authorization code flow
 // with PKCE and its login page), GET /.well-known/oauth-authorization-server
 // (RFC 8414), POST /revoke (RFC 7009), GET /protected, GET /admin,
-// GET /secure, GET /secure-query, all behind CORS.
+// GET /secure, GET /secure-query, and the OpenAPI document of all of them at
+// GET /openapi.json with Swagger UI at GET /docs, all behind CORS. Each
+// guarded route is mounted through a guard.Registrar with its guard.Policy,
+// so the document's security is what the middleware enforces.
 func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	if cfg.Issuer == "" {
@@ -129,6 +139,10 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		// What requests-oauthlib's LegacyApplicationClient names itself in
 		// HTTP Basic with no secret.
 		"demo-app": {Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"read"}},
+		// Swagger UI at /docs: the authorization code flow with PKCE,
+		// returning to the server's own oauth2-redirect.html.
+		DocsClientID: {Public: true, Grants: []string{"authorization_code"},
+			RedirectURIs: []string{cfg.Issuer + "/docs/oauth2-redirect.html"}, Scopes: []string{"read"}},
 	}
 	codes := cfg.AuthCodes
 	if codes == nil {
@@ -219,16 +233,41 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
 	}
 
+	// The oauth2 scheme of /docs: the flows this token endpoint serves.
+	// Relative URLs, so the document works at whatever address it is read.
+	oauth2, err := login.SecurityScheme(authserver.OAuth2SchemeConfig{
+		TokenURL: "/token", AuthorizationURL: "/authorize", Scopes: Scopes,
+		Description: "Log in as alice/wonderland (role admin) or bob/builder (role user); no client id for the password flow, client_id " + DocsClientID + " for the authorization code flow.",
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The verifier accepts the endpoint's tokens: describe it as its scheme.
+	bearer := guard.Described(verifier, oauth2)
+
 	mux := http.NewServeMux()
-	mux.Handle("POST /token", login)
-	mux.Handle("POST /revoke", login.RevocationEndpoint())
-	mux.Handle("/authorize", authorize) // GET shows the login page, POST submits it
-	mux.Handle("GET /.well-known/oauth-authorization-server", metadata)
-	mux.Handle("GET /.well-known/jwks.json", jwks)
-	mux.Handle("GET /protected", verifier.RequireBearer(http.HandlerFunc(hello("a protected route"))))
-	mux.Handle("GET /admin", verifier.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(hello("the admin area")))))
-	mux.Handle("GET /secure", headerKeys.RequireAPIKey(http.HandlerFunc(hello("an API-key route"))))
-	mux.Handle("GET /secure-query", queryKeys.RequireAPIKey(http.HandlerFunc(hello("an API-key route (query)"))))
+	routes, err := guard.NewRegistrar(guard.RegistrarConfig{Mux: mux, Title: "guard example server", Version: "1.0.0"})
+	if err != nil {
+		return nil, err
+	}
+	routes.Handle("POST /token", nil, login)
+	routes.Handle("POST /revoke", nil, login.RevocationEndpoint())
+	routes.Handle("GET /authorize", nil, authorize) // the login page
+	routes.Handle("POST /authorize", nil, authorize)
+	routes.Handle("GET /.well-known/oauth-authorization-server", nil, metadata)
+	routes.Handle("GET /.well-known/jwks.json", nil, jwks)
+	routes.Handle("GET /protected", &guard.Policy{Authenticators: []guard.Authenticator{bearer}}, hello("a protected route"))
+	routes.Handle("GET /admin", &guard.Policy{Authenticators: []guard.Authenticator{bearer}, Roles: []string{"admin"}}, hello("the admin area"))
+	routes.Handle("GET /secure", &guard.Policy{Authenticators: []guard.Authenticator{headerKeys}}, hello("an API-key route"))
+	routes.Handle("GET /secure-query", &guard.Policy{Authenticators: []guard.Authenticator{queryKeys}}, hello("an API-key route (query)"))
+	openapi, err := routes.OpenAPIHandler()
+	if err != nil {
+		return nil, err
+	}
+	// Not in the document, as in FastAPI.
+	mux.Handle("GET /openapi.json", openapi)
+	mux.Handle("GET /docs", docsHandler(cfg.DocsAssetsURL))
+	mux.HandleFunc("GET /docs/oauth2-redirect.html", oauth2Redirect)
 	return cors.Handler(mux), nil
 }
 
