@@ -15,7 +15,8 @@ import (
 // an http.Handler is needed, a name that moved to authserver) fails here.
 // A block's top-level funcs stay declarations; its other lines become the
 // body of a function that has ctx, secret ([]byte) and mux (*http.ServeMux)
-// in scope, with "…" standing for code the reader fills in.
+// in scope, and an app's verifier (*guard.Verifier) and admin handler at
+// package level, with "…" standing for code the reader fills in.
 func TestREADMESnippetsCompile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module with the go command")
@@ -57,6 +58,9 @@ func TestREADMESnippetsCompile(t *testing.T) {
 	}
 	write("go.mod", gomod)
 	write("go.sum", string(sum))
+	// What snippets use without declaring: an app's verifier and handler.
+	write("app.go", "package readmesnippets\n\nimport (\n\t\"net/http\"\n\n\t\"github.com/guardkit/guard\"\n)\n\n"+
+		"var (\n\tverifier *guard.Verifier\n\tadmin    http.Handler\n)\n")
 	for i, b := range blocks {
 		write(fmt.Sprintf("snippet%d.go", i), snippetFile(i, b[1]))
 	}
