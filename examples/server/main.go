@@ -124,20 +124,29 @@ func baseURL(addr string) string {
 }
 
 func printHelp(addr, apiKey string) {
+	fmt.Print(helpText(addr, apiKey))
+}
+
+// helpText is what the server prints at start: commands that work when
+// pasted into a shell.
+func helpText(addr, apiKey string) string {
 	base := baseURL(addr)
-	fmt.Printf(`guard example server listening on %s
+	return fmt.Sprintf(`guard example server listening on %s
 
 Try:
   curl -s -d 'grant_type=password&username=alice&password=wonderland' %[2]s/token
   TOKEN=$(curl -s -d 'grant_type=password&username=alice&password=wonderland' %[2]s/token | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
   curl -s -H "Authorization: Bearer $TOKEN" %[2]s/protected
   curl -s -H "Authorization: Bearer $TOKEN" %[2]s/admin
-  curl -s -d 'grant_type=refresh_token&refresh_token=…' %[2]s/token
+  REFRESH=$(curl -s -d 'grant_type=password&username=alice&password=wonderland' %[2]s/token | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
+  curl -s -d "grant_type=refresh_token&refresh_token=$REFRESH" %[2]s/token
   curl -s -i -d "token=$TOKEN" %[2]s/revoke
   curl -s -H 'X-API-Key: %[3]s' %[2]s/secure
   curl -s '%[2]s/secure-query?api_key=%[3]s'
   curl -s %[2]s/.well-known/oauth-authorization-server
 
+GET %[2]s/.well-known/jwks.json answers {"keys":[]}: the tokens are HS256, verified by this
+service alone, so there is no public key to publish; RFC 8414 metadata names a jwks_uri all the same.
 Authorization code flow with PKCE (client demo-spa): see the README.
 OpenAPI document: %[2]s/openapi.json   Swagger UI ("Authorize"): %[2]s/docs
 `, addr, base, apiKey)

@@ -176,7 +176,10 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 
-	page := &loginPage{login: login, log: cfg.Log}
+	page, err := authserver.NewLoginPage(authserver.LoginPageConfig{Tokens: login, Template: loginForm, Logger: cfg.Log})
+	if err != nil {
+		return nil, err
+	}
 	authorize, err := authserver.NewAuthorizeEndpoint(authserver.AuthorizeEndpointConfig{
 		Clients: registered,
 		Codes:   codes,
@@ -186,7 +189,6 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ISSUER: %w", err)
 	}
-	page.authorize = authorize
 	// The tokens are HS256, verified by this service alone: the key set
 	// publishes no key, but RFC 8414 metadata needs a jwks_uri.
 	jwks, err := guard.JWKSHandler(0)
