@@ -186,7 +186,41 @@ func testRevocations(t *testing.T, srv *backend) {
 			t.Errorf("subject, iat %v: got %v, want %v", c.iat, r, c.want)
 		}
 	}
-	checkKeys(t, st, 22)
+	// Kept to the millisecond (issue 17, item 3): a token issued later in
+	// the revocation's second lives; one whose iat is whole seconds (another
+	// issuer) is refused in that second.
+	sec := time.Unix(now.Unix(), 0)
+	if err := rv.RevokeSubject(ctx, "carol", sec.Add(500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// An entry an older version wrote in Unix seconds covers its whole second.
+	if err := st.rdb.Set(ctx, rv.subKey("dave"), sec.Unix(), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sub  string
+		iat  time.Time
+		want bool
+	}{
+		{"carol", sec.Add(300 * time.Millisecond), true},
+		{"carol", sec.Add(500 * time.Millisecond), true},
+		{"carol", sec.Add(700 * time.Millisecond), false},
+		{"carol", sec, true},
+		{"carol", sec.Add(time.Second), false},
+		{"dave", sec.Add(999 * time.Millisecond), true},
+		{"dave", sec.Add(time.Second + time.Millisecond), false},
+	} {
+		if r, err := rv.Revoked(ctx, &guard.Claims{Subject: c.sub, IssuedAt: c.iat}); r != c.want || err != nil {
+			t.Errorf("subject %s, iat %v: got %v, %v; want %v", c.sub, c.iat.Format(time.StampMilli), r, err, c.want)
+		}
+	}
+	if err := rv.RevokeSubject(ctx, "dave", sec.Add(-time.Hour)); err != nil { // a legacy entry is kept, in milliseconds
+		t.Fatal(err)
+	}
+	if r, _ := rv.Revoked(ctx, &guard.Claims{Subject: "dave", IssuedAt: sec.Add(999 * time.Millisecond)}); !r {
+		t.Error("legacy entry rewritten: lost its second")
+	}
+	checkKeys(t, st, 24)
 }
 
 func TestRefreshStore(t *testing.T) { forEachBackend(t, testRefreshStore) }
