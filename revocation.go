@@ -46,9 +46,13 @@ type RevocationStore interface {
 	// "exp": after it the token is refused as expired anyway.
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
 	// RevokeSubject refuses every token of subject issued at or before at,
-	// and every refresh-token family of the subject that began then or
-	// earlier. Use it for "log out everywhere" and after a password change.
-	// A later call with an earlier instant does not move the instant back.
+	// for as long as the store keeps the entry (longer than any access token
+	// lives), and every refresh-token family of the subject that began then
+	// or earlier for as long. Use it for "log out everywhere" and after a
+	// password change, through the token endpoint's RevokeSubject
+	// (authserver), which also deletes the subject's refresh families, so
+	// that none refreshes again once the entry is gone. A later call with an
+	// earlier instant does not move the instant back.
 	//
 	// The instant is kept to the millisecond. [TokenIssuer] writes "iat" to
 	// the millisecond too (a JSON number such as 1700000000.25, which RFC
@@ -107,8 +111,10 @@ func floorDiv(a, b int64) int64 {
 type MemoryRevocationsConfig struct {
 	// MaxTokenLifetime is how long a subject revocation is kept: longer than
 	// any token it must refuse may live. Default [DefaultMaxTokenLifetime]
-	// (24 hours); set it to the longest refresh-token lifetime when the
-	// endpoint checks subject revocations for refresh tokens too.
+	// (24 hours). Refresh-token families live longer (30 days by default):
+	// revoke a subject through the token endpoint's RevokeSubject
+	// (authserver), which deletes its families too, or set this to the
+	// longest refresh-token lifetime.
 	MaxTokenLifetime time.Duration
 	// MaxEntries bounds memory (jti and subject entries together). When full,
 	// expired entries are dropped; if none expired, RevokeToken and
