@@ -32,7 +32,8 @@ type AuthCode struct {
 	TokenID, RefreshFamily string
 	// Sealed and RetryUntil are the redemption's: the token response, sealed
 	// with a key only the code and its PKCE verifier yield, and the end of
-	// the window in which a second redemption is a retry.
+	// the window in which a second redemption is a retry. SettleAuthCode
+	// drops them.
 	Sealed     []byte
 	RetryUntil time.Time
 }
@@ -52,7 +53,9 @@ type AuthRedemption struct {
 	// Now is the time of the request; RetryUntil ends the window in which a
 	// redemption of a used code counts as a retry (the endpoint calls
 	// RedeemAuthCode only for the bound client with the right redirect URI
-	// and verifier).
+	// and verifier). The window is for an outcome the endpoint did not
+	// learn: once RedeemAuthCode has answered, the endpoint calls
+	// SettleAuthCode, and a second redemption is reuse.
 	Now, RetryUntil time.Time
 }
 
@@ -67,7 +70,8 @@ var ErrCodeReused = errors.New("guard: authorization code used twice")
 // other than [ErrNotFound] and [ErrCodeReused] are answered 503; an error
 // from RedeemAuthCode leaves its outcome unknown, and the client's retry
 // within the retry window gets the response of the redemption that did
-// happen.
+// happen. When RedeemAuthCode answers, the endpoint settles the code: from
+// then on a second redemption is reuse (RFC 6749 §4.1.2).
 //
 // The token endpoint first reads the code with LookupAuthCode and checks
 // the client, the redirect URI and the PKCE verifier (RFC 6749 §4.1.3, RFC
@@ -90,6 +94,11 @@ type AuthCodeStore interface {
 	//   - a used code after: it returns the code (with the TokenID and
 	//     RefreshFamily to revoke) and [ErrCodeReused].
 	RedeemAuthCode(ctx context.Context, digest [32]byte, r AuthRedemption) (c AuthCode, sealed []byte, err error)
+	// SettleAuthCode drops the sealed response of a redeemed code: the
+	// endpoint has learned the redemption's outcome, so a second redemption
+	// is reuse. An unknown or expired code is no error, and nothing is
+	// created.
+	SettleAuthCode(ctx context.Context, digest [32]byte) error
 }
 
 // MemoryAuthCodes is the in-memory [AuthCodeStore] of one instance. Its zero
@@ -165,6 +174,16 @@ func (s *MemoryAuthCodes) RedeemAuthCode(_ context.Context, digest [32]byte, r A
 		return out, out.Sealed, nil
 	}
 	return out, nil, ErrCodeReused
+}
+
+// SettleAuthCode implements [AuthCodeStore].
+func (s *MemoryAuthCodes) SettleAuthCode(_ context.Context, digest [32]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.m[digest]; ok {
+		c.Sealed, c.RetryUntil = nil, time.Time{}
+	}
+	return nil
 }
 
 var _ AuthCodeStore = (*MemoryAuthCodes)(nil)

@@ -107,6 +107,11 @@ func (e *TokenEndpoint) codeGrant(ctx context.Context, req *tokenRequest) (*toke
 		// Outcome unknown: a retry within the window gets what was stored.
 		return nil, e.storeDown(ctx, "authorization code store", err)
 	}
+	// The outcome is known: a second redemption is reuse from now on. When
+	// this fails, the retry window stays open until RetryUntil.
+	if err := e.cfg.AuthCodes.SettleAuthCode(ctx, digest); err != nil {
+		e.logError(ctx, "authorization code store: code not settled", "error", err)
+	}
 	if sealed == nil && resp == nil { // a used code that the store found unused
 		return nil, e.storeDown(ctx, "authorization code store", errors.New("a used code redeemed as new"))
 	}
@@ -126,8 +131,9 @@ func (e *TokenEndpoint) codeGrant(ctx context.Context, req *tokenRequest) (*toke
 // the code and its PKCE verifier can open it.
 func codeSealSecret(code, verifier string) string { return "code\x00" + code + "\x00" + verifier }
 
-// retryWindow is how long a second redemption of a code by its client is a
-// retry: the refresh grace window, or its default without refresh tokens.
+// retryWindow is how long a redemption whose outcome the endpoint did not
+// learn (a store error) can be retried by the code's client: the refresh
+// grace window, or its default without refresh tokens.
 func (e *TokenEndpoint) retryWindow() time.Duration {
 	if e.refresh != nil {
 		return e.refresh.grace

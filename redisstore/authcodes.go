@@ -136,4 +136,15 @@ func (a *AuthCodes) RedeemAuthCode(ctx context.Context, digest [32]byte, r auths
 	return c, nil, nil
 }
 
+// SettleAuthCode implements [authserver.AuthCodeStore]: one HDEL, which
+// creates nothing for a code that is gone.
+func (a *AuthCodes) SettleAuthCode(ctx context.Context, digest [32]byte) error {
+	ctx, cancel := a.s.call(ctx)
+	defer cancel()
+	if err := a.s.rdb.HDel(ctx, a.key(digest), "sealed", "retry").Err(); err != nil {
+		return wrap("auth code settle", err)
+	}
+	return nil
+}
+
 var _ authserver.AuthCodeStore = (*AuthCodes)(nil)

@@ -38,6 +38,7 @@ func testAuthCodes(t *testing.T, srv *backend) {
 		name       string
 		digest     [32]byte
 		lookup     bool // LookupAuthCode instead of RedeemAuthCode
+		settle     bool // SettleAuthCode first
 		at         time.Time
 		wantErr    error
 		wantSealed string
@@ -48,6 +49,7 @@ func testAuthCodes(t *testing.T, srv *backend) {
 		{name: "lookup: used, with the issued tokens", digest: d(1), lookup: true, want: used},
 		{name: "second redemption within the retry window: the sealed response", digest: d(1), at: now.Add(9 * time.Second), wantSealed: "sealed\x00\xff", want: used},
 		{name: "after it: reused, with the issued tokens", digest: d(1), at: now.Add(10 * time.Second), wantErr: authserver.ErrCodeReused, want: used},
+		{name: "settled: within the window, reused", digest: d(1), settle: true, at: now.Add(time.Second), wantErr: authserver.ErrCodeReused, want: used},
 		{name: "unknown code", digest: d(2), wantErr: guard.ErrNotFound},
 		{name: "lookup: unknown code", digest: d(2), lookup: true, wantErr: guard.ErrNotFound},
 	}
@@ -56,6 +58,11 @@ func testAuthCodes(t *testing.T, srv *backend) {
 			var got authserver.AuthCode
 			var sealed []byte
 			var err error
+			if tt.settle {
+				if err := ac.SettleAuthCode(ctx, tt.digest); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tt.lookup {
 				got, err = ac.LookupAuthCode(ctx, tt.digest)
 			} else {
@@ -77,6 +84,9 @@ func testAuthCodes(t *testing.T, srv *backend) {
 				t.Errorf("record: got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+	if err := ac.SettleAuthCode(ctx, d(3)); err != nil { // a code that is gone: nothing created
+		t.Fatal(err)
 	}
 	checkKeys(t, st, 1)
 	// An expired code is not found, even before Redis drops it.

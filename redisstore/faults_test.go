@@ -106,6 +106,7 @@ func testStoreCallsRedisDown(t *testing.T, srv *backend) {
 		{"AuthCodes.SaveAuthCode", func() error {
 			return st.AuthCodes().SaveAuthCode(ctx, d, authserver.AuthCode{ExpiresAt: now.Add(time.Minute)})
 		}},
+		{"AuthCodes.SettleAuthCode", func() error { return st.AuthCodes().SettleAuthCode(ctx, d) }},
 		{"AuthCodes.LookupAuthCode", func() error { _, err := st.AuthCodes().LookupAuthCode(ctx, d); return err }},
 		{"AuthCodes.RedeemAuthCode", func() error {
 			_, _, err := st.AuthCodes().RedeemAuthCode(ctx, d, authserver.AuthRedemption{Now: now})
