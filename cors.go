@@ -295,7 +295,8 @@ var denyAllCORS = func() *CORS {
 //     preflight for OPTIONS is allowed only when AllowedMethods lists it.
 //   - Any other request, including an OPTIONS without
 //     Access-Control-Request-Method, goes to next. For an allowed origin and
-//     method, Access-Control-Allow-Origin, Access-Control-Allow-Credentials
+//     method (an OPTIONS that is not a preflight counts as allowed, listed
+//     or not), Access-Control-Allow-Origin, Access-Control-Allow-Credentials
 //     (when configured) and Access-Control-Expose-Headers are set first, so
 //     scripts can read the responses of the layers inside, 401s included.
 //   - A request with more than one Origin field, or a preflight with more
@@ -340,7 +341,10 @@ func (c *CORS) Handler(next http.Handler) http.Handler {
 		// headers and "true". Each header gets a full slice (cap == len) of
 		// it, so appends by next reallocate, and writes stay in this response.
 		n := len(vary) + 1
-		allow := len(origins) == 1 && c.allowed(origins[0]) && c.methodAllowed(r.Method)
+		// An OPTIONS that is not a preflight is answered like any actual
+		// request from an allowed origin, listed or not: its 401 must be
+		// readable too (a browser sends one only after a preflight for it).
+		allow := len(origins) == 1 && c.allowed(origins[0]) && (c.methodAllowed(r.Method) || r.Method == http.MethodOptions)
 		size := n
 		if allow {
 			size += 3

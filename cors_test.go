@@ -176,9 +176,14 @@ func TestCORSHandler(t *testing.T) {
 			wantHeaders: map[string]string{acao: "", acah: ""}},
 		{name: "preflight public no caching", cors: public, method: "OPTIONS", reqHeaders: preflight("https://a.example", "GET", "x-api-key"), wantStatus: 204,
 			wantHeaders: map[string]string{acao: "*", acma: "0", acah: "x-api-key", acac: ""}},
+		// Not a preflight but an actual request: from an allowed origin it
+		// gets the CORS headers, whether or not OPTIONS is listed, so a
+		// script can read the answer of the layers inside (a 401 from
+		// authentication; issue 17, item 11). This row used to want no
+		// Access-Control-Allow-Origin for an unlisted OPTIONS.
 		{name: "OPTIONS without request method is not a preflight", cors: seed, method: "OPTIONS",
 			reqHeaders: map[string]string{"Origin": "http://localhost:3000"}, wantStatus: 200,
-			wantHeaders: map[string]string{"Vary": "Origin", acam: ""}, wantNext: true},
+			wantHeaders: map[string]string{"Vary": "Origin", acao: "http://localhost:3000", acac: "true", aceh: exposed, acam: ""}, wantNext: true},
 
 		{name: "empty config denies", cors: denyAll, method: "GET", reqHeaders: map[string]string{"Origin": "https://app.example.com"}, wantStatus: 200, wantHeaders: noCORS, wantNext: true},
 		{name: "empty config denies preflight", cors: denyAll, method: "OPTIONS", reqHeaders: preflight("https://app.example.com", "GET", ""), wantStatus: 204,
@@ -260,6 +265,43 @@ func TestCORSHandler(t *testing.T) {
 			}
 			if wantBody := map[bool]string{true: "ok", false: ""}[tt.wantNext]; w.Body.String() != wantBody {
 				t.Errorf("body: got %q, want %q", w.Body.String(), wantBody)
+			}
+		})
+	}
+}
+
+// TestCORSOptionsOnProtectedRoute: an OPTIONS without
+// Access-Control-Request-Method is an actual request; on a protected route
+// from an allowed origin its 401 carries the challenge and the CORS headers,
+// like a GET's (issue 17, item 11).
+func TestCORSOptionsOnProtectedRoute(t *testing.T) {
+	c, err := NewCORS(corsSeedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newTestVerifier(t, VerifierConfig{})
+	ran := false
+	h := c.Handler(v.RequireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran = true })))
+	for _, method := range []string{http.MethodGet, http.MethodOptions} {
+		t.Run(method, func(t *testing.T) {
+			r := httptest.NewRequest(method, "/api", nil)
+			r.Header.Set("Origin", "http://localhost:3000")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			want := http.Header{
+				"Vary":                             {"Origin"},
+				"Access-Control-Allow-Origin":      {"http://localhost:3000"},
+				"Access-Control-Allow-Credentials": {"true"},
+				"Access-Control-Expose-Headers":    {"Www-Authenticate, X-Request-Id"},
+				"Www-Authenticate":                 {`Bearer realm="api"`},
+			}
+			if w.Code != http.StatusUnauthorized || ran {
+				t.Fatalf("got %d (next ran: %v), want 401", w.Code, ran)
+			}
+			for k, vs := range want {
+				if got := w.Header().Values(k); strings.Join(got, ", ") != strings.Join(vs, ", ") {
+					t.Errorf("%s: got %q, want %q", k, got, vs)
+				}
 			}
 		})
 	}
@@ -427,8 +469,12 @@ func TestCORSOptionsRequestReachesAuth(t *testing.T) {
 		{name: "OPTIONS listed: preflight", cors: withOptions, acrm: "OPTIONS", wantStatus: 204,
 			wantHeaders: map[string]string{"Vary": varyPreflight, acao: origin, acac: "true", acam: "OPTIONS", acma: "600",
 				aceh: "", "WWW-Authenticate": ""}},
+		// Issue 17, item 11: an OPTIONS that is not a preflight is an actual
+		// request, and from an allowed origin its 401 carries the CORS
+		// headers whether or not OPTIONS is listed. (This row used to want
+		// none; the listing only governs the preflight, below.)
 		{name: "OPTIONS not listed: request", cors: seed, wantStatus: 401,
-			wantHeaders: map[string]string{"Vary": "Origin", acao: "", acac: "", aceh: "", "WWW-Authenticate": challenge},
+			wantHeaders: map[string]string{"Vary": "Origin", acao: origin, acac: "true", aceh: "Www-Authenticate, X-Request-Id", "WWW-Authenticate": challenge},
 			wantBody:    body, wantNext: true},
 		{name: "OPTIONS not listed: preflight", cors: seed, acrm: "OPTIONS", wantStatus: 204,
 			wantHeaders: map[string]string{"Vary": varyPreflight, acao: "", acac: "", acam: "", acma: "", "WWW-Authenticate": ""}},

@@ -41,7 +41,9 @@ func discoveryURLs(issuer string, insecure bool) (oidc, oauth string, err error)
 // parseProviderMetadata reads a discovery document fetched for issuer. It
 // requires strict JSON (no duplicate members, valid UTF-8), an "issuer"
 // equal to issuer byte for byte (ErrIssuerMismatch), and a "jwks_uri" that
-// passes the same URL rule as the issuer (https, or http to loopback).
+// passes the same URL rule as the issuer (https, or http to loopback) and
+// keeps its security: an https issuer's jwks_uri is https, as plain http
+// to loopback is for a loopback http issuer only (see discoveredURL).
 func parseProviderMetadata(data []byte, issuer string, insecure bool) (providerMetadata, error) {
 	m, err := decodeProviderMetadata(data, issuer)
 	if err != nil {
@@ -50,10 +52,25 @@ func parseProviderMetadata(data []byte, issuer string, insecure bool) (providerM
 	if m.JWKSURI == "" {
 		return providerMetadata{}, errors.New("guard: discovery document has no jwks_uri")
 	}
-	if _, err := checkRemoteURL(m.JWKSURI, insecure); err != nil {
+	if err := discoveredURL(issuer, m.JWKSURI, insecure); err != nil {
 		return providerMetadata{}, fmt.Errorf("guard: discovery document's jwks_uri: %w", err)
 	}
 	return m, nil
+}
+
+// discoveredURL checks a URL that issuer's discovery document names: the
+// rule of checkRemoteURL, and https when the issuer is https (an https
+// issuer pointing at http, even to loopback, would let whoever answers
+// there supply keys), unless insecure allows plain http.
+func discoveredURL(issuer, raw string, insecure bool) error {
+	u, err := checkRemoteURL(raw, insecure)
+	if err != nil {
+		return err
+	}
+	if !insecure && u.Scheme != "https" && strings.HasPrefix(issuer, "https://") {
+		return fmt.Errorf("%w: %q is plain http for the https issuer %q", ErrInsecureURL, raw, issuer)
+	}
+	return nil
 }
 
 // decodeProviderMetadata reads a discovery document fetched for issuer:
@@ -116,7 +133,7 @@ func discoverIntrospectionEndpoint(ctx context.Context, c *http.Client, issuer s
 	if m.IntrospectionEndpoint == "" {
 		return "", fmt.Errorf("guard: the discovery document of %q has no introspection_endpoint", issuer)
 	}
-	if _, err := checkRemoteURL(m.IntrospectionEndpoint, false); err != nil {
+	if err := discoveredURL(issuer, m.IntrospectionEndpoint, false); err != nil {
 		return "", fmt.Errorf("guard: discovery document's introspection_endpoint: %w", err)
 	}
 	return m.IntrospectionEndpoint, nil

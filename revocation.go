@@ -46,19 +46,64 @@ type RevocationStore interface {
 	// "exp": after it the token is refused as expired anyway.
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
 	// RevokeSubject refuses every token of subject issued at or before at,
-	// at the one-second resolution of "iat" (so a token issued in the same
-	// second as the revocation is refused too), and every refresh-token
-	// family of the subject that began then or earlier. Use it for "log out
-	// everywhere" and after a password change. A later call with an earlier
-	// instant does not move the instant back.
+	// for as long as the store keeps the entry (longer than any access token
+	// lives), and every refresh-token family of the subject that began then
+	// or earlier for as long. Use it for "log out everywhere" and after a
+	// password change, through the token endpoint's RevokeSubject
+	// (authserver), which also deletes the subject's refresh families, so
+	// that none refreshes again once the entry is gone. A later call with an
+	// earlier instant does not move the instant back.
+	//
+	// The instant is kept to the millisecond. [TokenIssuer] writes "iat" to
+	// the millisecond too (a JSON number such as 1700000000.25, which RFC
+	// 7519 §2 allows and JWT libraries read), so a token issued after the
+	// revocation, even within the same second, is accepted: a user who
+	// changes a password and signs in again gets live tokens. A token issued
+	// in the same millisecond as the revocation is refused. A token whose
+	// "iat" is whole seconds S, as other issuers write it, may have been
+	// issued anywhere within S: it is refused when S is the revocation's
+	// second or earlier, so no token issued before the revocation is ever
+	// accepted. The instant is compared with "iat" as written by the issuer,
+	// so the issuer's and the revoker's clocks must agree.
+	// (See [RevokedBySubject].)
 	RevokeSubject(ctx context.Context, subject string, at time.Time) error
 }
 
-// revokedBySubject reports whether a token issued at iat is covered by a
-// subject revocation at notBefore (Unix seconds). A token without "iat"
-// cannot be placed after the revocation and is refused.
-func revokedBySubject(iat time.Time, notBefore int64) bool {
-	return iat.IsZero() || iat.Unix() <= notBefore
+// RevokedBySubject reports whether a token issued at iat is covered by a
+// subject revocation at notBeforeMilli (Unix milliseconds), the rule every
+// [RevocationStore] applies (see [RevocationStore.RevokeSubject]). iat is
+// taken to the millisecond, rounded to the nearest (a fraction read from
+// JSON is not exact in binary). An iat with a millisecond fraction is
+// refused when at or before notBeforeMilli; an iat of whole seconds S may
+// stand for any instant within S and is refused when S is at or before the
+// revocation's second. A token without "iat" cannot be placed after the
+// revocation and is refused.
+func RevokedBySubject(iat time.Time, notBeforeMilli int64) bool {
+	if iat.IsZero() {
+		return true
+	}
+	ms := iat.Add(500 * time.Microsecond).UnixMilli()
+	if ms%1000 == 0 {
+		return floorDiv(ms, 1000) <= floorDiv(notBeforeMilli, 1000)
+	}
+	return ms <= notBeforeMilli
+}
+
+// SubjectRevocationMilli is the revocation instant a [RevocationStore]
+// keeps for RevokeSubject(at): at rounded up to the millisecond, so that a
+// token issued at or before at, whose "iat" is that instant or earlier to
+// the millisecond, is covered.
+func SubjectRevocationMilli(at time.Time) int64 {
+	return at.Add(time.Millisecond - time.Nanosecond).UnixMilli()
+}
+
+// floorDiv is a/b rounded down, for negative a too.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // MemoryRevocationsConfig configures [NewMemoryRevocations]. Zero fields take
@@ -66,8 +111,10 @@ func revokedBySubject(iat time.Time, notBefore int64) bool {
 type MemoryRevocationsConfig struct {
 	// MaxTokenLifetime is how long a subject revocation is kept: longer than
 	// any token it must refuse may live. Default [DefaultMaxTokenLifetime]
-	// (24 hours); set it to the longest refresh-token lifetime when the
-	// endpoint checks subject revocations for refresh tokens too.
+	// (24 hours). Refresh-token families live longer (30 days by default):
+	// revoke a subject through the token endpoint's RevokeSubject
+	// (authserver), which deletes its families too, or set this to the
+	// longest refresh-token lifetime.
 	MaxTokenLifetime time.Duration
 	// MaxEntries bounds memory (jti and subject entries together). When full,
 	// expired entries are dropped; if none expired, RevokeToken and
@@ -91,6 +138,7 @@ type MemoryRevocations struct {
 	mu       sync.Mutex // serializes writers (pruning and the MaxEntries check)
 }
 
+// subjectRevocation: notBefore in Unix milliseconds, until in Unix seconds.
 type subjectRevocation struct{ notBefore, until int64 }
 
 var errRevocationsZero = errors.New("guard: MemoryRevocations used without NewMemoryRevocations")
@@ -147,7 +195,7 @@ func (m *MemoryRevocations) Revoked(_ context.Context, c *Claims) (bool, error) 
 		}
 	}
 	if v, ok := m.subjects.Load(c.Subject); ok {
-		return revokedBySubject(c.IssuedAt, v.(*subjectRevocation).notBefore), nil
+		return RevokedBySubject(c.IssuedAt, v.(*subjectRevocation).notBefore), nil
 	}
 	return false, nil
 }
@@ -181,7 +229,7 @@ func (m *MemoryRevocations) RevokeSubject(_ context.Context, subject string, at 
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rev := &subjectRevocation{notBefore: at.Unix(), until: max(now.Unix(), at.Unix()) + int64(m.cfg.MaxTokenLifetime/time.Second) + 1}
+	rev := &subjectRevocation{notBefore: SubjectRevocationMilli(at), until: max(now.Unix(), at.Unix()) + int64(m.cfg.MaxTokenLifetime/time.Second) + 1}
 	if v, ok := m.subjects.Load(subject); ok {
 		old := v.(*subjectRevocation)
 		rev.notBefore = max(rev.notBefore, old.notBefore)

@@ -186,7 +186,7 @@ func TestAuthorizeApproveAndDeny(t *testing.T) {
 	if len(code) != 43 || q.Get("state") != "xyz" || q.Get("iss") != azIssuer || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("redirect: %v (headers %v)", q, rec.Header())
 	}
-	got, err := codes.RedeemAuthCode(context.Background(), sha256.Sum256([]byte(code)))
+	got, err := codes.LookupAuthCode(context.Background(), sha256.Sum256([]byte(code)))
 	if err != nil || got.Username != "alice" || got.ClientID != "spa" || got.RedirectURI != azRedirect || got.CodeChallenge != azChallenge ||
 		!got.ExpiresAt.Equal(tokNow.Add(time.Minute)) {
 		t.Errorf("stored code: got %+v, %v", got, err)
@@ -244,7 +244,7 @@ func TestMemoryAuthCodesSingleUse(t *testing.T) {
 	}
 	results := make(chan error, 50)
 	for range 50 {
-		go func() { _, err := s.RedeemAuthCode(ctx, d); results <- err }()
+		go func() { _, _, err := s.RedeemAuthCode(ctx, d, AuthRedemption{Now: now}); results <- err }()
 	}
 	wins := 0
 	for range 50 {
@@ -260,7 +260,7 @@ func TestMemoryAuthCodesSingleUse(t *testing.T) {
 		t.Errorf("concurrent redemptions won: %d, want 1", wins)
 	}
 	now = now.Add(time.Minute)
-	if _, err := s.RedeemAuthCode(ctx, d); err != guard.ErrNotFound {
+	if _, _, err := s.RedeemAuthCode(ctx, d, AuthRedemption{Now: now}); err != guard.ErrNotFound {
 		t.Errorf("expired: got %v, want ErrNotFound", err)
 	}
 }

@@ -2,12 +2,12 @@ package authserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/guardkit/guard"
 )
 
@@ -48,7 +48,53 @@ func (e *TokenEndpoint) codeGrant(ctx context.Context, req *tokenRequest) (*toke
 		return fail("malformed code")
 	}
 	digest := sha256.Sum256([]byte(code))
-	rec, err := e.cfg.AuthCodes.RedeemAuthCode(ctx, digest)
+	rec, err := e.cfg.AuthCodes.LookupAuthCode(ctx, digest)
+	switch {
+	case errors.Is(err, guard.ErrNotFound):
+		return fail("unknown or expired code")
+	case err != nil:
+		return nil, e.storeDown(ctx, "authorization code store", err)
+	}
+	// The binding first: a redemption by anyone but the bound client with
+	// the right redirect URI and verifier changes nothing (RFC 6749
+	// §4.1.2): the code is not burned and its tokens are not revoked.
+	switch {
+	case rec.ClientID != req.clientID:
+		return fail("code issued to another client")
+	case rec.RedirectURI != redirectURI:
+		return fail("redirect_uri differs from the authorization request's")
+	case !pkceMatches(verifier, rec.CodeChallenge):
+		return fail("code_verifier does not match the code_challenge")
+	}
+	now := e.refreshNow()
+	red := AuthRedemption{Now: now, RetryUntil: now.Add(e.retryWindow())}
+	var resp *tokenResponse
+	if !rec.Used {
+		// Everything that can fail runs before the code is marked used.
+		if resp, red.RefreshFamily, err = e.codeResponse(ctx, req, client, rec); err != nil {
+			if errors.Is(err, errTokenBadCode) {
+				return fail("user unknown or disabled")
+			}
+			return nil, err
+		}
+		red.TokenID = resp.tokenID
+		body, err := json.Marshal(resp)
+		if err != nil {
+			return nil, err
+		}
+		red.Sealed = sealSuccessor(codeSealSecret(code, verifier), string(body))
+	}
+	rec, sealed, err := e.cfg.AuthCodes.RedeemAuthCode(ctx, digest, red)
+	if errors.Is(err, ErrCodeReused) || errors.Is(err, guard.ErrNotFound) || sealed != nil {
+		// The tokens just minted are not handed out: end their family.
+		// (After any other error the redemption may have happened, with
+		// them in its sealed response.)
+		if red.RefreshFamily != "" {
+			if err := e.endFamily(ctx, red.RefreshFamily, req.clientID); err != nil {
+				return nil, err
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, ErrCodeReused):
 		if err := e.revokeIssued(ctx, rec); err != nil {
@@ -58,22 +104,53 @@ func (e *TokenEndpoint) codeGrant(ctx context.Context, req *tokenRequest) (*toke
 	case errors.Is(err, guard.ErrNotFound):
 		return fail("unknown or expired code")
 	case err != nil:
+		// Outcome unknown: a retry within the window gets what was stored.
 		return nil, e.storeDown(ctx, "authorization code store", err)
 	}
-	switch {
-	case rec.ClientID != req.clientID:
-		return fail("code issued to another client")
-	case rec.RedirectURI != redirectURI:
-		return fail("redirect_uri differs from the authorization request's")
-	case !pkceMatches(verifier, rec.CodeChallenge):
-		return fail("code_verifier does not match the code_challenge")
+	// The outcome is known: a second redemption is reuse from now on. When
+	// this fails, the retry window stays open until RetryUntil.
+	if err := e.cfg.AuthCodes.SettleAuthCode(ctx, digest); err != nil {
+		e.logError(ctx, "authorization code store: code not settled", "error", err)
 	}
+	if sealed == nil && resp == nil { // a used code that the store found unused
+		return nil, e.storeDown(ctx, "authorization code store", errors.New("a used code redeemed as new"))
+	}
+	if sealed != nil {
+		body, ok := openSuccessor(codeSealSecret(code, verifier), sealed)
+		resp = &tokenResponse{}
+		if !ok || json.Unmarshal([]byte(body), resp) != nil {
+			return nil, e.storeDown(ctx, "authorization code store", errors.New("sealed token response does not open"))
+		}
+		e.log(ctx, "code exchange retried: the first exchange's tokens sent again", "client_id", req.clientID, "ip", req.ip)
+	}
+	guard.Audit(req.r, guard.AuthEvent{Method: guard.MethodClient, Subject: req.clientID})
+	return resp, nil
+}
+
+// codeSealSecret is what seals a code's token response: only the holder of
+// the code and its PKCE verifier can open it.
+func codeSealSecret(code, verifier string) string { return "code\x00" + code + "\x00" + verifier }
+
+// retryWindow is how long a redemption whose outcome the endpoint did not
+// learn (a store error) can be retried by the code's client: the refresh
+// grace window, or its default without refresh tokens.
+func (e *TokenEndpoint) retryWindow() time.Duration {
+	if e.refresh != nil {
+		return e.refresh.grace
+	}
+	return DefaultRefreshGraceWindow
+}
+
+// codeResponse issues the tokens of a code: it re-reads the user, runs
+// ExtraClaims, signs the access token and starts the refresh family. It
+// returns errTokenBadCode for a user unknown or disabled.
+func (e *TokenEndpoint) codeResponse(ctx context.Context, req *tokenRequest, client *Client, rec AuthCode) (*tokenResponse, string, error) {
 	u, err := e.cfg.Users.LookupUser(ctx, rec.Username)
 	if err != nil && !errors.Is(err, guard.ErrNotFound) {
-		return nil, e.storeDown(ctx, "user store", err)
+		return nil, "", e.storeDown(ctx, "user store", err)
 	}
 	if err != nil || u.Disabled {
-		return fail("user unknown or disabled")
+		return nil, "", errTokenBadCode
 	}
 	account := rec.Username
 	if u.Username != "" {
@@ -84,34 +161,33 @@ func (e *TokenEndpoint) codeGrant(ctx context.Context, req *tokenRequest) (*toke
 		sub = account
 	}
 	granted := intersect(rec.Scopes, u.Scopes)
-	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: req.clientID, ID: rand.Text()}
+	at := e.newAccessToken()
+	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: req.clientID, ID: at.ID, ExpiresAt: at.ExpiresAt}
 	if err := e.addExtraClaims(ctx, &c, grantAuthorizationCode, account); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	resp, err := e.issue(ctx, c, rec.Scopes, granted)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	resp.tokenID = at.ID
 	family := ""
 	if e.refreshFor(client) {
-		if resp.RefreshToken, family, err = e.startRefreshFamilyID(ctx, req.clientID, account, sub, granted); err != nil {
-			return nil, err
+		if resp.RefreshToken, family, err = e.startRefreshFamilyID(ctx, req.clientID, account, sub, granted, at); err != nil {
+			return nil, "", err
 		}
 	}
-	if err := e.cfg.AuthCodes.RecordIssued(ctx, digest, c.ID, family); err != nil {
-		e.logError(ctx, "authorization code store: tokens issued from a code not recorded", "error", err)
-	}
-	guard.Audit(req.r, guard.AuthEvent{Method: guard.MethodClient, Subject: req.clientID})
-	return resp, nil
+	return resp, family, nil
 }
 
 // revokeIssued revokes the tokens issued from a code presented a second
-// time (RFC 6749 §4.1.2): its refresh-token family, and its access token
-// when a RevocationStore is configured.
+// time (RFC 6749 §4.1.2): its refresh-token family (with the access tokens
+// refreshed on it), and its access token when a RevocationStore is
+// configured.
 func (e *TokenEndpoint) revokeIssued(ctx context.Context, rec AuthCode) error {
 	if rec.RefreshFamily != "" && e.refresh != nil {
-		if err := e.refresh.store.RevokeRefreshFamily(ctx, rec.RefreshFamily, rec.ClientID); err != nil && !errors.Is(err, guard.ErrNotFound) {
-			return e.storeDown(ctx, "refresh store", err)
+		if err := e.endFamily(ctx, rec.RefreshFamily, rec.ClientID); err != nil {
+			return err
 		}
 	}
 	if rec.TokenID != "" && e.cfg.Revocations != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,7 +159,9 @@ func TestCodeGrantSuccessAndReuse(t *testing.T) {
 	refresh := func(rt string) *httptest.ResponseRecorder {
 		return cf.f.do(tokRequest(form("grant_type", "refresh_token", "refresh_token", rt, "client_id", "spa")))
 	}
-	// …but first: the code presented again is refused, and what it bought is revoked.
+	// …but first: the code presented again is refused, and what it bought
+	// is revoked. (The retry window is only for an outcome the endpoint did
+	// not learn: TestCodeStoreOutcomeUnknown.)
 	checkTokResponse(t, cf.f.do(tokRequest(codeForm(code))), 400, tokErrorHeaders(), tokErrBody("invalid_grant", "invalid authorization code"))
 	if _, err := cf.check.Verify(context.Background(), resp.AccessToken); err == nil {
 		t.Error("the access token of a reused code still verifies")
@@ -176,4 +179,95 @@ func TestCodeGrantSuccessAndReuse(t *testing.T) {
 	code = cf.code(t, "spa", "alice")
 	*cf.now = cf.now.Add(time.Minute)
 	checkTokResponse(t, cf.f.do(tokRequest(codeForm(code))), 400, tokErrorHeaders(), tokErrBody("invalid_grant", "invalid authorization code"))
+}
+
+// TestCodeReuseNeedsBinding: only the bound client with the right redirect
+// URI and verifier can use a code up, or trip its reuse (RFC 6749 §4.1.2;
+// issue 17, item 5). A leaked code alone neither burns the code nor revokes
+// the victim's tokens.
+func TestCodeReuseNeedsBinding(t *testing.T) {
+	t.Parallel()
+	badCode := tokErrBody("invalid_grant", "invalid authorization code")
+	leaks := []struct {
+		name string
+		body func(code string) string
+	}{
+		{"wrong verifier", func(c string) string { return codeForm(c, "code_verifier", strings.Repeat("x", 43)) }},
+		{"other redirect_uri", func(c string) string { return codeForm(c, "redirect_uri", azRedirect+"/") }},
+		{"other client", func(c string) string { return codeForm(c, "client_id", "spa2") }},
+	}
+	for _, l := range leaks {
+		t.Run(l.name, func(t *testing.T) {
+			t.Parallel()
+			cf := newCodeFlow(t)
+			// Before the exchange: refused, and the code still works.
+			code := cf.code(t, "spa", "alice")
+			checkTokResponse(t, cf.f.do(tokRequest(l.body(code))), 400, tokErrorHeaders(), badCode)
+			rec := cf.f.do(tokRequest(codeForm(code)))
+			if rec.Code != 200 {
+				t.Fatalf("exchange after a leaked attempt: got %d %s, want 200", rec.Code, rec.Body)
+			}
+			var resp codeResp
+			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+				t.Fatal(err)
+			}
+			// After it: refused, and the tokens live.
+			checkTokResponse(t, cf.f.do(tokRequest(l.body(code))), 400, tokErrorHeaders(), badCode)
+			if _, err := cf.check.Verify(context.Background(), resp.AccessToken); err != nil {
+				t.Errorf("the access token after a leaked replay: %v", err)
+			}
+			rt := cf.f.do(tokRequest(form("grant_type", "refresh_token", "refresh_token", resp.RefreshToken, "client_id", "spa")))
+			if rt.Code != 200 {
+				t.Errorf("the refresh token after a leaked replay: got %d %s, want 200", rt.Code, rt.Body)
+			}
+		})
+	}
+}
+
+// TestCodeStoreOutcomeUnknown: the code store fails while redeeming, after
+// the redemption happened (a Redis script that ran after the client's
+// timeout): 503, and the client's retry gets the tokens of the redemption
+// that happened, not a reuse that revokes them (issue 17, item 1).
+func TestCodeStoreOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	cf := newCodeFlow(t)
+	lost := &lostRedeem{MemoryAuthCodes: cf.codes}
+	cf.f.e.cfg.AuthCodes = lost
+	code := cf.code(t, "spa", "alice")
+	lost.fail.Store(true)
+	checkTokResponse(t, cf.f.do(tokRequest(codeForm(code))), 503, tokErrorHeaders("Retry-After", "5"), tokErrBody("temporarily_unavailable", "service unavailable; retry later"))
+	rec := cf.f.do(tokRequest(codeForm(code)))
+	if rec.Code != 200 {
+		t.Fatalf("retry after the 503: got %d %s, want 200", rec.Code, rec.Body)
+	}
+	// Once answered, the code is settled: another exchange is reuse.
+	defer func() {
+		checkTokResponse(t, cf.f.do(tokRequest(codeForm(code))), 400, tokErrorHeaders(), tokErrBody("invalid_grant", "invalid authorization code"))
+	}()
+	var resp codeResp
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cf.check.Verify(context.Background(), resp.AccessToken); err != nil {
+		t.Errorf("access token of the retry: %v", err)
+	}
+	rt := cf.f.do(tokRequest(form("grant_type", "refresh_token", "refresh_token", resp.RefreshToken, "client_id", "spa")))
+	if rt.Code != 200 {
+		t.Errorf("refresh token of the retry: got %d %s, want 200", rt.Code, rt.Body)
+	}
+}
+
+// lostRedeem redeems, then reports a failure once when fail is set: the
+// reply lost after the store did its work.
+type lostRedeem struct {
+	*MemoryAuthCodes
+	fail atomic.Bool
+}
+
+func (l *lostRedeem) RedeemAuthCode(ctx context.Context, d [32]byte, r AuthRedemption) (AuthCode, []byte, error) {
+	c, sealed, err := l.MemoryAuthCodes.RedeemAuthCode(ctx, d, r)
+	if l.fail.CompareAndSwap(true, false) {
+		return AuthCode{}, nil, errTokStoreDown
+	}
+	return c, sealed, err
 }

@@ -119,6 +119,11 @@ func TestIntrospectionEndpoint(t *testing.T) {
 			want = f.activeAccess(t, tok, "", `"aud":"https://api.example",`)
 			return introRequest(form("token", tok), asRS)
 		}, 200, introOK, ""},
+		{"empty token_type_hint: as if absent (RFC 6749 §3.2)", func() *http.Request {
+			tok := f.issue(t, guard.Claims{})
+			want = f.activeAccess(t, tok, "", "")
+			return introRequest("token="+tok+"&token_type_hint=", asRS)
+		}, 200, introOK, ""},
 		{"access token with two audiences, wrong hint", func() *http.Request {
 			tok := f.issue(t, guard.Claims{Audience: []string{"a", "b"}})
 			want = f.activeAccess(t, tok, "", `"aud":["a","b"],`)

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"crypto/rand"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitzero"`
 	Scope        string `json:"scope,omitzero"`
+	tokenID      string // the access token's jti, never written
 }
 
 // issue signs the access token for c with the endpoint's TokenIssuer and
@@ -30,6 +32,13 @@ func (e *TokenEndpoint) issue(ctx context.Context, c guard.Claims, requested, gr
 		resp.Scope = strings.Join(granted, " ")
 	}
 	return resp, nil
+}
+
+// newAccessToken names the access token about to be issued: a random jti
+// and its expiry, so that a refresh family or a code can record it before
+// it is signed.
+func (e *TokenEndpoint) newAccessToken() IssuedToken {
+	return IssuedToken{ID: rand.Text(), ExpiresAt: e.refreshNow().Add(e.cfg.Issuer.TTL())}
 }
 
 // rehash stores an upgraded hash after a successful login. Failures are

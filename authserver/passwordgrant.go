@@ -54,11 +54,13 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	if err := e.addExtraClaims(ctx, &c, grantPassword, account); err != nil {
 		return nil, err
 	}
+	at := e.newAccessToken()
+	c.ID, c.ExpiresAt = at.ID, at.ExpiresAt
 	resp, err := e.issue(ctx, c, requested, granted)
 	if err != nil || !e.refreshFor(client) {
 		return resp, err
 	}
 	// The family keeps the login's grant, the bound of later refreshes.
-	resp.RefreshToken, err = e.startRefreshFamily(ctx, c.ClientID, account, sub, granted)
+	resp.RefreshToken, err = e.startRefreshFamily(ctx, c.ClientID, account, sub, granted, at)
 	return resp, err
 }

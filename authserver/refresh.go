@@ -26,6 +26,11 @@ const (
 	DefaultRefreshIdleTimeout = 7 * 24 * time.Hour
 	// MaxRefreshGraceWindow is the longest RefreshConfig.GraceWindow accepted.
 	MaxRefreshGraceWindow = time.Minute
+	// DefaultRefreshGraceWindow is RefreshConfig.GraceWindow when zero: well
+	// over a store's timeout (redisstore's is 500 ms) plus a client's
+	// retry delay, so that a retry after a 503 whose rotation did happen
+	// is a retry.
+	DefaultRefreshGraceWindow = 10 * time.Second
 )
 
 // RefreshConfig turns on refresh tokens (RFC 6749 §6, with the rotation and
@@ -59,14 +64,19 @@ type RefreshConfig struct {
 	// Default [DefaultRefreshIdleTimeout] (7 days); at most Lifetime.
 	IdleTimeout time.Duration
 	// GraceWindow lets the token just rotated be presented again for this
-	// long, as a client's retry after a lost response: the retry gets the
-	// same successor refresh token (kept only sealed with a key derived from
-	// the presented token, so the store cannot read it) and a new access
-	// token, and reuse detection is not tripped. Within the window a thief
+	// long, counted from the first attempt, as a client's retry after a
+	// lost response or a 503: the retry gets the same successor refresh
+	// token (kept only sealed with a key derived from the presented token,
+	// so the store cannot read it) and a new access token, and reuse
+	// detection is not tripped. A store failure during the rotation is
+	// answered 503 with its outcome unknown (a Redis script may still run
+	// after the client's timeout fired): a retry within the window works
+	// whether or not the rotation happened. Within the window a thief
 	// replaying the token gets the same successor as the user; the user's
-	// next refresh then makes one of the two a reuse. Default 0: no grace,
-	// so any second use of a token, even a retry, ends the family. At most
-	// [MaxRefreshGraceWindow].
+	// next refresh then makes one of the two a reuse. Default
+	// [DefaultRefreshGraceWindow] (10 seconds); negative: no grace, so any
+	// second use of a token, even a retry after a 503, ends the family. At
+	// most [MaxRefreshGraceWindow].
 	GraceWindow time.Duration
 }
 
@@ -95,7 +105,7 @@ func validateRefresh(cfg *TokenEndpointConfig) []error {
 	if !cfg.EnablePasswordGrant && cfg.AuthCodes == nil {
 		errs = append(errs, errors.New("guard: Refresh needs EnablePasswordGrant or AuthCodes (refresh tokens are issued with the password and authorization code grants)"))
 	}
-	if rc.Lifetime < 0 || rc.IdleTimeout < 0 || rc.GraceWindow < 0 {
+	if rc.Lifetime < 0 || rc.IdleTimeout < 0 {
 		errs = append(errs, errors.New("guard: RefreshConfig durations must not be negative"))
 	}
 	if rc.GraceWindow > MaxRefreshGraceWindow {
@@ -130,6 +140,12 @@ func newRefreshSettings(cfg *TokenEndpointConfig) *refreshSettings {
 	}
 	if s.idle == 0 {
 		s.idle = min(DefaultRefreshIdleTimeout, s.lifetime)
+	}
+	switch {
+	case s.grace == 0:
+		s.grace = DefaultRefreshGraceWindow
+	case s.grace < 0:
+		s.grace = 0
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -221,21 +237,51 @@ func (e *TokenEndpoint) refreshFor(client *Client) bool {
 	return e.refresh != nil && (client == nil || slices.Contains(client.Grants, grantRefreshToken))
 }
 
-// startRefreshFamily creates a family for a login and returns its first token.
-func (e *TokenEndpoint) startRefreshFamily(ctx context.Context, clientID, username, subject string, scopes []string) (string, error) {
-	raw, _, err := e.startRefreshFamilyID(ctx, clientID, username, subject, scopes)
+// startRefreshFamily creates a family for a login whose access token is at
+// and returns its first token.
+func (e *TokenEndpoint) startRefreshFamily(ctx context.Context, clientID, username, subject string, scopes []string, at IssuedToken) (string, error) {
+	raw, _, err := e.startRefreshFamilyID(ctx, clientID, username, subject, scopes, at)
 	return raw, err
 }
 
 // startRefreshFamilyID is startRefreshFamily that also names the family.
-func (e *TokenEndpoint) startRefreshFamilyID(ctx context.Context, clientID, username, subject string, scopes []string) (raw, family string, _ error) {
+func (e *TokenEndpoint) startRefreshFamilyID(ctx context.Context, clientID, username, subject string, scopes []string, at IssuedToken) (raw, family string, _ error) {
 	rs := e.refresh
 	now := rs.now()
 	t := newRefreshToken(nil)
 	fam := RefreshFamily{ID: t.family, ClientID: clientID, Username: username, Subject: subject,
 		Scopes: scopes, AuthTime: now, ExpiresAt: now.Add(rs.lifetime)}
+	if at.ID != "" {
+		fam.AccessTokens = []IssuedToken{at}
+	}
 	if err := rs.store.CreateRefreshFamily(ctx, fam, t.digest, now.Add(rs.idle)); err != nil {
 		return "", "", e.storeDown(ctx, "refresh store", err)
 	}
 	return t.raw, t.family, nil
+}
+
+// RevokeSubject is "log out everywhere" for subject: it refuses the
+// subject's tokens issued until now (RevocationStore.RevokeSubject with the
+// endpoint's clock, when Revocations is set) and then deletes every
+// refresh-token family of the subject (RefreshStore.RevokeSubjectRefreshFamilies,
+// when Refresh is set), so that no family refreshes again once the
+// revocation entry has expired. A login after it gets live tokens (see
+// [guard.RevocationStore]). A store failure returns an error wrapping
+// [guard.ErrUnavailable] (answer 503 with Retry-After); the call may be
+// repeated. It is safe for concurrent use.
+func (e *TokenEndpoint) RevokeSubject(ctx context.Context, subject string) error {
+	if subject == "" {
+		return errors.New("guard: RevokeSubject needs a subject")
+	}
+	if e.cfg.Revocations != nil {
+		if err := e.cfg.Revocations.RevokeSubject(ctx, subject, e.refreshNow()); err != nil {
+			return e.storeDown(ctx, "revocation store", err)
+		}
+	}
+	if e.refresh != nil {
+		if _, err := e.refresh.store.RevokeSubjectRefreshFamilies(ctx, subject); err != nil {
+			return e.storeDown(ctx, "refresh store", err)
+		}
+	}
+	return nil
 }

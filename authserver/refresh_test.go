@@ -76,7 +76,7 @@ func (f *refFixture) login(t testing.TB, client string, extra ...string) string 
 	if len(extra) == 2 && extra[0] == "scope" {
 		scopes = strings.Split(extra[1], " ")
 	}
-	rt, err := f.e.startRefreshFamily(context.Background(), client, "alice", "user-1", scopes)
+	rt, err := f.e.startRefreshFamily(context.Background(), client, "alice", "user-1", scopes, IssuedToken{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,9 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if rt2 == rt1 || len(rt2) != refreshTokenLen {
 		t.Fatalf("rotation: got %q after %q", rt2, rt1)
 	}
-	// rt1 again: reuse, the family is revoked, and rt2 dies with it.
+	// rt1 again, past the grace window: reuse, the family is revoked, and
+	// rt2 dies with it.
+	f.clock.Add(DefaultRefreshGraceWindow)
 	rec = f.refresh(rt1, "app")
 	checkTokResponse(t, rec, http.StatusBadRequest, tokErrorHeaders(), errInvalidRefresh)
 	rec = f.refresh(rt2, "app")
@@ -292,39 +294,61 @@ func TestRefreshRereadsUser(t *testing.T) {
 	}
 }
 
+// TestRefreshConcurrentReplay: 24 concurrent refreshes of one token make
+// exactly one rotation. Without grace, exactly one wins and the others are
+// reuse, which ends the family; with the default grace, the others are
+// retries and get the winner's successor, which works.
 func TestRefreshConcurrentReplay(t *testing.T) {
 	t.Parallel()
-	f := newRefFixture(t, nil)
-	rt := f.login(t, "app")
-	var wg sync.WaitGroup
-	codes := make([]int, 50)
-	winners := make([]string, 50)
-	for i := range codes {
-		wg.Go(func() {
-			rec := f.refresh(rt, "app")
-			codes[i] = rec.Code
-			if rec.Code == 200 {
-				winners[i] = decodeTok(t, rec).RefreshToken
+	for _, c := range []struct {
+		name  string
+		grace time.Duration
+	}{{"no grace", -1}, {"default grace", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newRefFixture(t, func(cfg *TokenEndpointConfig) { cfg.Refresh.GraceWindow = c.grace })
+			rt := f.login(t, "app")
+			var wg sync.WaitGroup
+			codes := make([]int, 24)
+			winners := make([]string, 24)
+			for i := range codes {
+				wg.Go(func() {
+					rec := f.refresh(rt, "app")
+					codes[i] = rec.Code
+					if rec.Code == 200 {
+						winners[i] = decodeTok(t, rec).RefreshToken
+					}
+				})
+			}
+			wg.Wait()
+			won := map[string]int{}
+			for i, c := range codes {
+				switch c {
+				case 200:
+					won[winners[i]]++
+				case 400:
+				default:
+					t.Errorf("status %d", c)
+				}
+			}
+			if len(won) != 1 {
+				t.Fatalf("successors: got %d, want exactly 1 (%v)", len(won), won)
+			}
+			for successor, n := range won {
+				if c.grace < 0 {
+					if n != 1 {
+						t.Errorf("answers 200: got %d, want exactly 1", n)
+					}
+					checkTokResponse(t, f.refresh(successor, "app"), 400, tokErrorHeaders(), errInvalidRefresh)
+					continue
+				}
+				if n != 24 {
+					t.Errorf("answers 200: got %d, want all 24, with one successor", n)
+				}
+				f.checkRefreshSuccess(t, f.refresh(successor, "app"), "read write")
 			}
 		})
 	}
-	wg.Wait()
-	won := 0
-	var successor string
-	for i, c := range codes {
-		switch c {
-		case 200:
-			won++
-			successor = winners[i]
-		case 400:
-		default:
-			t.Errorf("status %d", c)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("winners: got %d, want exactly 1", won)
-	}
-	checkTokResponse(t, f.refresh(successor, "app"), 400, tokErrorHeaders(), errInvalidRefresh)
 }
 
 func TestRefreshGraceWindow(t *testing.T) {
@@ -386,7 +410,7 @@ func TestRefreshConfigValidation(t *testing.T) {
 		{"bad durations", TokenEndpointConfig{Users: &tokUsers{}, EnablePasswordGrant: true, Refresh: &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{}),
 			Lifetime: time.Hour, IdleTimeout: 2 * time.Hour, GraceWindow: 2 * time.Minute}},
 			[]string{"GraceWindow 2m0s is over 1m0s", "IdleTimeout 2h0m0s is longer than Lifetime 1h0m0s"}},
-		{"negative", TokenEndpointConfig{Users: &tokUsers{}, EnablePasswordGrant: true, Refresh: &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{}), GraceWindow: -1}},
+		{"negative", TokenEndpointConfig{Users: &tokUsers{}, EnablePasswordGrant: true, Refresh: &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{}), Lifetime: -1}},
 			[]string{"must not be negative"}},
 		{"verifier without revocations", TokenEndpointConfig{AccessTokenVerifier: ver}, []string{"AccessTokenVerifier needs Revocations"}},
 	}
@@ -423,8 +447,11 @@ func (tokFailingRefresh) CreateRefreshFamily(context.Context, RefreshFamily, [32
 func (tokFailingRefresh) RotateRefreshToken(context.Context, RefreshRotation) (RefreshFamily, []byte, error) {
 	return RefreshFamily{}, nil, errTokStoreDown
 }
-func (tokFailingRefresh) RevokeRefreshFamily(context.Context, string, string) error {
-	return errTokStoreDown
+func (tokFailingRefresh) RevokeRefreshFamily(context.Context, string, string) (RefreshFamily, error) {
+	return RefreshFamily{}, errTokStoreDown
+}
+func (tokFailingRefresh) RevokeSubjectRefreshFamilies(context.Context, string) (int, error) {
+	return 0, errTokStoreDown
 }
 func (tokFailingRefresh) LookupRefreshToken(context.Context, string, [32]byte, time.Time) (RefreshFamily, time.Time, error) {
 	return RefreshFamily{}, time.Time{}, errTokStoreDown

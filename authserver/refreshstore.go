@@ -37,6 +37,18 @@ type RefreshFamily struct {
 	// AuthTime is the login; ExpiresAt ends the family whatever its use
 	// (the absolute lifetime).
 	AuthTime, ExpiresAt time.Time
+	// AccessTokens are the access tokens issued on the family's grant: the
+	// login's and every refresh's (retries included), those not yet expired
+	// (stores drop the others as they go). When the family ends by reuse or
+	// at the revocation endpoint, they are revoked too (RFC 9700 §4.14.2,
+	// RFC 7009 §2.1).
+	AccessTokens []IssuedToken
+}
+
+// IssuedToken names an access token by its "jti" and its expiry.
+type IssuedToken struct {
+	ID        string
+	ExpiresAt time.Time
 }
 
 // RefreshRotation is one use of a refresh token, for [RefreshStore.RotateRefreshToken].
@@ -55,6 +67,10 @@ type RefreshRotation struct {
 	// validity if it is not used before (the idle lifetime); GraceUntil ends
 	// the window in which the presented token counts as a retry.
 	Now, IdleUntil, GraceUntil time.Time
+	// AccessToken is the access token this refresh issues, picked before
+	// the rotation: a rotation or a retry adds it to the family's
+	// AccessTokens.
+	AccessToken IssuedToken
 }
 
 // RefreshStore keeps refresh-token families for the token endpoint (see
@@ -63,9 +79,16 @@ type RefreshRotation struct {
 // several instances serve one family. Entries end at the family's ExpiresAt
 // at the latest. Any error other than the ones listed is a store failure,
 // answered 503 temporarily_unavailable with Retry-After (fail closed).
+//
+// A store error from RotateRefreshToken is "outcome unknown": the rotation
+// may have happened (a Redis script runs after the client's timeout fired).
+// The endpoint answers 503, and the client's retry of the same token within
+// the grace window is answered as a retry, not as reuse (see
+// [RefreshConfig].GraceWindow).
 type RefreshStore interface {
 	// CreateRefreshFamily stores a new family whose current token has the
-	// digest first, valid until idleUntil.
+	// digest first, valid until idleUntil, and files it under its Subject
+	// for RevokeSubjectRefreshFamilies.
 	CreateRefreshFamily(ctx context.Context, fam RefreshFamily, first [32]byte, idleUntil time.Time) error
 	// RotateRefreshToken is the check-and-swap of one refresh, decided
 	// against the family's state as one atomic step:
@@ -73,17 +96,28 @@ type RefreshStore interface {
 	//   - rot.ClientID is not the family's: [ErrUnauthorizedClient], no change;
 	//   - Presented is the current token: Next becomes current (valid until
 	//     IdleUntil), Presented becomes the previous token (a retry until
-	//     GraceUntil, with Sealed); it returns the family and nil;
+	//     GraceUntil, with Sealed), rot.AccessToken joins the family's
+	//     AccessTokens; it returns the family and nil;
 	//   - Presented is the previous token and Now is before its GraceUntil:
-	//     no change; it returns the family and the Sealed stored with it;
+	//     rot.AccessToken joins the family's AccessTokens, nothing else
+	//     changes; it returns the family and the Sealed stored with it;
 	//   - anything else is reuse of a rotated token: the family is deleted,
-	//     and it returns [ErrRefreshTokenReused].
+	//     and it returns the family as it was (its AccessTokens are to be
+	//     revoked) and [ErrRefreshTokenReused].
 	RotateRefreshToken(ctx context.Context, rot RefreshRotation) (fam RefreshFamily, sealed []byte, err error)
-	// RevokeRefreshFamily deletes the family. It returns [ErrNotFound] when
-	// there is none, and [ErrUnauthorizedClient], deleting nothing, when the
+	// RevokeRefreshFamily deletes the family and returns it as it was (its
+	// AccessTokens are to be revoked). It returns [ErrNotFound] when there
+	// is none, and [ErrUnauthorizedClient], deleting nothing, when the
 	// family was issued to a client other than clientID (a family issued to
 	// no client may be revoked by anyone holding one of its tokens).
-	RevokeRefreshFamily(ctx context.Context, family, clientID string) error
+	RevokeRefreshFamily(ctx context.Context, family, clientID string) (RefreshFamily, error)
+	// RevokeSubjectRefreshFamilies deletes every family of subject (their
+	// RefreshFamily.Subject) and returns how many it deleted: "log out
+	// everywhere" ends the refresh tokens at once, whatever the retention
+	// of the subject's revocation entry. A family created while it runs
+	// may survive; revoke the subject first (see
+	// [TokenEndpoint.RevokeSubject]).
+	RevokeSubjectRefreshFamilies(ctx context.Context, subject string) (int, error)
 	// LookupRefreshToken reads, changing nothing, the family whose current
 	// token has the digest presented: it returns the family and the instant
 	// the current token lapses if unused (its idle deadline; the family's
@@ -109,9 +143,10 @@ type MemoryRefreshStoreConfig struct {
 // operations. Create it with [NewMemoryRefreshStore]; the zero value answers
 // every call with an error (503).
 type MemoryRefreshStore struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]*memFamily
+	mu    sync.Mutex
+	max   int
+	m     map[string]*memFamily
+	bySub map[string]map[string]struct{} // subject → family IDs
 }
 
 type memFamily struct {
@@ -135,7 +170,7 @@ func NewMemoryRefreshStore(cfg MemoryRefreshStoreConfig) (*MemoryRefreshStore, e
 		return nil, errors.New("guard: MemoryRefreshStoreConfig.MaxFamilies is negative")
 	}
 	cfg.MaxFamilies = cmp.Or(cfg.MaxFamilies, 1_000_000)
-	return &MemoryRefreshStore{max: cfg.MaxFamilies, m: map[string]*memFamily{}}, nil
+	return &MemoryRefreshStore{max: cfg.MaxFamilies, m: map[string]*memFamily{}, bySub: map[string]map[string]struct{}{}}, nil
 }
 
 // MustNewMemoryRefreshStore is [NewMemoryRefreshStore] for wiring in main
@@ -154,21 +189,56 @@ func (s *MemoryRefreshStore) CreateRefreshFamily(_ context.Context, fam RefreshF
 		return errRefreshStoreZero
 	}
 	fam.Scopes = slices.Clone(fam.Scopes)
+	fam.AccessTokens = liveTokens(fam.AccessTokens, fam.AuthTime)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= s.max {
 		now := fam.AuthTime
 		for id, f := range s.m {
 			if !now.Before(f.fam.ExpiresAt) || !now.Before(f.idleUntil) {
-				delete(s.m, id)
+				s.drop(id)
 			}
 		}
 		if len(s.m) >= s.max {
 			return errRefreshStoreFull
 		}
 	}
+	s.drop(fam.ID)
 	s.m[fam.ID] = &memFamily{fam: fam, cur: first, idleUntil: idleUntil}
+	ids := s.bySub[fam.Subject]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		s.bySub[fam.Subject] = ids
+	}
+	ids[fam.ID] = struct{}{}
 	return nil
+}
+
+// drop deletes a family and its index entry; s.mu is held.
+func (s *MemoryRefreshStore) drop(id string) {
+	f := s.m[id]
+	if f == nil {
+		return
+	}
+	delete(s.m, id)
+	if ids := s.bySub[f.fam.Subject]; ids != nil {
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(s.bySub, f.fam.Subject)
+		}
+	}
+}
+
+// liveTokens returns the tokens of list not expired at now, and then add
+// when it has an ID, in a new slice.
+func liveTokens(list []IssuedToken, now time.Time, add ...IssuedToken) []IssuedToken {
+	var out []IssuedToken
+	for _, t := range append(slices.Clip(list), add...) {
+		if t.ID != "" && now.Before(t.ExpiresAt) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // RotateRefreshToken implements [RefreshStore].
@@ -183,7 +253,7 @@ func (s *MemoryRefreshStore) RotateRefreshToken(_ context.Context, rot RefreshRo
 		return RefreshFamily{}, nil, guard.ErrNotFound
 	}
 	if !rot.Now.Before(f.fam.ExpiresAt) {
-		delete(s.m, rot.Family)
+		s.drop(rot.Family)
 		return RefreshFamily{}, nil, guard.ErrNotFound
 	}
 	if rot.ClientID != f.fam.ClientID {
@@ -192,42 +262,62 @@ func (s *MemoryRefreshStore) RotateRefreshToken(_ context.Context, rot RefreshRo
 	switch {
 	case rot.Presented == f.cur:
 		if !rot.Now.Before(f.idleUntil) {
-			delete(s.m, rot.Family)
+			s.drop(rot.Family)
 			return RefreshFamily{}, nil, guard.ErrNotFound
 		}
 		f.prev, f.hasPrev, f.graceUntil, f.sealed = f.cur, true, rot.GraceUntil, rot.Sealed
 		f.cur, f.idleUntil = rot.Next, rot.IdleUntil
+		f.fam.AccessTokens = liveTokens(f.fam.AccessTokens, rot.Now, rot.AccessToken)
 		return f.family(), nil, nil
 	case f.hasPrev && rot.Presented == f.prev && rot.Now.Before(f.graceUntil):
+		f.fam.AccessTokens = liveTokens(f.fam.AccessTokens, rot.Now, rot.AccessToken)
 		return f.family(), f.sealed, nil
 	}
-	delete(s.m, rot.Family)
-	return RefreshFamily{}, nil, ErrRefreshTokenReused
+	fam := f.family()
+	fam.AccessTokens = liveTokens(fam.AccessTokens, rot.Now)
+	s.drop(rot.Family)
+	return fam, nil, ErrRefreshTokenReused
 }
 
 // family returns a copy the caller may keep.
 func (f *memFamily) family() RefreshFamily {
 	fam := f.fam
 	fam.Scopes = slices.Clone(fam.Scopes)
+	fam.AccessTokens = slices.Clone(fam.AccessTokens)
 	return fam
 }
 
 // RevokeRefreshFamily implements [RefreshStore].
-func (s *MemoryRefreshStore) RevokeRefreshFamily(_ context.Context, family, clientID string) error {
+func (s *MemoryRefreshStore) RevokeRefreshFamily(_ context.Context, family, clientID string) (RefreshFamily, error) {
 	if s.m == nil {
-		return errRefreshStoreZero
+		return RefreshFamily{}, errRefreshStoreZero
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.m[family]
 	if f == nil {
-		return guard.ErrNotFound
+		return RefreshFamily{}, guard.ErrNotFound
 	}
 	if f.fam.ClientID != "" && f.fam.ClientID != clientID {
-		return guard.ErrUnauthorizedClient
+		return RefreshFamily{}, guard.ErrUnauthorizedClient
 	}
-	delete(s.m, family)
-	return nil
+	s.drop(family)
+	return f.family(), nil
+}
+
+// RevokeSubjectRefreshFamilies implements [RefreshStore].
+func (s *MemoryRefreshStore) RevokeSubjectRefreshFamilies(_ context.Context, subject string) (int, error) {
+	if s.m == nil {
+		return 0, errRefreshStoreZero
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id := range s.bySub[subject] {
+		s.drop(id)
+		n++
+	}
+	return n, nil
 }
 
 // LookupRefreshToken implements [RefreshStore].

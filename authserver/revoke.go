@@ -31,7 +31,9 @@ var (
 // set, a request without client authentication gets 401 invalid_client;
 // without Clients, a token's holder may revoke it with the token alone).
 //
-// A refresh token revokes its whole family. An access token is put on the
+// A refresh token revokes its whole family and, when Revocations is set,
+// the access tokens issued on it (the login's and every refresh's, RFC 7009
+// §2.1). An access token is put on the
 // Revocations deny-list by its "jti" until it expires, when both Revocations
 // and AccessTokenVerifier are configured (otherwise 400
 // unsupported_token_type). Answers: 200 with an empty body when the token was
@@ -117,9 +119,12 @@ func (e *TokenEndpoint) revokeRefresh(ctx context.Context, rt refreshToken, clie
 	if e.refresh == nil {
 		return nil
 	}
-	err := e.refresh.store.RevokeRefreshFamily(ctx, rt.family, clientID)
+	fam, err := e.refresh.store.RevokeRefreshFamily(ctx, rt.family, clientID)
 	switch {
-	case err == nil, errors.Is(err, guard.ErrNotFound):
+	case err == nil:
+		// The access tokens issued on the grant go with it (RFC 7009 §2.1).
+		return e.revokeAccessTokens(ctx, fam.AccessTokens)
+	case errors.Is(err, guard.ErrNotFound):
 		return nil
 	case errors.Is(err, guard.ErrUnauthorizedClient):
 		e.log(ctx, "revocation refused", "client_id", clientID, "ip", req.ip, "reason", "issued to another client")

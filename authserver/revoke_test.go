@@ -97,6 +97,13 @@ func TestRevocationEndpoint(t *testing.T) {
 				t.Errorf("revoked access token: got %v, want ErrTokenRevoked", err)
 			}
 		}},
+		{"empty token_type_hint: as if absent (RFC 6749 §3.2)", func() *http.Request {
+			_, rt := f.accessToken(t, "app")
+			f.pending = rt
+			return revRequest("token=" + rt + "&token_type_hint=&client_id=app")
+		}, 200, revOK, "", func(t *testing.T) {
+			checkTokResponse(t, f.refresh(f.pending, "app"), 400, tokErrorHeaders(), errInvalidRefresh)
+		}},
 		{"wrong hint is only a hint", func() *http.Request {
 			_, rt := f.accessToken(t, "app")
 			f.pending = rt

@@ -198,7 +198,9 @@ type TokenEndpointConfig struct {
 	// ExtraClaims, when set, adds the app's claims to every access token
 	// the endpoint issues; see [ExtraClaimsFunc]. Default nil.
 	ExtraClaims ExtraClaimsFunc
-	// Now returns the current time, for refresh-token lifetimes. Default time.Now.
+	// Now returns the current time, for refresh-token lifetimes, codes'
+	// retry windows and the default limiters (those made when Limiter,
+	// IPLimiter or AccountLimiter is nil). Default time.Now.
 	Now func() time.Time
 }
 
@@ -289,9 +291,9 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	e := &TokenEndpoint{
 		cfg:            cfg,
 		hasher:         cfg.Hasher,
-		limiter:        orLimiter(cfg.Limiter, 5),
-		ipLimiter:      orLimiter(cfg.IPLimiter, 20),
-		accountLimiter: orLimiter(cfg.AccountLimiter, 50),
+		limiter:        orLimiter(cfg.Limiter, 5, cfg.Now),
+		ipLimiter:      orLimiter(cfg.IPLimiter, 20, cfg.Now),
+		accountLimiter: orLimiter(cfg.AccountLimiter, 50, cfg.Now),
 		writeError:     cfg.ErrorWriter,
 		transport:      tp,
 		refresh:        newRefreshSettings(&cfg),
@@ -304,11 +306,13 @@ func NewTokenEndpoint(cfg TokenEndpointConfig) (*TokenEndpoint, error) {
 	return e, nil
 }
 
-func orLimiter(l LoginLimiter, threshold int) LoginLimiter {
+// orLimiter is l, or the default limiter with threshold on the endpoint's
+// clock now.
+func orLimiter(l LoginLimiter, threshold int, now func() time.Time) LoginLimiter {
 	if l != nil {
 		return l
 	}
-	return MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: threshold})
+	return MustNewMemoryLimiter(MemoryLimiterConfig{Threshold: threshold, Now: now})
 }
 
 // passwordHasher is the part of [*PasswordHasher] the endpoint uses; tests

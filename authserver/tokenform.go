@@ -43,6 +43,9 @@ func (e *TokenEndpoint) readForm(w http.ResponseWriter, r *http.Request) (*token
 			if ferr != errTokenRepeated {
 				ferr = errTokenForm
 			}
+		case vs[0] == "" && k == "token_type_hint":
+			// A hint sent without a value is as if omitted (RFC 6749 §3.2);
+			// clients send "token_type_hint=" when they have none.
 		case vs[0] == "":
 			if ferr == nil {
 				ferr = errTokenEmpty

@@ -3,7 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -51,58 +51,98 @@ func (a *AuthCodes) SaveAuthCode(ctx context.Context, digest [32]byte, c authser
 	return nil
 }
 
-// redeemScript: ARGV = now. Replies {state, client, redirect, challenge,
-// scopes, user, exp, tid, fam} with state "ok" or "used", or {"nf"}.
-var redeemScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'exp', 'used', 'client', 'redirect', 'challenge', 'scopes', 'user', 'tid', 'fam')
+// codeFields are read by lookupCodeScript and redeemScript, in this order.
+const codeFields = `'exp', 'used', 'client', 'redirect', 'challenge', 'scopes', 'user', 'tid', 'fam', 'sealed', 'retry'`
+
+// lookupCodeScript: ARGV = now. Replies {"ok", used, client, redirect,
+// challenge, scopes, user, exp, tid, fam, sealed, retry} or {"nf"}.
+var lookupCodeScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], ` + codeFields + `)
 if not f[1] or tonumber(ARGV[1]) >= tonumber(f[1]) then return {'nf'} end
+return {'ok', f[2], f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or '', f[10] or '', f[11] or '0'}
+`)
+
+// redeemScript: ARGV = now, tid, fam, sealed, retryUntil. Replies as
+// lookupCodeScript, with state "ok" (now marked used), "retry" or "used"
+// first, and the code as it was.
+var redeemScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], ` + codeFields + `)
+local now = tonumber(ARGV[1])
+if not f[1] or now >= tonumber(f[1]) then return {'nf'} end
 local state = 'used'
 if f[2] ~= '1' then
   state = 'ok'
-  redis.call('HSET', KEYS[1], 'used', 1)
+  redis.call('HSET', KEYS[1], 'used', 1, 'tid', ARGV[2], 'fam', ARGV[3], 'sealed', ARGV[4], 'retry', ARGV[5])
+elseif f[10] and f[10] ~= '' and now < tonumber(f[11] or '0') then
+  state = 'retry'
 end
-return {state, f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or ''}
+return {state, f[2], f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or '', f[10] or '', f[11] or '0'}
 `)
 
-// RedeemAuthCode implements [authserver.AuthCodeStore].
-func (a *AuthCodes) RedeemAuthCode(ctx context.Context, digest [32]byte) (authserver.AuthCode, error) {
-	ctx, cancel := a.s.call(ctx)
-	defer cancel()
-	res, err := redeemScript.Run(ctx, a.s.rdb, []string{a.key(digest)}, time.Now().UnixMilli()).StringSlice()
-	if err != nil {
-		return authserver.AuthCode{}, wrap("auth code redeem", err)
+// parseCode reads a lookupCodeScript or redeemScript reply.
+func parseCode(op string, res []string) (authserver.AuthCode, error) {
+	if len(res) != 12 {
+		return authserver.AuthCode{}, fmt.Errorf("redisstore: %s: unexpected reply", op)
 	}
-	if res[0] == "nf" {
-		return authserver.AuthCode{}, guard.ErrNotFound
+	exp, err1 := strconv.ParseInt(res[7], 10, 64)
+	retry, err2 := strconv.ParseInt(res[11], 10, 64)
+	if err1 != nil || err2 != nil {
+		return authserver.AuthCode{}, fmt.Errorf("redisstore: %s: malformed record", op)
 	}
-	if len(res) != 9 {
-		return authserver.AuthCode{}, errors.New("redisstore: auth code redeem: unexpected reply")
-	}
-	exp, err := strconv.ParseInt(res[6], 10, 64)
-	if err != nil {
-		return authserver.AuthCode{}, errors.New("redisstore: auth code redeem: malformed record")
-	}
-	c := authserver.AuthCode{ClientID: res[1], RedirectURI: res[2], CodeChallenge: res[3], Scopes: fields(res[4]),
-		Username: res[5], ExpiresAt: time.UnixMilli(exp), Used: res[0] == "used", TokenID: res[7], RefreshFamily: res[8]}
-	if c.Used {
-		return c, authserver.ErrCodeReused
+	c := authserver.AuthCode{Used: res[1] == "1", ClientID: res[2], RedirectURI: res[3], CodeChallenge: res[4], Scopes: fields(res[5]),
+		Username: res[6], ExpiresAt: time.UnixMilli(exp), TokenID: res[8], RefreshFamily: res[9]}
+	if res[10] != "" {
+		c.Sealed, c.RetryUntil = []byte(res[10]), time.UnixMilli(retry)
 	}
 	return c, nil
 }
 
-var recordIssuedScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'tid', ARGV[1], 'fam', ARGV[2])
-return 1
-`)
-
-// RecordIssued implements [authserver.AuthCodeStore]. A code already expired is
-// left alone.
-func (a *AuthCodes) RecordIssued(ctx context.Context, digest [32]byte, tokenID, refreshFamily string) error {
+// LookupAuthCode implements [authserver.AuthCodeStore].
+func (a *AuthCodes) LookupAuthCode(ctx context.Context, digest [32]byte) (authserver.AuthCode, error) {
 	ctx, cancel := a.s.call(ctx)
 	defer cancel()
-	if err := recordIssuedScript.Run(ctx, a.s.rdb, []string{a.key(digest)}, tokenID, refreshFamily).Err(); err != nil {
-		return wrap("auth code record", err)
+	res, err := lookupCodeScript.Run(ctx, a.s.rdb, []string{a.key(digest)}, time.Now().UnixMilli()).StringSlice()
+	if err != nil {
+		return authserver.AuthCode{}, wrap("auth code lookup", err)
+	}
+	if res[0] == "nf" {
+		return authserver.AuthCode{}, guard.ErrNotFound
+	}
+	return parseCode("auth code lookup", res)
+}
+
+// RedeemAuthCode implements [authserver.AuthCodeStore].
+func (a *AuthCodes) RedeemAuthCode(ctx context.Context, digest [32]byte, r authserver.AuthRedemption) (authserver.AuthCode, []byte, error) {
+	ctx, cancel := a.s.call(ctx)
+	defer cancel()
+	res, err := redeemScript.Run(ctx, a.s.rdb, []string{a.key(digest)}, r.Now.UnixMilli(), r.TokenID, r.RefreshFamily, r.Sealed,
+		r.RetryUntil.UnixMilli()).StringSlice()
+	if err != nil {
+		return authserver.AuthCode{}, nil, wrap("auth code redeem", err)
+	}
+	if res[0] == "nf" {
+		return authserver.AuthCode{}, nil, guard.ErrNotFound
+	}
+	c, err := parseCode("auth code redeem", res)
+	if err != nil {
+		return authserver.AuthCode{}, nil, err
+	}
+	switch res[0] {
+	case "used":
+		return c, nil, authserver.ErrCodeReused
+	case "retry":
+		return c, c.Sealed, nil
+	}
+	return c, nil, nil
+}
+
+// SettleAuthCode implements [authserver.AuthCodeStore]: one HDEL, which
+// creates nothing for a code that is gone.
+func (a *AuthCodes) SettleAuthCode(ctx context.Context, digest [32]byte) error {
+	ctx, cancel := a.s.call(ctx)
+	defer cancel()
+	if err := a.s.rdb.HDel(ctx, a.key(digest), "sealed", "retry").Err(); err != nil {
+		return wrap("auth code settle", err)
 	}
 	return nil
 }

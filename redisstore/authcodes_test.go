@@ -30,36 +30,53 @@ func testAuthCodes(t *testing.T, srv *backend) {
 		t.Errorf("TTL: got %v, want the time to ExpiresAt, at most a minute", ttl)
 	}
 
+	now := time.Now()
+	red := authserver.AuthRedemption{TokenID: "jti-1", RefreshFamily: "fam-1", Sealed: []byte("sealed\x00\xff"), Now: now, RetryUntil: now.Add(10 * time.Second)}
+	used := code
+	used.Used, used.TokenID, used.RefreshFamily = true, "jti-1", "fam-1"
 	tests := []struct {
-		name    string
-		digest  [32]byte
-		record  func(*testing.T)
-		wantErr error
-		want    authserver.AuthCode
+		name       string
+		digest     [32]byte
+		lookup     bool // LookupAuthCode instead of RedeemAuthCode
+		settle     bool // SettleAuthCode first
+		at         time.Time
+		wantErr    error
+		wantSealed string
+		want       authserver.AuthCode
 	}{
+		{name: "lookup: unused", digest: d(1), lookup: true, want: code},
 		{name: "first redemption", digest: d(1), want: code},
-		{name: "second redemption: reused, with the issued tokens", digest: d(1),
-			record: func(t *testing.T) {
-				if err := ac.RecordIssued(ctx, d(1), "jti-1", "fam-1"); err != nil {
-					t.Fatal(err)
-				}
-			},
-			wantErr: authserver.ErrCodeReused,
-			want: func() authserver.AuthCode {
-				c := code
-				c.Used, c.TokenID, c.RefreshFamily = true, "jti-1", "fam-1"
-				return c
-			}()},
+		{name: "lookup: used, with the issued tokens", digest: d(1), lookup: true, want: used},
+		{name: "second redemption within the retry window: the sealed response", digest: d(1), at: now.Add(9 * time.Second), wantSealed: "sealed\x00\xff", want: used},
+		{name: "after it: reused, with the issued tokens", digest: d(1), at: now.Add(10 * time.Second), wantErr: authserver.ErrCodeReused, want: used},
+		{name: "settled: within the window, reused", digest: d(1), settle: true, at: now.Add(time.Second), wantErr: authserver.ErrCodeReused, want: used},
 		{name: "unknown code", digest: d(2), wantErr: guard.ErrNotFound},
+		{name: "lookup: unknown code", digest: d(2), lookup: true, wantErr: guard.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.record != nil {
-				tt.record(t)
+			var got authserver.AuthCode
+			var sealed []byte
+			var err error
+			if tt.settle {
+				if err := ac.SettleAuthCode(ctx, tt.digest); err != nil {
+					t.Fatal(err)
+				}
 			}
-			got, err := ac.RedeemAuthCode(ctx, tt.digest)
+			if tt.lookup {
+				got, err = ac.LookupAuthCode(ctx, tt.digest)
+			} else {
+				r := red
+				if !tt.at.IsZero() {
+					r.Now, r.TokenID = tt.at, "other"
+				}
+				got, sealed, err = ac.RedeemAuthCode(ctx, tt.digest, r)
+			}
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err: got %v, want %v", err, tt.wantErr)
+			}
+			if string(sealed) != tt.wantSealed {
+				t.Errorf("sealed: got %q, want %q", sealed, tt.wantSealed)
 			}
 			if got.ClientID != tt.want.ClientID || got.RedirectURI != tt.want.RedirectURI || got.CodeChallenge != tt.want.CodeChallenge ||
 				!slices.Equal(got.Scopes, tt.want.Scopes) || got.Username != tt.want.Username || !got.ExpiresAt.Equal(tt.want.ExpiresAt) ||
@@ -68,9 +85,7 @@ func testAuthCodes(t *testing.T, srv *backend) {
 			}
 		})
 	}
-
-	// RecordIssued on a code that is gone creates nothing.
-	if err := ac.RecordIssued(ctx, d(3), "jti", "fam"); err != nil {
+	if err := ac.SettleAuthCode(ctx, d(3)); err != nil { // a code that is gone: nothing created
 		t.Fatal(err)
 	}
 	checkKeys(t, st, 1)
@@ -80,7 +95,7 @@ func testAuthCodes(t *testing.T, srv *backend) {
 	if err := ac.SaveAuthCode(ctx, d(4), past); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ac.RedeemAuthCode(ctx, d(4)); !errors.Is(err, guard.ErrNotFound) {
+	if _, _, err := ac.RedeemAuthCode(ctx, d(4), authserver.AuthRedemption{Now: time.Now()}); !errors.Is(err, guard.ErrNotFound) {
 		t.Errorf("expired code: got %v, want ErrNotFound", err)
 	}
 }
@@ -99,7 +114,7 @@ func testAuthCodesConcurrentRedeem(t *testing.T, srv *backend) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			_, err := ac.RedeemAuthCode(ctx, digest)
+			_, _, err := ac.RedeemAuthCode(ctx, digest, authserver.AuthRedemption{Now: time.Now()})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -25,7 +25,7 @@ func fillStores(t *testing.T, st *Store, n int) {
 		errs := []error{
 			func() error { _, err := lim.Reserve(ctx, "user-"+s); return err }(),
 			st.APIKeys().Add(ctx, d, guard.APIKeyRecord{Subject: "svc", ExpiresAt: now.Add(time.Hour)}),
-			st.RefreshTokens().CreateRefreshFamily(ctx, authserver.RefreshFamily{ID: "fam-" + s, ExpiresAt: now.Add(time.Hour)}, d, now.Add(time.Hour)),
+			st.RefreshTokens().CreateRefreshFamily(ctx, authserver.RefreshFamily{ID: "fam-" + s, Subject: "sub-" + s, ExpiresAt: now.Add(time.Hour)}, d, now.Add(time.Hour)),
 			revs.RevokeToken(ctx, "jti-"+s, now.Add(time.Hour)),
 			revs.RevokeSubject(ctx, "sub-"+s, now),
 			st.AuthCodes().SaveAuthCode(ctx, d, authserver.AuthCode{ExpiresAt: now.Add(time.Minute)}),
@@ -83,7 +83,7 @@ func TestClusterKeysSpread(t *testing.T) {
 
 	tagged := srv.store(t, "{tagged}:")
 	fillStores(t, tagged, n)
-	checkKeys(t, tagged, 6*n+2)
+	checkKeys(t, tagged, 7*n+2) // a family and its subject's index: two keys
 	if s, m := slots(t, tagged); s != 1 || m != 1 {
 		t.Errorf(`prefix "{tagged}:": got %d slots on %d masters, want 1 on 1`, s, m)
 	}

@@ -94,7 +94,11 @@ func testStoreCallsRedisDown(t *testing.T, srv *backend) {
 			_, _, err := st.RefreshTokens().RotateRefreshToken(ctx, authserver.RefreshRotation{Family: "f", Now: now})
 			return err
 		}},
-		{"RefreshTokens.RevokeRefreshFamily", func() error { return st.RefreshTokens().RevokeRefreshFamily(ctx, "f", "") }},
+		{"RefreshTokens.RevokeRefreshFamily", func() error { _, err := st.RefreshTokens().RevokeRefreshFamily(ctx, "f", ""); return err }},
+		{"RefreshTokens.RevokeSubjectRefreshFamilies", func() error {
+			_, err := st.RefreshTokens().RevokeSubjectRefreshFamilies(ctx, "s")
+			return err
+		}},
 		{"RefreshTokens.LookupRefreshToken", func() error {
 			_, _, err := st.RefreshTokens().LookupRefreshToken(ctx, "f", [32]byte{}, now)
 			return err
@@ -102,8 +106,12 @@ func testStoreCallsRedisDown(t *testing.T, srv *backend) {
 		{"AuthCodes.SaveAuthCode", func() error {
 			return st.AuthCodes().SaveAuthCode(ctx, d, authserver.AuthCode{ExpiresAt: now.Add(time.Minute)})
 		}},
-		{"AuthCodes.RedeemAuthCode", func() error { _, err := st.AuthCodes().RedeemAuthCode(ctx, d); return err }},
-		{"AuthCodes.RecordIssued", func() error { return st.AuthCodes().RecordIssued(ctx, d, "j", "f") }},
+		{"AuthCodes.SettleAuthCode", func() error { return st.AuthCodes().SettleAuthCode(ctx, d) }},
+		{"AuthCodes.LookupAuthCode", func() error { _, err := st.AuthCodes().LookupAuthCode(ctx, d); return err }},
+		{"AuthCodes.RedeemAuthCode", func() error {
+			_, _, err := st.AuthCodes().RedeemAuthCode(ctx, d, authserver.AuthRedemption{Now: now})
+			return err
+		}},
 	}
 	run := func(phase string) {
 		for _, c := range calls {

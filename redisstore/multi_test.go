@@ -53,7 +53,8 @@ func testHasher(t testing.TB) *guard.PasswordHasher {
 
 const apiKey = "demo_key_for_tests"
 
-func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
+// newInstance builds an instance; mods change the token endpoint's config.
+func newInstance(t testing.TB, st *Store, key *guard.Key, mods ...func(*authserver.TokenEndpointConfig)) *instance {
 	t.Helper()
 	h := testHasher(t)
 	lim := func(name string, threshold int) authserver.LoginLimiter {
@@ -75,7 +76,7 @@ func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te, err := authserver.NewTokenEndpoint(authserver.TokenEndpointConfig{
+	cfg := authserver.TokenEndpointConfig{
 		Issuer: iss, Hasher: h, EnablePasswordGrant: true,
 		Users:          users{"alice": {PasswordHash: aliceHash, Roles: []string{"admin"}}},
 		Limiter:        lim("pair", 5),
@@ -83,7 +84,11 @@ func newInstance(t testing.TB, st *Store, key *guard.Key) *instance {
 		AccountLimiter: lim("account", 50),
 		Refresh:        &authserver.RefreshConfig{Store: st.RefreshTokens()},
 		Revocations:    revs, AccessTokenVerifier: ver,
-	})
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	te, err := authserver.NewTokenEndpoint(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +181,8 @@ func TestTwoInstances(t *testing.T) {
 func testTwoInstances(t *testing.T, srv *backend) {
 	key := testKey(t)
 	st := srv.store(t, "app:")
-	a, b := newInstance(t, st, key), newInstance(t, srv.store(t, "app:"), key)
+	noGrace := func(c *authserver.TokenEndpointConfig) { c.Refresh.GraceWindow = -1 }
+	a, b := newInstance(t, st, key, noGrace), newInstance(t, srv.store(t, "app:"), key, noGrace)
 
 	t.Run("a revocation on A is refused on B", func(t *testing.T) {
 		at, _ := login(t, a)
@@ -218,6 +224,39 @@ func testTwoInstances(t *testing.T, srv *backend) {
 		wg.Wait()
 		if codes[200] != 1 || codes[400] != 49 {
 			t.Errorf("statuses: %v, want one 200 and 49 400", codes)
+		}
+	})
+	t.Run("24 concurrent refreshes over two instances, default grace: one rotation", func(t *testing.T) {
+		st2, err := New(srv.client(t), Config{Prefix: st.prefix}) // another instance's client, the same keys
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, d := newInstance(t, st, key), newInstance(t, st2, key)
+		_, rt := login(t, c)
+		var mu sync.Mutex
+		successors := map[string]int{}
+		var wg sync.WaitGroup
+		for i := range 24 {
+			in := []*instance{c, d}[i%2]
+			wg.Go(func() {
+				r := in.post(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+				mu.Lock()
+				defer mu.Unlock()
+				if r.status != 200 {
+					t.Errorf("status %d %v", r.status, r.body)
+					return
+				}
+				successors[r.body["refresh_token"].(string)]++
+			})
+		}
+		wg.Wait()
+		if len(successors) != 1 {
+			t.Fatalf("successors: %v, want exactly one, given to all 24", successors)
+		}
+		for next := range successors {
+			if r := c.post(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next}}); r.status != 200 {
+				t.Errorf("the successor: %d %v", r.status, r.body)
+			}
 		}
 	})
 	t.Run("bad refresh tokens", func(t *testing.T) {

@@ -69,7 +69,21 @@ func (r *Revocations) Revoked(ctx context.Context, c *guard.Claims) (bool, error
 	if err != nil {
 		return false, errors.New("redisstore: revocation check: malformed record")
 	}
-	return c.IssuedAt.IsZero() || c.IssuedAt.Unix() <= nb, nil
+	return guard.RevokedBySubject(c.IssuedAt, subjectMilli(nb)), nil
+}
+
+// legacySeconds: a subject entry below it was written in Unix seconds (by
+// an older version); entries are Unix milliseconds now.
+const legacySeconds = 100_000_000_000
+
+// subjectMilli reads a subject entry as Unix milliseconds: an entry in
+// seconds S covered every token issued within S, so it stands for the last
+// millisecond of S.
+func subjectMilli(v int64) int64 {
+	if v < legacySeconds {
+		return v*1000 + 999
+	}
+	return v
 }
 
 // get reads keys, nil for a missing one.
@@ -127,9 +141,11 @@ func (r *Revocations) RevokeToken(ctx context.Context, jti string, expiresAt tim
 	return nil
 }
 
-// revokeSubjectScript keeps the later instant and the longer TTL.
+// revokeSubjectScript keeps the later instant (Unix milliseconds; an older
+// entry in seconds is read as its last millisecond) and the longer TTL.
 var revokeSubjectScript = redis.NewScript(`
 local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+if old > 0 and old < 100000000000 then old = old * 1000 + 999 end
 local nb = math.max(old, tonumber(ARGV[1]))
 local ttl = math.max(redis.call('PTTL', KEYS[1]), tonumber(ARGV[2]))
 redis.call('SET', KEYS[1], nb, 'PX', ttl)
@@ -144,7 +160,7 @@ func (r *Revocations) RevokeSubject(ctx context.Context, subject string, at time
 	if ttl < r.retention {
 		ttl = r.retention
 	}
-	if err := revokeSubjectScript.Run(ctx, r.s.rdb, []string{r.subKey(subject)}, at.Unix(), ttl.Milliseconds()).Err(); err != nil {
+	if err := revokeSubjectScript.Run(ctx, r.s.rdb, []string{r.subKey(subject)}, guard.SubjectRevocationMilli(at), ttl.Milliseconds()).Err(); err != nil {
 		return wrap("revoke subject", err)
 	}
 	return nil

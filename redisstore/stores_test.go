@@ -186,7 +186,41 @@ func testRevocations(t *testing.T, srv *backend) {
 			t.Errorf("subject, iat %v: got %v, want %v", c.iat, r, c.want)
 		}
 	}
-	checkKeys(t, st, 22)
+	// Kept to the millisecond (issue 17, item 3): a token issued later in
+	// the revocation's second lives; one whose iat is whole seconds (another
+	// issuer) is refused in that second.
+	sec := time.Unix(now.Unix(), 0)
+	if err := rv.RevokeSubject(ctx, "carol", sec.Add(500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// An entry an older version wrote in Unix seconds covers its whole second.
+	if err := st.rdb.Set(ctx, rv.subKey("dave"), sec.Unix(), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sub  string
+		iat  time.Time
+		want bool
+	}{
+		{"carol", sec.Add(300 * time.Millisecond), true},
+		{"carol", sec.Add(500 * time.Millisecond), true},
+		{"carol", sec.Add(700 * time.Millisecond), false},
+		{"carol", sec, true},
+		{"carol", sec.Add(time.Second), false},
+		{"dave", sec.Add(999 * time.Millisecond), true},
+		{"dave", sec.Add(time.Second + time.Millisecond), false},
+	} {
+		if r, err := rv.Revoked(ctx, &guard.Claims{Subject: c.sub, IssuedAt: c.iat}); r != c.want || err != nil {
+			t.Errorf("subject %s, iat %v: got %v, %v; want %v", c.sub, c.iat.Format(time.StampMilli), r, err, c.want)
+		}
+	}
+	if err := rv.RevokeSubject(ctx, "dave", sec.Add(-time.Hour)); err != nil { // a legacy entry is kept, in milliseconds
+		t.Fatal(err)
+	}
+	if r, _ := rv.Revoked(ctx, &guard.Claims{Subject: "dave", IssuedAt: sec.Add(999 * time.Millisecond)}); !r {
+		t.Error("legacy entry rewritten: lost its second")
+	}
+	checkKeys(t, st, 24)
 }
 
 func TestRefreshStore(t *testing.T) { forEachBackend(t, testRefreshStore) }
@@ -196,14 +230,23 @@ func testRefreshStore(t *testing.T, srv *backend) {
 	rs := st.RefreshTokens()
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
+	at := func(id string, d time.Duration) authserver.IssuedToken {
+		return authserver.IssuedToken{ID: id, ExpiresAt: now.Add(d)}
+	}
 	fam := authserver.RefreshFamily{ID: "fam1", ClientID: "app", Username: "alice", Subject: "u1", Scopes: []string{"read", "write"},
-		AuthTime: now, ExpiresAt: now.Add(time.Hour)}
+		AuthTime: now, ExpiresAt: now.Add(time.Hour), AccessTokens: []authserver.IssuedToken{at("AT1", 5*time.Second), at("AT0", 0)}}
 	d := func(b byte) [32]byte { return [32]byte{b} }
 	if err := rs.CreateRefreshFamily(ctx, fam, d(1), now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	// The key lives until the earlier of the idle deadline and the
+	// absolute end (issue 17, item 12).
+	if ttl := st.rdb.PTTL(ctx, rs.key("fam1")).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("TTL after create: got %v, want at most the idle minute", ttl)
+	}
 	rot := authserver.RefreshRotation{Family: "fam1", ClientID: "app", Presented: d(1), Next: d(2), Now: now,
-		IdleUntil: now.Add(time.Minute), GraceUntil: now.Add(10 * time.Second), Sealed: []byte("sealed\x00\xff")}
+		IdleUntil: now.Add(time.Minute), GraceUntil: now.Add(10 * time.Second), Sealed: []byte("sealed\x00\xff"),
+		AccessToken: at("AT2", 10*time.Minute)}
 	// A lookup reads the current token's family and changes nothing.
 	if got, idle, err := rs.LookupRefreshToken(ctx, "fam1", d(1), now); err != nil || got.Username != "alice" || got.Subject != "u1" ||
 		strings.Join(got.Scopes, " ") != "read write" || !got.AuthTime.Equal(now) || !got.ExpiresAt.Equal(fam.ExpiresAt) ||
@@ -227,40 +270,95 @@ func testRefreshStore(t *testing.T, srv *backend) {
 		!got.AuthTime.Equal(now) || !got.ExpiresAt.Equal(fam.ExpiresAt) || got.ClientID != "app" || got.ID != "fam1" {
 		t.Fatalf("rotate: %+v %q %v", got, sealed, err)
 	}
+	if ttl := st.rdb.PTTL(ctx, rs.key("fam1")).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("TTL after rotate: got %v, want at most the idle minute", ttl)
+	}
 	// retry within grace: the sealed successor, binary-safe
-	if _, sealed, err := rs.RotateRefreshToken(ctx, rot); err != nil || string(sealed) != "sealed\x00\xff" {
+	retry := rot
+	retry.AccessToken = at("AT3", 10*time.Minute)
+	if got, sealed, err := rs.RotateRefreshToken(ctx, retry); err != nil || string(sealed) != "sealed\x00\xff" {
 		t.Fatalf("retry: %q %v", sealed, err)
+	} else if ids := tokenIDs(got.AccessTokens); ids != "AT1 AT2 AT3" {
+		t.Errorf("access tokens after a rotation and a retry: got %q, want the live ones, AT1 AT2 AT3", ids)
 	}
 	other := rot
 	other.ClientID = "other"
 	if _, _, err := rs.RotateRefreshToken(ctx, other); !errors.Is(err, guard.ErrUnauthorizedClient) {
 		t.Fatalf("other client: %v", err)
 	}
-	if err := rs.RevokeRefreshFamily(ctx, "fam1", "other"); !errors.Is(err, guard.ErrUnauthorizedClient) {
+	if _, err := rs.RevokeRefreshFamily(ctx, "fam1", "other"); !errors.Is(err, guard.ErrUnauthorizedClient) {
 		t.Fatalf("revoke by another client: %v", err)
 	}
+	// Reuse returns the family's live access tokens, to be revoked (item 6).
 	late := rot
 	late.Now = now.Add(11 * time.Second)
-	if _, _, err := rs.RotateRefreshToken(ctx, late); !errors.Is(err, authserver.ErrRefreshTokenReused) {
+	if got, _, err := rs.RotateRefreshToken(ctx, late); !errors.Is(err, authserver.ErrRefreshTokenReused) {
 		t.Fatalf("after grace: %v", err)
+	} else if ids := tokenIDs(got.AccessTokens); ids != "AT2 AT3" {
+		t.Errorf("access tokens of a reused family: got %q, want AT2 AT3", ids)
 	}
 	next := rot
 	next.Presented, next.Next = d(2), d(3)
 	if _, _, err := rs.RotateRefreshToken(ctx, next); !errors.Is(err, guard.ErrNotFound) {
 		t.Fatalf("after reuse the family is gone: %v", err)
 	}
-	checkKeys(t, st, 0)
+	checkKeys(t, st, 1) // the subject's index
 	// idle expiry, and revocation
 	if err := rs.CreateRefreshFamily(ctx, fam, d(1), now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	checkKeys(t, st, 1)
+	checkKeys(t, st, 2)
 	idle := rot
 	idle.Now = now.Add(time.Minute)
 	if _, _, err := rs.RotateRefreshToken(ctx, idle); !errors.Is(err, guard.ErrNotFound) {
 		t.Fatalf("idle: %v", err)
 	}
-	if err := rs.RevokeRefreshFamily(ctx, "fam1", "app"); !errors.Is(err, guard.ErrNotFound) {
+	if _, err := rs.RevokeRefreshFamily(ctx, "fam1", "app"); !errors.Is(err, guard.ErrNotFound) {
 		t.Fatalf("revoke after idle expiry: %v", err)
 	}
+	// Revocation returns the access tokens (item 6).
+	if err := rs.CreateRefreshFamily(ctx, fam, d(1), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rs.RevokeRefreshFamily(ctx, "fam1", "app"); err != nil || tokenIDs(got.AccessTokens) != "AT1" {
+		t.Fatalf("revoke: got %+v, %v; want AT1", got, err)
+	}
+}
+
+func tokenIDs(toks []authserver.IssuedToken) string {
+	var ids []string
+	for _, t := range toks {
+		ids = append(ids, t.ID)
+	}
+	return strings.Join(ids, " ")
+}
+
+func TestRefreshSubjectIndex(t *testing.T) { forEachBackend(t, testRefreshSubjectIndex) }
+
+// testRefreshSubjectIndex: RevokeSubjectRefreshFamilies ends every family
+// of the subject, wherever its key lives, and no other (issue 17, item 2).
+func testRefreshSubjectIndex(t *testing.T, srv *backend) {
+	st := srv.store(t, "t:")
+	rs := st.RefreshTokens()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	for i, sub := range []string{"u1", "u1", "u1", "u2"} {
+		fam := authserver.RefreshFamily{ID: "fam" + strconv.Itoa(i), Username: sub, Subject: sub, AuthTime: now, ExpiresAt: now.Add(time.Hour)}
+		if err := rs.CreateRefreshFamily(ctx, fam, [32]byte{byte(i)}, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := rs.RevokeSubjectRefreshFamilies(ctx, "u1"); n != 3 || err != nil {
+		t.Fatalf("revoke u1: got %d, %v; want 3", n, err)
+	}
+	for i := range 4 {
+		_, _, err := rs.LookupRefreshToken(ctx, "fam"+strconv.Itoa(i), [32]byte{byte(i)}, now)
+		if gone := errors.Is(err, guard.ErrNotFound); gone != (i < 3) {
+			t.Errorf("fam%d: lookup %v", i, err)
+		}
+	}
+	if n, err := rs.RevokeSubjectRefreshFamilies(ctx, "u1"); n != 0 || err != nil {
+		t.Errorf("again: got %d, %v; want 0", n, err)
+	}
+	checkKeys(t, st, 2) // u2's family and index
 }
