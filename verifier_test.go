@@ -344,6 +344,10 @@ func badInputCases(t testing.TB) []verifyCase {
 		{name: "nbf string", token: atExp(jwtExp, `,"nbf":"0"`), want: []error{ErrMalformedToken}},
 		{name: "iat past", token: atExp(jwtExp, `,"iat":`+num(-10))},
 		{name: "iat future", token: atExp(jwtExp, `,"iat":`+num(10)), want: []error{ErrTokenNotYetValid}},
+		// guard's issuer writes iat to the millisecond; a verifier a few
+		// milliseconds behind it takes the token (iat is compared at its second).
+		{name: "iat later in the current second", token: atExp(jwtExp, `,"iat":`+num(0)+`.999`)},
+		{name: "iat in the next second", token: atExp(jwtExp, `,"iat":`+num(1)+`.001`), want: []error{ErrTokenNotYetValid}},
 		{name: "iat future within leeway", token: atExp(jwtExp, `,"iat":`+num(299)), cfg: withLeeway(MaxLeeway)},
 		{name: "iat future beyond leeway", token: atExp(jwtExp, `,"iat":`+num(301)), cfg: withLeeway(MaxLeeway), want: []error{ErrTokenNotYetValid}},
 		{name: "iat string", token: atExp(jwtExp, `,"iat":"`+num(0)+`"`), want: []error{ErrMalformedToken}},

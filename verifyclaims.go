@@ -2,6 +2,7 @@ package guard
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,7 +73,11 @@ func (v *Verifier) checkTimes(expDate, nbfDate, iatDate claimsjson.NumericDate) 
 	if hasNbf && nowSec+lee < nbf {
 		return v.errs.notYet
 	}
-	if hasIat && nowSec+lee < iat {
+	// iat is compared at its whole second: guard's issuer writes it to the
+	// millisecond (so that a subject revocation cannot refuse a token issued
+	// after it), and a verifier whose clock is a few milliseconds behind the
+	// issuer's must not refuse a fresh token for that, with no leeway set.
+	if hasIat && nowSec+lee < math.Floor(iat) {
 		return v.errs.issued
 	}
 	return nil
