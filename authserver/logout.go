@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/guardkit/guard"
 )
@@ -17,16 +16,15 @@ const maxLogoutBody = 4 << 10
 // LogoutEverywhereConfig configures [NewLogoutEverywhere]. The config is
 // copied; changing it afterwards has no effect.
 type LogoutEverywhereConfig struct {
-	// Revocations records the logout with RevokeSubject, which refuses every
-	// token of the subject issued until now (and, through the endpoint
-	// checking it, every refresh of a login made until now). Required.
-	Revocations guard.RevocationStore
+	// Tokens ends the sessions with [TokenEndpoint.RevokeSubject]: every
+	// token of the subject issued until now is refused (through its
+	// Revocations), and every refresh family of the subject is deleted, so
+	// no session outlives the revocation entry. Required.
+	Tokens *TokenEndpoint
 	// AdminRoles lets a principal holding one of them end another subject's
 	// sessions, named in the form field "subject". Default none: a principal
 	// ends only its own.
 	AdminRoles []string
-	// Now returns the current time. Default time.Now.
-	Now func() time.Time
 	// ErrorWriter writes failures. Default: the request's [guard.Hooks], or
 	// [guard.WriteError].
 	ErrorWriter guard.ErrorWriter
@@ -57,16 +55,16 @@ type LogoutEverywhere struct {
 // temporarily_unavailable with Retry-After when the store fails (the logout
 // did not happen: retry).
 func NewLogoutEverywhere(cfg LogoutEverywhereConfig) (*LogoutEverywhere, error) {
-	if cfg.Revocations == nil {
-		return nil, errors.New("guard: LogoutEverywhereConfig.Revocations is required")
+	if cfg.Tokens == nil {
+		return nil, errors.New("guard: LogoutEverywhereConfig.Tokens is required")
+	}
+	if cfg.Tokens.cfg.Revocations == nil {
+		return nil, errors.New("guard: LogoutEverywhereConfig.Tokens has no Revocations: a logout could not refuse the subject's access tokens")
 	}
 	if slices.Contains(cfg.AdminRoles, "") {
 		return nil, errors.New("guard: LogoutEverywhereConfig.AdminRoles has an empty role")
 	}
 	cfg.AdminRoles = slices.Clone(cfg.AdminRoles)
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.ErrorWriter == nil {
 		cfg.ErrorWriter = guard.WriteRequestError
 	}
@@ -83,7 +81,7 @@ var (
 )
 
 func (h *LogoutEverywhere) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h == nil || h.cfg.Revocations == nil {
+	if h == nil || h.cfg.Tokens == nil {
 		guard.WriteError(w, r, errors.New("guard: LogoutEverywhere used without NewLogoutEverywhere"))
 		return
 	}
@@ -119,9 +117,13 @@ func (h *LogoutEverywhere) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx := r.Context()
-	if err := h.cfg.Revocations.RevokeSubject(ctx, subject, h.cfg.Now()); err != nil {
+	if err := h.cfg.Tokens.RevokeSubject(ctx, subject); err != nil {
 		h.cfg.Logger.ErrorContext(ctx, "guard: logout everywhere failed", "subject", subject, "error", err)
-		h.cfg.ErrorWriter(w, r, guard.Unavailable(err))
+		var e *guard.Error
+		if !errors.As(err, &e) {
+			e = guard.Unavailable(err)
+		}
+		h.cfg.ErrorWriter(w, r, e)
 		return
 	}
 	if by != "" {

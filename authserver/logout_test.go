@@ -72,8 +72,8 @@ func TestLogoutEverywhere(t *testing.T) {
 			if store == nil {
 				store = mem
 			}
-			h, err := NewLogoutEverywhere(LogoutEverywhereConfig{Revocations: store, AdminRoles: []string{"admin"}, Now: func() time.Time { return now },
-				Logger: slog.New(slog.DiscardHandler)})
+			f := newTokFixture(t, guard.PasswordHasherConfig{}, func(c *TokenEndpointConfig) { c.Revocations = store; c.Now = func() time.Time { return now } })
+			h, err := NewLogoutEverywhere(LogoutEverywhereConfig{Tokens: f.e, AdminRoles: []string{"admin"}, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,6 +98,9 @@ func TestLogoutEverywhere(t *testing.T) {
 		})
 	}
 	if _, err := NewLogoutEverywhere(LogoutEverywhereConfig{}); err == nil {
-		t.Error("no Revocations: got nil, want an error")
+		t.Error("no Tokens: got nil, want an error")
+	}
+	if _, err := NewLogoutEverywhere(LogoutEverywhereConfig{Tokens: newTokFixture(t, guard.PasswordHasherConfig{}, nil).e}); err == nil {
+		t.Error("Tokens without Revocations: got nil, want an error")
 	}
 }

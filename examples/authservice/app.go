@@ -116,7 +116,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 		return nil, err
 	}
 	logout, err := authserver.NewLogoutEverywhere(authserver.LogoutEverywhereConfig{
-		Revocations: tcfg.Revocations, AdminRoles: []string{"admin"}, Logger: cfg.log,
+		Tokens: token, AdminRoles: []string{"admin"}, Logger: cfg.log,
 	})
 	if err != nil {
 		return nil, err

@@ -109,7 +109,8 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	revs := cfg.Revocations
 	if revs == nil {
-		revs = guard.MustNewMemoryRevocations(guard.MemoryRevocationsConfig{})
+		// Subject revocations are kept as long as a refresh family lives.
+		revs = guard.MustNewMemoryRevocations(guard.MemoryRevocationsConfig{MaxTokenLifetime: authserver.DefaultRefreshLifetime})
 	}
 	verifier, err := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}, Revocations: revs})
 	if err != nil {
