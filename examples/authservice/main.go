@@ -54,6 +54,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -113,7 +114,7 @@ func configFromEnv(log *slog.Logger) (config, error) {
 	cfg.redisURL = os.Getenv("REDIS_URL")
 	cfg.redisPrefix = envOr("REDIS_PREFIX", "guard:")
 	if cfg.redisURL != "" {
-		kek, err := base64.StdEncoding.DecodeString(os.Getenv("KEY_ENCRYPTION_KEY"))
+		kek, err := decodeKEK(os.Getenv("KEY_ENCRYPTION_KEY"))
 		switch {
 		case os.Getenv("KEY_ENCRYPTION_KEY") == "":
 			errs = append(errs, errors.New("KEY_ENCRYPTION_KEY: required with REDIS_URL, the base64 of 32 random bytes (head -c 32 /dev/urandom | base64), the same on every replica"))
@@ -159,6 +160,18 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// decodeKEK reads base64, standard or URL-safe, padded or not.
+func decodeKEK(s string) ([]byte, error) {
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		var b []byte
+		if b, err = enc.DecodeString(strings.TrimSpace(s)); err == nil {
+			return b, nil
+		}
+	}
+	return nil, err
 }
 
 func envOr(name, def string) string {

@@ -186,6 +186,7 @@ func TestConfigFromEnvReplicas(t *testing.T) {
 		{"redis with a short key", "redis://127.0.0.1:6379/0", base64.StdEncoding.EncodeToString([]byte("short")), "", "exactly 32 bytes, got 5"},
 		{"redis with a key that is not base64", "redis://127.0.0.1:6379/0", "not base64!", "", "exactly 32 bytes"},
 		{"redis with a key", "redis://127.0.0.1:6379/0", kek, "2s", ""},
+		{"redis with a URL-safe key without padding", "redis://127.0.0.1:6379/0", base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcde\xff")), "", ""},
 		{"rotation under 2s", "", "", "1s", "ROTATE_EVERY: want at least 2s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
