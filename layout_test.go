@@ -42,6 +42,30 @@ func TestRootDoesNotImportAuthserver(t *testing.T) {
 	}
 }
 
+// TestGoDoc: the README's `go doc github.com/guardkit/guard` works from a
+// clone: the workspace resolves, and the root's API is what it shows.
+func TestGoDoc(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	out, err := exec.Command(gobin, "doc", "github.com/guardkit/guard").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go doc: %v\n%s", err, out)
+	}
+	for _, want := range []string{"type Verifier struct", "type KeySet struct", "package guard"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("go doc does not show %q", want)
+		}
+	}
+	if strings.Contains(string(out), "func NewTokenEndpoint") || strings.Contains(string(out), "type TokenEndpoint struct") {
+		t.Error("go doc of the root lists the token endpoint")
+	}
+}
+
 // exportedNames returns the exported top-level names declared in the
 // non-test Go files of dir.
 func exportedNames(t *testing.T, dir string) map[string]string {
