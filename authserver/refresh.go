@@ -26,10 +26,11 @@ const (
 	DefaultRefreshIdleTimeout = 7 * 24 * time.Hour
 	// MaxRefreshGraceWindow is the longest RefreshConfig.GraceWindow accepted.
 	MaxRefreshGraceWindow = time.Minute
-	// DefaultRefreshGraceWindow is RefreshConfig.GraceWindow when zero: well
-	// over a store's timeout (redisstore's is 500 ms) plus a client's
-	// retry delay, so that a retry after a 503 whose rotation did happen
-	// is a retry.
+	// DefaultRefreshGraceWindow is how long a rotation whose outcome the
+	// endpoint never learned may be retried when RefreshConfig.GraceWindow
+	// is zero: well over a store's timeout (redisstore's is 500 ms) plus a
+	// client's retry delay, so that a retry after a 503 whose rotation did
+	// happen is a retry.
 	DefaultRefreshGraceWindow = 10 * time.Second
 )
 
@@ -65,18 +66,21 @@ type RefreshConfig struct {
 	IdleTimeout time.Duration
 	// GraceWindow lets the token just rotated be presented again for this
 	// long, counted from the first attempt, as a client's retry after a
-	// lost response or a 503: the retry gets the same successor refresh
-	// token (kept only sealed with a key derived from the presented token,
-	// so the store cannot read it) and a new access token, and reuse
-	// detection is not tripped. A store failure during the rotation is
-	// answered 503 with its outcome unknown (a Redis script may still run
-	// after the client's timeout fired): a retry within the window works
-	// whether or not the rotation happened. Within the window a thief
-	// replaying the token gets the same successor as the user; the user's
-	// next refresh then makes one of the two a reuse. Default
-	// [DefaultRefreshGraceWindow] (10 seconds); negative: no grace, so any
-	// second use of a token, even a retry after a 503, ends the family. At
-	// most [MaxRefreshGraceWindow].
+	// lost response: the retry gets the same successor refresh token (kept
+	// only sealed with a key derived from the presented token, so the store
+	// cannot read it) and a new access token, and reuse detection is not
+	// tripped. Within the window a thief replaying the token gets the same
+	// successor as the user; the user's next refresh then makes one of the
+	// two a reuse.
+	//
+	// Default 0: a second use of a token after the endpoint answered its
+	// rotation is reuse at once (the family ends), and only a rotation whose
+	// outcome the endpoint never learned (the store failed or timed out,
+	// and answered 503, while a Redis script may still have run) can be
+	// retried, for [DefaultRefreshGraceWindow] (10 seconds): the endpoint
+	// closes that window with RefreshStore.SettleRefreshToken as soon as the
+	// store answers. Negative: no grace at all, so even a retry after a 503
+	// ends the family. At most [MaxRefreshGraceWindow].
 	GraceWindow time.Duration
 }
 
@@ -125,6 +129,7 @@ func validateRefresh(cfg *TokenEndpointConfig) []error {
 type refreshSettings struct {
 	store                 RefreshStore
 	lifetime, idle, grace time.Duration
+	settle                bool // the grace is for an unknown outcome only: close it once the store answers
 	now                   func() time.Time
 	revocations           guard.RevocationChecker // subject revocations, when configured
 }
@@ -143,7 +148,7 @@ func newRefreshSettings(cfg *TokenEndpointConfig) *refreshSettings {
 	}
 	switch {
 	case s.grace == 0:
-		s.grace = DefaultRefreshGraceWindow
+		s.grace, s.settle = DefaultRefreshGraceWindow, true
 	case s.grace < 0:
 		s.grace = 0
 	}

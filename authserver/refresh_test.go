@@ -303,7 +303,7 @@ func TestRefreshConcurrentReplay(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		grace time.Duration
-	}{{"no grace", -1}, {"default grace", 0}} {
+	}{{"no grace", -1}, {"default: retry window for an unknown outcome only", 0}, {"grace window", 10 * time.Second}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := newRefFixture(t, func(cfg *TokenEndpointConfig) { cfg.Refresh.GraceWindow = c.grace })
@@ -340,6 +340,17 @@ func TestRefreshConcurrentReplay(t *testing.T) {
 						t.Errorf("answers 200: got %d, want exactly 1", n)
 					}
 					checkTokResponse(t, f.refresh(successor, "app"), 400, tokErrorHeaders(), errInvalidRefresh)
+					continue
+				}
+				if c.grace == 0 {
+					// The winner's answer closes the window: requests that
+					// reached the store before it are retries (the same
+					// successor), the rest are reuse, which ends the family.
+					if n < 24 {
+						checkTokResponse(t, f.refresh(successor, "app"), 400, tokErrorHeaders(), errInvalidRefresh)
+					} else {
+						f.checkRefreshSuccess(t, f.refresh(successor, "app"), "read write")
+					}
 					continue
 				}
 				if n != 24 {
@@ -450,6 +461,9 @@ func (tokFailingRefresh) RotateRefreshToken(context.Context, RefreshRotation) (R
 func (tokFailingRefresh) RevokeRefreshFamily(context.Context, string, string) (RefreshFamily, error) {
 	return RefreshFamily{}, errTokStoreDown
 }
+func (tokFailingRefresh) SettleRefreshToken(context.Context, string, [32]byte) error {
+	return errTokStoreDown
+}
 func (tokFailingRefresh) RevokeSubjectRefreshFamilies(context.Context, string) (int, error) {
 	return 0, errTokStoreDown
 }
@@ -499,4 +513,20 @@ func TestMemoryRefreshStoreConfigErrors(t *testing.T) {
 		}
 	}()
 	MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{MaxFamilies: -1})
+}
+
+// TestRefreshReplayAfterAnswerIsReuse: with the default config, a refresh
+// token presented again after the endpoint answered its rotation is reuse
+// at once (400, the family ends), as the wire contract says; only a
+// rotation whose outcome the endpoint never learned can be retried
+// (TestRefreshRedisPausedDuringRotation and the lost-rotation tests).
+func TestRefreshReplayAfterAnswerIsReuse(t *testing.T) {
+	t.Parallel()
+	f := newRefFixture(t, nil)
+	rt := f.login(t, "app")
+	rec := f.refresh(rt, "app")
+	f.checkRefreshSuccess(t, rec, "read write")
+	next := decodeTok(t, rec).RefreshToken
+	checkTokResponse(t, f.refresh(rt, "app"), 400, tokErrorHeaders(), errInvalidRefresh)
+	checkTokResponse(t, f.refresh(next, "app"), 400, tokErrorHeaders(), errInvalidRefresh)
 }

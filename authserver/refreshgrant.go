@@ -78,6 +78,15 @@ func (e *TokenEndpoint) refreshGrant(ctx context.Context, req *tokenRequest) (*t
 		// Outcome unknown: the retry is a retry within the grace window.
 		return nil, e.storeDown(ctx, "refresh store", err)
 	}
+	if rs.settle {
+		// The store answered this rotation (or this retry): its window for
+		// an unknown outcome closes, and the token now counts as used.
+		// Should this write fail, the window only stays open for its few
+		// seconds.
+		if err := rs.store.SettleRefreshToken(ctx, presented.family, presented.digest); err != nil {
+			e.log(ctx, "refresh: closing the retry window failed", "client_id", clientID, "error", err)
+		}
+	}
 	successor := next.raw
 	if sealed != nil {
 		if successor, ok = openSuccessor(presented.raw, sealed); !ok {

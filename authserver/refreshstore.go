@@ -118,6 +118,12 @@ type RefreshStore interface {
 	// may survive; revoke the subject first (see
 	// [TokenEndpoint.RevokeSubject]).
 	RevokeSubjectRefreshFamilies(ctx context.Context, subject string) (int, error)
+	// SettleRefreshToken closes the grace window of presented, the token a
+	// rotation just replaced, when it is still the family's previous
+	// token: the endpoint has the rotation's answer, so a second use of
+	// presented is reuse from now on, not a retry. It returns nil when
+	// there is nothing to close (no family, another previous token).
+	SettleRefreshToken(ctx context.Context, family string, presented [32]byte) error
 	// LookupRefreshToken reads, changing nothing, the family whose current
 	// token has the digest presented: it returns the family and the instant
 	// the current token lapses if unused (its idle deadline; the family's
@@ -306,6 +312,19 @@ func (s *MemoryRefreshStore) RevokeRefreshFamily(_ context.Context, family, clie
 }
 
 // RevokeSubjectRefreshFamilies implements [RefreshStore].
+// SettleRefreshToken implements [RefreshStore].
+func (s *MemoryRefreshStore) SettleRefreshToken(_ context.Context, family string, presented [32]byte) error {
+	if s.m == nil {
+		return errRefreshStoreZero
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.m[family]; f != nil && f.hasPrev && f.prev == presented {
+		f.graceUntil, f.sealed = time.Time{}, nil
+	}
+	return nil
+}
+
 func (s *MemoryRefreshStore) RevokeSubjectRefreshFamilies(_ context.Context, subject string) (int, error) {
 	if s.m == nil {
 		return 0, errRefreshStoreZero

@@ -99,6 +99,7 @@ func testStoreCallsRedisDown(t *testing.T, srv *backend) {
 			_, err := st.RefreshTokens().RevokeSubjectRefreshFamilies(ctx, "s")
 			return err
 		}},
+		{"RefreshTokens.SettleRefreshToken", func() error { return st.RefreshTokens().SettleRefreshToken(ctx, "f", [32]byte{}) }},
 		{"RefreshTokens.LookupRefreshToken", func() error {
 			_, _, err := st.RefreshTokens().LookupRefreshToken(ctx, "f", [32]byte{}, now)
 			return err

@@ -86,6 +86,27 @@ return 1
 
 // CreateRefreshFamily implements [authserver.RefreshStore]. The family is
 // filed under its subject first, so that a family exists only once
+// settleScript closes the grace window of the previous token ARGV[1]:
+// the endpoint has the rotation's answer. ARGV = presented.
+var settleScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'prev') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'grace', '0')
+  redis.call('HDEL', KEYS[1], 'sealed')
+end
+return 1
+`)
+
+// SettleRefreshToken implements [authserver.RefreshStore]: a second use of
+// presented is reuse from now on.
+func (r *RefreshTokens) SettleRefreshToken(ctx context.Context, family string, presented [32]byte) error {
+	ctx, cancel := r.s.call(ctx)
+	defer cancel()
+	if err := settleScript.Run(ctx, r.s.rdb, []string{r.key(family)}, presented[:]).Err(); err != nil {
+		return wrap("refresh settle", err)
+	}
+	return nil
+}
+
 // RevokeSubjectRefreshFamilies can find it.
 func (r *RefreshTokens) CreateRefreshFamily(ctx context.Context, fam authserver.RefreshFamily, first [32]byte, idleUntil time.Time) error {
 	ctx, cancel := r.s.call(ctx)
