@@ -20,7 +20,7 @@ type Claims struct {
 	Audience  []string  // "aud", a string or an array on the wire
 	ExpiresAt time.Time // "exp", required
 	NotBefore time.Time // "nbf", zero when absent
-	IssuedAt  time.Time // "iat", zero when absent; TokenIssuer writes it to the millisecond
+	IssuedAt  time.Time // "iat", zero when absent
 	ID        string    // "jti"
 	ClientID  string    // "client_id" (RFC 9068 §2.2)
 
@@ -109,7 +109,7 @@ func splitScope(s string, more []string) []string {
 func (c *Claims) wire() claimsjson.Wire {
 	w := claimsjson.Wire{
 		Iss: c.Issuer, Sub: c.Subject, Aud: c.Audience,
-		Exp: claimsjson.DateOf(c.ExpiresAt), Nbf: claimsjson.DateOf(c.NotBefore), Iat: claimsjson.MilliDateOf(c.IssuedAt),
+		Exp: claimsjson.DateOf(c.ExpiresAt), Nbf: claimsjson.DateOf(c.NotBefore), Iat: claimsjson.DateOf(c.IssuedAt),
 		Jti: c.ID, ClientID: c.ClientID, Extra: c.Extra,
 	}
 	if len(c.Roles) == 1 {

@@ -54,17 +54,17 @@ type RevocationStore interface {
 	// that none refreshes again once the entry is gone. A later call with an
 	// earlier instant does not move the instant back.
 	//
-	// The instant is kept to the millisecond. [TokenIssuer] writes "iat" to
-	// the millisecond too (a JSON number such as 1700000000.25, which RFC
-	// 7519 §2 allows and JWT libraries read), so a token issued after the
-	// revocation, even within the same second, is accepted: a user who
-	// changes a password and signs in again gets live tokens. A token issued
-	// in the same millisecond as the revocation is refused. A token whose
-	// "iat" is whole seconds S, as other issuers write it, may have been
-	// issued anywhere within S: it is refused when S is the revocation's
-	// second or earlier, so no token issued before the revocation is ever
-	// accepted. The instant is compared with "iat" as written by the issuer,
-	// so the issuer's and the revoker's clocks must agree.
+	// The instant is kept to the millisecond. A token whose "iat" has a
+	// millisecond fraction (some issuers write one; RFC 7519 §2 allows it)
+	// is refused when issued at or before it. A token whose "iat" is whole
+	// seconds S, as [TokenIssuer] writes it (PyJWT refuses a fraction as a
+	// token from the future within its second), may have been issued
+	// anywhere within S: it is refused when S is the revocation's second or
+	// earlier, so no token issued before the revocation is ever accepted.
+	// The token endpoint's RevokeSubject therefore returns only once that
+	// second is over, so that a user who changes a password and signs in
+	// again gets live tokens. The instant is compared with "iat" as written
+	// by the issuer, so the issuer's and the revoker's clocks must agree.
 	// (See [RevokedBySubject].)
 	RevokeSubject(ctx context.Context, subject string, at time.Time) error
 }

@@ -270,8 +270,10 @@ func (e *TokenEndpoint) startRefreshFamilyID(ctx context.Context, clientID, user
 // endpoint's clock, when Revocations is set) and then deletes every
 // refresh-token family of the subject (RefreshStore.RevokeSubjectRefreshFamilies,
 // when Refresh is set), so that no family refreshes again once the
-// revocation entry has expired. A login after it gets live tokens (see
-// [guard.RevocationStore]). A store failure returns an error wrapping
+// revocation entry has expired. It returns when the current second is over
+// (at most a second later, or when ctx ends), so that a login after it
+// gets live tokens: "iat" has whole seconds, and a token of the
+// revocation's second is refused. A store failure returns an error wrapping
 // [guard.ErrUnavailable] (answer 503 with Retry-After); the call may be
 // repeated. It is safe for concurrent use.
 func (e *TokenEndpoint) RevokeSubject(ctx context.Context, subject string) error {
@@ -287,6 +289,19 @@ func (e *TokenEndpoint) RevokeSubject(ctx context.Context, subject string) error
 		if _, err := e.refresh.store.RevokeSubjectRefreshFamilies(ctx, subject); err != nil {
 			return e.storeDown(ctx, "refresh store", err)
 		}
+	}
+	// Tokens carry "iat" in whole seconds, so a token issued later in the
+	// revocation's second cannot be told from one issued before it, and is
+	// refused. RevokeSubject returns only once that second is over: a
+	// login that follows it ("change password, sign in again") is issued
+	// in a later second and gets live tokens.
+	now := e.refreshNow()
+	wait := now.Truncate(time.Second).Add(time.Second).Sub(now)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 	return nil
 }

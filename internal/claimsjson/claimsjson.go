@@ -73,25 +73,11 @@ func DateOf(t time.Time) NumericDate {
 	return NumericDate{sec: float64(t.Unix()), set: true}
 }
 
-// MilliDateOf returns the NumericDate of t at millisecond resolution
-// (RFC 7519 §2 allows a fraction); the zero time gives an absent claim. It
-// is written as whole seconds when t falls on one, otherwise with at most
-// three decimals, such as 1700000000.5: a JSON number every JWT library
-// reads.
-func MilliDateOf(t time.Time) NumericDate {
-	if t.IsZero() {
-		return NumericDate{}
-	}
-	return NumericDate{sec: float64(t.UnixMilli()) / 1000, set: true}
-}
-
-// MarshalJSONTo writes d as whole seconds, or with the millisecond fraction
-// of a MilliDateOf.
+// MarshalJSONTo writes d as whole seconds, which every JWT library reads
+// (PyJWT, for one, refuses an iat with a fraction as from the future
+// within its second).
 func (d NumericDate) MarshalJSONTo(enc *jsontext.Encoder) error {
-	if d.sec == math.Trunc(d.sec) {
-		return enc.WriteToken(jsontext.Int(int64(d.sec)))
-	}
-	return enc.WriteToken(jsontext.Float(d.sec))
+	return enc.WriteToken(jsontext.Int(int64(d.sec)))
 }
 
 // IsZero reports whether the claim is absent.
