@@ -569,7 +569,17 @@ func TestRemoteKeySetBadInput(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, `{"keys":[`)
 	}
-	never := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	// never holds the connection without writing a byte until the client
+	// gives up and closes it: no status can reach the client, whatever
+	// happens to the request's context on the server's side.
+	never := func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.Copy(io.Discard, conn)
+	}
 	trickle := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1000")
 		for range 1000 {
