@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -80,7 +82,22 @@ func decodeSegment(name, seg string) (jsontext.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := jsontext.Value(b)
+	// The decoder's defaults are guard's rules: no duplicate member names,
+	// valid UTF-8, one value.
+	dec := jsontext.NewDecoder(bytes.NewReader(b))
+	v, err := dec.ReadValue()
+	v = v.Clone() // the next read reuses the decoder's buffer
+	if err == nil {
+		_, err = dec.ReadToken()
+		if err == io.EOF {
+			err = nil
+		} else if err == nil {
+			err = errors.New("data after the JSON value")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the %s is not valid JSON: %v", name, err)
+	}
 	if v.Kind() != '{' {
 		return nil, fmt.Errorf("the %s is not a JSON object", name)
 	}
