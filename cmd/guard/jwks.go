@@ -37,7 +37,7 @@ func (c *cli) jwks(args []string) int {
 		}
 		for _, k := range ks {
 			if k.Symmetric() {
-				return c.fail("jwks", usagef("%s: %v is an HMAC secret; a shared secret is never published in a JWK Set", f, k))
+				return c.fail("jwks", usagef("%s: an %s key is a shared secret (HMAC), which is never published in a JWK Set", f, k.Algorithm()))
 			}
 		}
 		keys = append(keys, ks...)

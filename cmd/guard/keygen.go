@@ -55,6 +55,9 @@ func (c *cli) keygen(args []string) int {
 	if len(pos) > 0 {
 		return c.fail("keygen", usagef("unexpected argument %q (see -h)", pos[0]))
 	}
+	if *asJSON && *out == "" {
+		return c.fail("keygen", usagef("--json summarises a key written with --out; without --out the key itself is printed"))
+	}
 	key, data, err := generate(guard.Algorithm(*alg), *kid, *bits, *asPEM)
 	if err != nil {
 		return c.fail("keygen", err)

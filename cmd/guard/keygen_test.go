@@ -71,6 +71,7 @@ func TestKeygenBadInput(t *testing.T) {
 		{"HMAC as PEM", []string{"--alg", "HS256", "--pem"}, "no PEM form"},
 		{"kid in PEM", []string{"--alg", "ES256", "--pem", "--kid", "a"}, "cannot hold a kid"},
 		{"extra argument", []string{"--alg", "ES256", "file"}, `unexpected argument "file"`},
+		{"json without out", []string{"--alg", "ES256", "--json"}, "--json summarises a key written with --out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +175,7 @@ func TestJWKS(t *testing.T) {
 	}{
 		{"no file", nil, "no key file given"},
 		{"missing file", []string{filepath.Join(dir, "nope.pem")}, "no such file"},
-		{"HMAC", []string{es, hs}, "HMAC secret; a shared secret is never published"},
+		{"HMAC", []string{es, hs}, "an HS256 key is a shared secret (HMAC), which is never published"},
 		{"malformed JWK", []string{writeFile(t, dir, "bad.jwk", `{"kty":"EC","crv":"P-256","x":"!!","y":"AA","alg":"ES256"}`)}, "malformed"},
 		{"JSON garbage", []string{writeFile(t, dir, "bad.json", `{"kty":`)}, "malformed JSON"},
 		{"PEM garbage", []string{writeFile(t, dir, "bad.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")}, "parsing PRIVATE KEY"},

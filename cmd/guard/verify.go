@@ -125,9 +125,11 @@ func (c *cli) tokenVerify(args []string) int {
 			return c.fail("token verify", err)
 		}
 	} else if verr == nil {
-		fmt.Fprintf(c.stdout, "valid: signature and claims verified (sub %q)\n", claims.Subject)
+		var h struct{ Alg, Kid string }
+		_ = json.Unmarshal(d.Header, &h)
+		fmt.Fprintf(c.stdout, "valid: signature (%s, kid %q) and claims verified (sub %q)\n", h.Alg, h.Kid, claims.Subject)
 		if derr == nil {
-			fmt.Fprintf(c.stdout, "\nheader:\n%s\n\nclaims:\n%s\n\ntimes:\n", d.Header, d.Claims)
+			fmt.Fprintf(c.stdout, "\nclaims:\n%s\n\ntimes:\n", d.Claims)
 			for _, t := range d.times(now) {
 				fmt.Fprintf(c.stdout, "  %-9s %s (%s)\n", t.Name, t.UTC, t.Relative)
 			}
@@ -228,6 +230,15 @@ func checkName(err error) string {
 	return "invalid"
 }
 
+// sentinels are guard's errors a verification failure may wrap; describe
+// drops their text from a cause, which the check's name already says.
+var sentinels = []error{
+	guard.ErrTokenTooLarge, guard.ErrMalformedToken, guard.ErrAlgorithm, guard.ErrUnknownKey,
+	guard.ErrInvalidSignature, guard.ErrTokenExpired, guard.ErrTokenNotYetValid, guard.ErrTokenLifetime,
+	guard.ErrInvalidIssuer, guard.ErrInvalidAudience, guard.ErrMissingClaim, guard.ErrTokenRevoked,
+	guard.ErrKeysUnavailable,
+}
+
 // claimsVerified reports whether the signature held when check failed.
 func claimsVerified(check string) bool {
 	switch check {
@@ -245,7 +256,11 @@ func describe(err error) string {
 	}
 	if e.Err != nil && e.Description != "" {
 		cause := strings.ReplaceAll(e.Err.Error(), "guard: ", "")
-		if cause != e.Description {
+		for _, s := range sentinels {
+			cause = strings.TrimPrefix(cause, strings.TrimPrefix(s.Error(), "guard: ")+": ")
+		}
+		bare := slices.ContainsFunc(sentinels, func(s error) bool { return strings.TrimPrefix(s.Error(), "guard: ") == cause })
+		if cause != e.Description && !bare {
 			return e.Description + ": " + cause
 		}
 	}
@@ -283,10 +298,16 @@ func claimChecks(d decodedToken, cfg guard.VerifierConfig, now time.Time, first 
 	if hasIat && now.Add(lee).Before(iat) {
 		add("not yet valid", "iat %s (%s) is in the future, leeway %v", utc(iat), ago(iat, now), lee)
 	}
+	shown := func(name string) string {
+		if raw, ok := m[name]; ok {
+			return string(raw)
+		}
+		return "(absent)"
+	}
 	var s string
 	if len(cfg.Issuers) > 0 {
 		if json.Unmarshal(m["iss"], &s) != nil || !slices.Contains(cfg.Issuers, s) {
-			add("issuer", "iss %s is not one of %q", string(m["iss"]), cfg.Issuers)
+			add("issuer", "iss %s is not one of %q", shown("iss"), cfg.Issuers)
 		}
 	}
 	if len(cfg.Audiences) > 0 {
@@ -297,7 +318,7 @@ func claimChecks(d decodedToken, cfg guard.VerifierConfig, now time.Time, first 
 			_ = json.Unmarshal(m["aud"], &list)
 		}
 		if !slices.ContainsFunc(list, func(a string) bool { return slices.Contains(cfg.Audiences, a) }) {
-			add("audience", "aud %s names none of %q", string(m["aud"]), cfg.Audiences)
+			add("audience", "aud %s names none of %q", shown("aud"), cfg.Audiences)
 		}
 	}
 	if s = ""; json.Unmarshal(m["sub"], &s) != nil || s == "" {

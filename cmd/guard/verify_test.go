@@ -91,7 +91,7 @@ func TestTokenVerify(t *testing.T) {
 		code   int
 		stdout []string
 	}{
-		{"valid", t0.Add(time.Minute), "", append(ok, tok), 0, []string{`valid: signature and claims verified (sub "alice")`, "exp       2026-12-07 12:15:00 UTC (in 14m)"}},
+		{"valid", t0.Add(time.Minute), "", append(ok, tok), 0, []string{`claims verified (sub "alice")`, `valid: signature (ES256, kid "` + key.KeyID() + `")`, "exp       2026-12-07 12:15:00 UTC (in 14m)"}},
 		{"stdin", t0.Add(time.Minute), tok + "\n", append(ok, "-"), 0, []string{"valid"}},
 		{"flags after the token", t0.Add(time.Minute), "", []string{"--key", es, tok, "--aud", "api"}, 0, []string{"valid"}},
 		{"no checks of iss and aud", t0.Add(time.Minute), "", []string{"--key", es, tok}, 0, []string{"valid"}},
@@ -101,7 +101,7 @@ func TestTokenVerify(t *testing.T) {
 			[]string{"INVALID: expired", "also failed:\n  audience: aud \"api\" names none of [\"web\"]"}},
 		{"not yet valid", t0.Add(time.Minute), "", append(ok, futureTok), 1, []string{"INVALID: not yet valid"}},
 		{"audience", t0.Add(time.Minute), "", []string{"--key", es, "--aud", "web", tok}, 1, []string{"INVALID: audience (audience not accepted"}},
-		{"issuer", t0.Add(time.Minute), "", []string{"--key", es, "--iss", "https://evil.example", tok}, 1, []string{"INVALID: issuer (issuer not accepted"}},
+		{"issuer", t0.Add(time.Minute), "", []string{"--key", es, "--iss", "https://evil.example", tok}, 1, []string{`INVALID: issuer (issuer not accepted: got iss "https://auth.example", want one of ["https://evil.example"])`}},
 		{"signature", t0.Add(time.Minute), "", append(ok, tampered), 1, []string{"INVALID: signature (invalid signature"}},
 		{"kid", t0.Add(time.Minute), "", []string{"--key", other, tok}, 1, []string{"INVALID: kid (unknown signing key"}},
 		{"kid of another key", t0.Add(time.Minute), "", []string{"--key", es, hsTok}, 1, []string{"INVALID: kid"}},
