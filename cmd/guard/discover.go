@@ -51,6 +51,9 @@ type discovery struct {
 	GuardLoads  bool      `json:"guard_loads_keys"`
 	Problems    []problem `json:"problems"`
 	OK          bool      `json:"ok"`
+
+	usable     bool // the JWK Set has keys guard can use: worth running RemoteKeySet
+	issuerHome bool // the metadata URL is the document issuer's own location
 }
 
 // keyInfo describes one entry of the JWK Set.
@@ -260,8 +263,15 @@ func (c *cli) runDiscovery(f *fetcher, u *url.URL, insecure bool, timeout time.D
 	if d.JWKSURI != "" {
 		c.checkJWKS(d, f)
 	}
-	if d.Issuer != "" && d.JWKSURI != "" {
-		remote, err := c.remoteKeys("", d.Issuer, insecure, timeout)
+	// RemoteKeySet runs against the URL asked for, or the document's issuer
+	// when the document sits at that issuer's own location: never against
+	// another host that a document names.
+	if d.usable && d.Issuer != "" && (expected == "" && d.issuerHome || expected != "") {
+		issuer := expected
+		if issuer == "" {
+			issuer = d.Issuer
+		}
+		remote, err := c.remoteKeys("", issuer, insecure, timeout)
 		if err != nil {
 			d.errorf("guard.RemoteKeySet does not load keys for this issuer: %s", strings.ReplaceAll(err.Error(), "guard: ", ""))
 		} else {
@@ -320,6 +330,8 @@ func (c *cli) checkMetadata(d *discovery, meta map[string]json.RawMessage, expec
 			oidc, oauth := wellKnown(issURL)
 			if d.MetadataURL != oidc && d.MetadataURL != oauth {
 				d.errorf("issuer %q does not publish its metadata at %s (expected %s or %s)", iss, d.MetadataURL, oidc, oauth)
+			} else {
+				d.issuerHome = true
 			}
 		}
 		if err == nil && (issURL.RawQuery != "" || issURL.Fragment != "") {
@@ -413,9 +425,13 @@ func (c *cli) checkJWKS(d *discovery, f *fetcher) {
 	for _, s := range skipped {
 		d.warnf("guard skips a key: %s", strings.ReplaceAll(s.Error(), "guard: ", ""))
 	}
-	if perr == nil && len(usable) == 0 {
+	switch {
+	case len(set.Keys) == 0:
+		d.errorf("the JWK Set has no keys: tokens cannot be verified with public keys (an issuer signing with HMAC only?)")
+	case perr == nil && len(usable) == 0:
 		d.errorf("the JWK Set has no key guard can use")
 	}
+	d.usable = perr == nil && len(usable) > 0
 	kids := map[string]int{}
 	for i, m := range set.Keys {
 		var k keyInfo

@@ -25,6 +25,11 @@ func TestDiscover(t *testing.T) {
 	}
 	// The metadata address itself works too.
 	cmd(t, "", "discover", p.URL+"/.well-known/openid-configuration").want(t, 0, []string{"loads keys: yes"}, nil)
+	// A metadata address whose document names another issuer is not followed there.
+	p.meta["issuer"] = "https://impostor.example"
+	cmd(t, "", "discover", p.URL+"/.well-known/openid-configuration").want(t, 1,
+		[]string{`error    issuer "https://impostor.example" does not publish its metadata at ` + p.URL, "loads keys: no"}, nil)
+	p.meta["issuer"] = p.URL
 
 	r = cmd(t, "", "discover", "--json", p.URL)
 	r.want(t, 0, nil, nil)
@@ -83,6 +88,8 @@ func TestDiscoverProblems(t *testing.T) {
 			[]string{`has alg "RSA-OAEP", which guard does not verify`, "no key guard can use"}},
 		{"JWKS not found", func(p *idp) { p.meta["jwks_uri"] = p.URL + "/missing.json" },
 			[]string{"GET jwks_uri", "status 404"}},
+		{"empty JWKS", func(p *idp) { p.jwks = `{"keys":[]}` },
+			[]string{"error    the JWK Set has no keys", "loads keys: no"}},
 		{"JWKS not a set", func(p *idp) { p.jwks = `{"kty":"EC"}` },
 			[]string{`not a JSON object with a "keys" array`}},
 	}
