@@ -140,14 +140,9 @@ func mergeClaims(c *guard.Claims, s string) error {
 	if s == "" {
 		return nil
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
 	var m map[string]json.RawMessage
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return usagef("--claims is not a JSON object")
-	}
-	if dec.More() {
-		return usagef("--claims has data after the object")
+	if err := strictJSON([]byte(s), &m); err != nil || m == nil {
+		return usagef("--claims is not a JSON object (without duplicate names)")
 	}
 	str := func(name string, dst *string) error {
 		raw, ok := m[name]

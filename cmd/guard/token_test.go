@@ -68,6 +68,8 @@ func TestTokenMint(t *testing.T) {
 		{"missing key file", []string{"--key", dir + "/nope", "--sub", "a"}, "no such file"},
 		{"claims not JSON", []string{"--key", es, "--sub", "a", "--claims", "{role:admin}"}, "not a JSON object"},
 		{"claims an array", []string{"--key", es, "--sub", "a", "--claims", "[1]"}, "not a JSON object"},
+		{"claims with a duplicate", []string{"--key", es, "--sub", "a", "--claims", `{"role":"a","role":"b"}`}, "without duplicate names"},
+		{"claims with trailing data", []string{"--key", es, "--sub", "a", "--claims", `{"role":"a"} {}`}, "not a JSON object"},
 		{"claims sets exp", []string{"--key", es, "--sub", "a", "--claims", `{"exp":1}`}, `may not set "exp"`},
 		{"sub twice", []string{"--key", es, "--sub", "a", "--claims", `{"sub":"b"}`}, `"sub" is given both`},
 		{"aud twice", []string{"--key", es, "--sub", "a", "--aud", "x", "--claims", `{"aud":"y"}`}, `"aud" is given both`},
