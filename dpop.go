@@ -135,11 +135,7 @@ func NewDPoP(cfg DPoPConfig) (*DPoP, error) {
 			d.algs = append(d.algs, a)
 		}
 	}
-	names := make([]string, len(d.algs))
-	for i, a := range d.algs {
-		names[i] = string(a)
-	}
-	d.algNames = strings.Join(names, " ")
+	d.algNames = strings.Join(d.AlgorithmNames(), " ")
 	if cfg.MaxAge < 0 || cfg.MaxAge > MaxDPoPMaxAge {
 		errs = append(errs, fmt.Errorf("guard: DPoPConfig.MaxAge %v is outside [0, %v]", cfg.MaxAge, MaxDPoPMaxAge))
 	}
@@ -186,17 +182,27 @@ func NewDPoP(cfg DPoPConfig) (*DPoP, error) {
 }
 
 // AlgorithmNames returns the accepted proof algorithms, for the
-// dpop_signing_alg_values_supported metadata (RFC 9449 §5.1, §10.2).
+// dpop_signing_alg_values_supported metadata (RFC 9449 §5.1, §10.2) and
+// the algs of DPoP challenges. With EdDSA it lists "Ed25519" too, the
+// fully-specified name (RFC 9864) that some clients sign proofs with.
 func (d *DPoP) AlgorithmNames() []string {
 	if d == nil {
 		return nil
 	}
-	names := make([]string, len(d.algs))
-	for i, a := range d.algs {
-		names[i] = string(a)
+	names := make([]string, 0, len(d.algs)+1)
+	for _, a := range d.algs {
+		names = append(names, string(a))
+		if a == EdDSA {
+			names = append(names, algEd25519)
+		}
 	}
 	return names
 }
+
+// algEd25519 is the fully-specified name of EdDSA with Ed25519 (RFC 9864
+// §2.2), which some clients write in proofs; guard's EdDSA is Ed25519 only,
+// so it is the same algorithm, accepted and advertised wherever EdDSA is.
+const algEd25519 = "Ed25519"
 
 // DPoPProof is a checked DPoP proof.
 type DPoPProof struct {
@@ -220,7 +226,8 @@ type DPoPProof struct {
 //
 // The rules, in order: exactly one DPoP header, at most MaxProofBytes long;
 // a compact JWS in strict base64url with a strict-JSON header whose typ is
-// exactly "dpop+jwt", whose alg is one of Algorithms, with no crit, and
+// exactly "dpop+jwt", whose alg is one of Algorithms ("Ed25519" counting as
+// EdDSA), with no crit, and
 // whose jwk is a public key (no "d", "p", "q", "dp", "dq", "qi", "oth" or
 // "k" member, no "oct" kty, RSA members without leading zeros) usable with
 // that alg; the signature by that key; strict-JSON claims with jti (at most
@@ -327,6 +334,9 @@ func (d *DPoP) check(r *http.Request, accessToken, wantJKT string) (_ *DPoPProof
 		return nil, faultTyp, nil
 	}
 	alg := Algorithm(h.Alg)
+	if h.Alg == algEd25519 {
+		alg = EdDSA
+	}
 	if !slices.Contains(d.algs, alg) {
 		return nil, faultAlg, nil
 	}
@@ -433,6 +443,9 @@ func parseProofJWK(raw jsontext.Value, alg Algorithm) (*Key, error) {
 	}
 	if p.Kty == "RSA" && (!canonicalUint(p.N) || !canonicalUint(p.E)) {
 		return nil, errors.New("guard: DPoP jwk RSA member has leading zeros")
+	}
+	if p.Alg == algEd25519 && alg == EdDSA {
+		p.Alg = string(EdDSA)
 	}
 	j := jwk{Kty: p.Kty, Use: p.Use, KeyOps: p.KeyOps, Alg: p.Alg, Kid: p.Kid, Crv: p.Crv, X: p.X, Y: p.Y, N: p.N, E: p.E}
 	k, err := j.key(alg)

@@ -181,6 +181,16 @@ func TestDPoPCheck(t *testing.T) {
 		{name: "EdDSA ok", req: func() *http.Request {
 			return dpopRequest("POST", htu, proofKeyEd.proof(t, "POST", htu, "", proofOpts{}))
 		}, wantKey: proofKeyEd},
+		{name: "Ed25519 (RFC 9864 name) ok", req: func() *http.Request {
+			return dpopRequest("POST", htu, proofKeyEd.proof(t, "POST", htu, "", proofOpts{header: func(h map[string]any) {
+				h["alg"] = "Ed25519"
+				j := map[string]any{"alg": "Ed25519"}
+				for k, v := range proofKeyEd.jwk {
+					j[k] = v
+				}
+				h["jwk"] = j
+			}}))
+		}, wantKey: proofKeyEd},
 		{name: "PS256 ok with ath", token: token, req: func() *http.Request {
 			return dpopRequest("GET", htu, proofKeyRS.proof(t, "GET", htu, token, proofOpts{}))
 		}, wantKey: proofKeyRS},
@@ -508,7 +518,7 @@ func TestNewDPoPConfig(t *testing.T) {
 		}
 	}
 	d, _ := NewDPoP(DPoPConfig{Replay: cache, Algorithms: []Algorithm{ES256, EdDSA, ES256}})
-	if got := strings.Join(d.AlgorithmNames(), " "); got != "ES256 EdDSA" {
+	if got := strings.Join(d.AlgorithmNames(), " "); got != "ES256 EdDSA Ed25519" {
 		t.Errorf("AlgorithmNames: got %q", got)
 	}
 	if _, err := NewDPoPNonces(DPoPNoncesConfig{Secret: []byte("short"), Lifetime: 2 * time.Hour}); err == nil ||
