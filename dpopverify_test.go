@@ -360,3 +360,22 @@ func TestVerifierDPoPConfig(t *testing.T) {
 		t.Errorf("Challenge: got %q", got)
 	}
 }
+
+// TestRequireBearerAllocsWithDPoP: configuring DPoP and resource metadata
+// costs a plain bearer request no allocation.
+func TestRequireBearerAllocsWithDPoP(t *testing.T) {
+	tok := issueToken(t, nil, Claims{Subject: "alice", Roles: []string{"admin"}})
+	measure := func(cfg VerifierConfig) float64 {
+		v := newTestVerifier(t, cfg)
+		h := v.RequireBearer(RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+		req := httptest.NewRequest(http.MethodGet, "/admin", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		w := &discardWriter{h: http.Header{}}
+		return measureAllocs(t, 100, func() { h.ServeHTTP(w, req) })
+	}
+	plain := measure(VerifierConfig{})
+	withDPoP := measure(VerifierConfig{DPoP: newTestDPoP(t, DPoPConfig{}), ResourceMetadata: rsMetadata})
+	if withDPoP > plain {
+		t.Errorf("allocations per bearer request: %v with DPoP configured, %v without", withDPoP, plain)
+	}
+}
