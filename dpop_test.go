@@ -130,9 +130,7 @@ func (brokenReplay) Remember(context.Context, string, time.Time) (bool, error) {
 func newTestDPoP(t testing.TB, cfg DPoPConfig) *DPoP {
 	t.Helper()
 	if cfg.Replay == nil {
-		c := NewMemoryReplayCache(0)
-		c.now = func() time.Time { return dpopNow }
-		cfg.Replay = c
+		cfg.Replay = NewMemoryReplayCache(0)
 	}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return dpopNow }
@@ -338,8 +336,11 @@ func TestDPoPReplay(t *testing.T) {
 	const htu = "https://api.example.com/x"
 	cache := NewMemoryReplayCache(0)
 	now := dpopNow
-	cache.now = func() time.Time { return now }
+	start := time.Now()
+	wall := func() time.Time { return start.Add(now.Sub(dpopNow)) } // the wall clock, moved as the test's clock moves
+	cache.now = wall
 	d := newTestDPoP(t, DPoPConfig{Replay: cache, Now: func() time.Time { return now }})
+	d.wall = wall
 	proof := proofKeyES.proof(t, "GET", htu, "", proofOpts{claims: func(c map[string]any) { c["jti"] = "same" }})
 	if _, err := d.Check(dpopRequest("GET", htu, proof), ""); err != nil {
 		t.Fatal(err)

@@ -39,7 +39,6 @@ func newDPoPFixture(t testing.TB, mode DPoPMode, dcfg DPoPConfig, vcfg VerifierC
 		t.Fatal(err)
 	}
 	f := &dpopFixture{issuer: iss, cache: NewMemoryReplayCache(0)}
-	f.cache.now = func() time.Time { return dpopNow }
 	if dcfg.Replay == nil {
 		dcfg.Replay = f.cache
 	}
