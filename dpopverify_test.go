@@ -428,3 +428,20 @@ func FuzzRequireBearerDPoP(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifierSecuritySchemesDPoP(t *testing.T) {
+	names := func(v *Verifier) (s []string) {
+		for _, n := range v.SecuritySchemes() {
+			s = append(s, n.Name+":"+n.Scheme.Type+"/"+n.Scheme.Scheme)
+		}
+		return s
+	}
+	allowed := newDPoPFixture(t, DPoPAllowed, DPoPConfig{}, VerifierConfig{}).v
+	if got := strings.Join(names(allowed), " "); got != "HTTPBearer:http/bearer HTTPDPoP:http/dpop" {
+		t.Errorf("allowed: got %s", got)
+	}
+	required := newDPoPFixture(t, DPoPRequired, DPoPConfig{}, VerifierConfig{}).v
+	if got := strings.Join(names(required), " "); got != "HTTPDPoP:http/dpop" {
+		t.Errorf("required: got %s", got)
+	}
+}
