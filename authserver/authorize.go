@@ -73,6 +73,9 @@ type AuthorizationRequest struct {
 	// State is returned to the client unchanged.
 	State         string
 	CodeChallenge string
+	// Resources are the resource indicators (RFC 8707) requested, each one
+	// of the client's Resources; none when none were named.
+	Resources []string
 }
 
 type authorizationRequestKey struct{}
@@ -107,6 +110,9 @@ type AuthorizeEndpoint struct {
 
 // Authorization request parameters (RFC 6749 §4.1.1, RFC 7636 §4.3).
 var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
+
+// authorizeFormParams may not come in a form post's body either.
+var authorizeFormParams = append(slices.Clip(authorizeParams), "resource")
 
 const grantAuthorizationCode = "authorization_code"
 
@@ -239,7 +245,7 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 		if err := r.ParseForm(); err != nil {
 			return fail("invalid_request", "malformed form body")
 		}
-		for _, p := range authorizeParams {
+		for _, p := range authorizeFormParams {
 			if r.PostForm.Has(p) {
 				return fail("invalid_request", "authorization parameters belong in the query string only")
 			}
@@ -273,6 +279,13 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 	if ar.Scopes, serr = grantScopes(scopes, client.Scopes); serr != nil {
 		return fail("invalid_scope", "requested scope not allowed")
 	}
+	res, rerr := parseResources(q["resource"])
+	if rerr != nil {
+		return fail(rerr.Code, rerr.Description)
+	}
+	if ar.Resources, serr = grantResources(res, client.Resources, nil); serr != nil {
+		return fail("invalid_target", "resource not allowed")
+	}
 	return ar, redirectURI, nil
 }
 
@@ -297,7 +310,7 @@ func (a *AuthorizeEndpoint) Approve(w http.ResponseWriter, r *http.Request, user
 	}
 	code := base64.RawURLEncoding.EncodeToString(raw[:])
 	rec := AuthCode{ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, CodeChallenge: ar.CodeChallenge,
-		Scopes: ar.Scopes, Username: username, ExpiresAt: a.cfg.Now().Add(a.cfg.CodeTTL)}
+		Scopes: ar.Scopes, Resources: ar.Resources, Username: username, ExpiresAt: a.cfg.Now().Add(a.cfg.CodeTTL)}
 	if err := a.cfg.Codes.SaveAuthCode(r.Context(), sha256.Sum256([]byte(code)), rec); err != nil {
 		return fmt.Errorf("guard: authorization code store: %w", err)
 	}

@@ -46,6 +46,9 @@
 //     revokes its whole family (RFC 9700 §4.14.2).
 //   - Authorization codes are single-use, live one minute, need PKCE S256
 //     and an exact redirect URI, and responses carry iss (RFC 9207).
+//   - Resource indicators (RFC 8707): a token asked for resources has
+//     exactly them as its "aud", each one of the client's Resources; a
+//     refresh may narrow them, never widen. See [ValidResourceURI].
 //   - Introspection answers only confidential clients whose Grants list
 //     [GrantIntrospection]; a refresh token is active only to the client it
 //     was issued to; everything else unknown is {"active":false}.
@@ -58,5 +61,7 @@
 //   - RFC 7636, PKCE: https://www.rfc-editor.org/rfc/rfc7636
 //   - RFC 8414, authorization server metadata: https://www.rfc-editor.org/rfc/rfc8414
 //   - RFC 9207, issuer identification: https://www.rfc-editor.org/rfc/rfc9207
+//   - RFC 8707, resource indicators: https://www.rfc-editor.org/rfc/rfc8707
+//   - RFC 7591, dynamic client registration: https://www.rfc-editor.org/rfc/rfc7591
 //   - RFC 9700, OAuth 2.0 security BCP: https://www.rfc-editor.org/rfc/rfc9700
 package authserver
