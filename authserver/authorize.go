@@ -224,7 +224,7 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 	case err != nil:
 		return nil, "", guard.Unavailable(fmt.Errorf("guard: client store: %w", err))
 	}
-	if len(q["redirect_uri"]) != 1 || !slices.Contains(client.RedirectURIs, q.Get("redirect_uri")) {
+	if len(q["redirect_uri"]) != 1 || !redirectRegistered(client.RedirectURIs, q.Get("redirect_uri")) {
 		return nil, "", pageError(http.StatusBadRequest, "invalid_request", "redirect_uri missing or not registered for this client")
 	}
 	redirectURI = q.Get("redirect_uri")
@@ -358,4 +358,53 @@ func (a *AuthorizeEndpoint) redirect(w http.ResponseWriter, r *http.Request, red
 		status = http.StatusSeeOther
 	}
 	w.WriteHeader(status)
+}
+
+// redirectRegistered reports whether uri is one of registered, byte for
+// byte (RFC 9700 §4.1.3), or differs from one only in the port of a
+// loopback IP literal over http: native apps listen on a port the system
+// gives them, which RFC 8252 §7.3 asks servers to take.
+func redirectRegistered(registered []string, uri string) bool {
+	if slices.Contains(registered, uri) {
+		return true
+	}
+	host, rest, ok := loopbackRedirect(uri)
+	if !ok {
+		return false
+	}
+	for _, r := range registered {
+		if h, rr, ok := loopbackRedirect(r); ok && h == host && rr == rest {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackRedirect splits "http://127.0.0.1:port/rest" or
+// "http://[::1]:port/rest" (the port optional) into the host and what
+// follows the authority; ok is false for any other URI.
+func loopbackRedirect(uri string) (host, rest string, ok bool) {
+	after, found := strings.CutPrefix(uri, "http://")
+	if !found {
+		return "", "", false
+	}
+	i := strings.IndexAny(after, "/?#")
+	if i < 0 {
+		i = len(after)
+	}
+	authority, rest := after[:i], after[i:]
+	for _, h := range []string{"127.0.0.1", "[::1]"} {
+		port, found := strings.CutPrefix(authority, h)
+		if !found {
+			continue
+		}
+		if port == "" {
+			return h, rest, true
+		}
+		digits, found := strings.CutPrefix(port, ":")
+		if found && len(digits) > 0 && len(digits) <= 5 && strings.Trim(digits, "0123456789") == "" {
+			return h, rest, true
+		}
+	}
+	return "", "", false
 }

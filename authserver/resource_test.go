@@ -210,11 +210,11 @@ func resCodeFlow(t *testing.T) *codeFlow {
 	return cf
 }
 
-// resCode runs an authorization request of spa naming resources and
+// resAuthorize runs an authorization request of client naming resources and
 // returns the redirect.
-func (cf *codeFlow) resAuthorize(t *testing.T, resources ...string) *httptest.ResponseRecorder {
+func (cf *codeFlow) resAuthorize(t *testing.T, client string, resources ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	q, _ := url.ParseQuery(azQuery("client_id", "spa", "scope", "read"))
+	q, _ := url.ParseQuery(azQuery("client_id", client, "scope", "read"))
 	for _, r := range resources {
 		q.Add("resource", r)
 	}
@@ -252,7 +252,7 @@ func TestResourceAuthorize(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			cf := resCodeFlow(t)
-			rec := cf.resAuthorize(t, c.resources...)
+			rec := cf.resAuthorize(t, "spa", c.resources...)
 			if rec.Code != http.StatusSeeOther {
 				t.Fatalf("status: got %d, want 303 (%s)", rec.Code, rec.Body)
 			}
@@ -335,7 +335,7 @@ func TestResourceCodeAndRefresh(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			cf := resCodeFlow(t)
-			loc, _ := url.Parse(cf.resAuthorize(t, c.authz...).Header().Get("Location"))
+			loc, _ := url.Parse(cf.resAuthorize(t, "spa", c.authz...).Header().Get("Location"))
 			code := loc.Query().Get("code")
 			if code == "" {
 				t.Fatalf("no code: %s", loc)
