@@ -44,6 +44,14 @@ type DiscoveryConfig struct {
 	// refused, as introspection needs an authenticated client. It needs
 	// IntrospectionEndpoint. Default: not published.
 	IntrospectionEndpointAuthMethodsSupported []string
+	// RegistrationEndpoint is the absolute URL of the [RegistrationEndpoint]
+	// (RFC 7591), published as registration_endpoint (RFC 8414 §2).
+	// Default: not published.
+	RegistrationEndpoint string
+	// DPoPSigningAlgValuesSupported lists the DPoP proof algorithms the
+	// token endpoint takes (RFC 9449 §5.1), published as
+	// dpop_signing_alg_values_supported. Default: not published.
+	DPoPSigningAlgValuesSupported []string
 	// GrantTypesSupported, such as "password" and "client_credentials".
 	// Default: not published.
 	GrantTypesSupported []string
@@ -91,6 +99,8 @@ type discoveryDoc struct {
 	RevocationEndpoint                string   `json:"revocation_endpoint,omitzero"`
 	IntrospectionEndpoint             string   `json:"introspection_endpoint,omitzero"`
 	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported,omitzero"`
+	RegistrationEndpoint              string   `json:"registration_endpoint,omitzero"`
+	DPoPSigningAlgs                   []string `json:"dpop_signing_alg_values_supported,omitzero"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitzero"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitzero"`
 	ScopesSupported                   []string `json:"scopes_supported,omitzero"`
@@ -127,6 +137,11 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.RevocationEndpoint: %w", err))
 		}
 	}
+	if cfg.RegistrationEndpoint != "" {
+		if err := checkMetadataURL(cfg.RegistrationEndpoint, false); err != nil {
+			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.RegistrationEndpoint: %w", err))
+		}
+	}
 	if cfg.IntrospectionEndpoint != "" {
 		if err := checkMetadataURL(cfg.IntrospectionEndpoint, false); err != nil {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.IntrospectionEndpoint: %w", err))
@@ -152,6 +167,7 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		"ScopesSupported": cfg.ScopesSupported, "ResponseTypesSupported": cfg.ResponseTypesSupported,
 		"SubjectTypesSupported": cfg.SubjectTypesSupported, "CodeChallengeMethodsSupported": cfg.CodeChallengeMethodsSupported,
 		"IntrospectionEndpointAuthMethodsSupported": cfg.IntrospectionEndpointAuthMethodsSupported,
+		"DPoPSigningAlgValuesSupported":             cfg.DPoPSigningAlgValuesSupported,
 	} {
 		if slices.Contains(list, "") {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.%s has an empty entry", name))
@@ -183,6 +199,8 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		RevocationEndpoint:                cfg.RevocationEndpoint,
 		IntrospectionEndpoint:             cfg.IntrospectionEndpoint,
 		IntrospectionAuthMethods:          slices.Clone(cfg.IntrospectionEndpointAuthMethodsSupported),
+		RegistrationEndpoint:              cfg.RegistrationEndpoint,
+		DPoPSigningAlgs:                   slices.Clone(cfg.DPoPSigningAlgValuesSupported),
 		GrantTypesSupported:               slices.Clone(cfg.GrantTypesSupported),
 		TokenEndpointAuthMethodsSupported: slices.Clone(cfg.TokenEndpointAuthMethodsSupported),
 		ScopesSupported:                   slices.Clone(cfg.ScopesSupported),

@@ -24,6 +24,10 @@ func (e *TokenEndpoint) refreshGrant(ctx context.Context, req *tokenRequest) (*t
 	if err != nil {
 		return nil, err
 	}
+	// From here on req.resources holds the checked list.
+	if req.resources, err = requestResources(req); err != nil {
+		return nil, err
+	}
 	client, err := e.authenticateClient(ctx, req, grantRefreshToken)
 	if err != nil {
 		return nil, err
@@ -115,12 +119,17 @@ func refreshFailReason(err error) string {
 // claims and signs it, as at. A user that is gone, disabled, revoked or now
 // of another subject ends the family.
 func (e *TokenEndpoint) refreshResponse(ctx context.Context, req *tokenRequest, client *Client, fam RefreshFamily, requested []string, at IssuedToken) (*tokenResponse, error) {
+	// A family bound to a DPoP key is refreshed with a proof of that key
+	// (RFC 9449 §5); a refusal here changes nothing.
+	if err := e.proofBinding(ctx, req, fam.KeyThumbprint, errTokenBadRefresh); err != nil {
+		return nil, err
+	}
 	c, granted, err := e.refreshClaims(ctx, req, client, fam, requested)
 	if err != nil {
 		return nil, err
 	}
 	c.ID, c.ExpiresAt = at.ID, at.ExpiresAt
-	return e.issue(ctx, c, requested, granted)
+	return e.issue(ctx, req, c, requested, granted)
 }
 
 // refreshClaims re-reads the family's user and builds the access token's
@@ -170,7 +179,17 @@ func (e *TokenEndpoint) refreshClaims(ctx context.Context, req *tokenRequest, cl
 	if err != nil {
 		return guard.Claims{}, nil, err
 	}
-	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: fam.ClientID}
+	// A refresh may narrow the grant's resources, never widen them (RFC
+	// 8707 §2.2); a client whose Resources shrank since loses the others.
+	res := fam.Resources
+	if client != nil {
+		res = intersect(res, client.Resources)
+	}
+	resources, err := grantResources(req.resources, res, res)
+	if err != nil {
+		return guard.Claims{}, nil, err
+	}
+	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: fam.ClientID, Audience: resources}
 	if err := e.addExtraClaims(ctx, &c, grantRefreshToken, fam.Username); err != nil {
 		return guard.Claims{}, nil, err
 	}
