@@ -8,6 +8,7 @@
 #   ./loginstorm.sh                         # SERVER_CPU=0 LOAD_CPU=1, idle 10s, storm 20s
 #   ./loginstorm.sh -storm 40s -conns 16    # flags go to ./loginstorm (see its -h)
 #   RUNS=3 ./loginstorm.sh                  # three runs, each on a fresh server
+#   HASH_CPU_BUDGET=0.25 ./loginstorm.sh    # the server's hashing CPU budget (default 0.5)
 #
 # Needs Linux (taskset, loopback source addresses 127.0.0.x) and two cores.
 set -euo pipefail
@@ -32,13 +33,13 @@ trap cleanup EXIT
 (cd "$root" && go build -o "$tmp/server" ./examples/server)
 go build -o "$tmp/loginstorm" ./loginstorm
 
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(go version), nproc $(nproc), commit $(git -C "$root" rev-parse --short HEAD), server on CPU $server_cpu (GOMAXPROCS=1), load on CPU $load_cpu"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(go version), nproc $(nproc), commit $(git -C "$root" describe --always --dirty), server on CPU $server_cpu (GOMAXPROCS=1), load on CPU $load_cpu"
 for run in $(seq "$runs"); do
 	echo "## run $run"
-	ADDR=127.0.0.1:$port JWT_SECRET=$(head -c 32 /dev/urandom | base64) GOMAXPROCS=1 \
+	ADDR=127.0.0.1:$port HASH_CPU_BUDGET=${HASH_CPU_BUDGET:-} JWT_SECRET=$(head -c 32 /dev/urandom | base64) GOMAXPROCS=1 \
 		taskset -c "$server_cpu" "$tmp/server" >"$tmp/server.log" 2>&1 &
 	pid=$!
-	taskset -c "$load_cpu" "$tmp/loginstorm" -url "http://127.0.0.1:$port" -server-procs 1 "$@"
+	taskset -c "$load_cpu" "$tmp/loginstorm" -url "http://127.0.0.1:$port" -server-procs 1 -budget "${HASH_CPU_BUDGET:-0.5}" "$@"
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=
