@@ -356,7 +356,8 @@ func (h *PasswordHasher) hash(ctx context.Context, password string) (string, err
 		a := h.argon2
 		ph := passwordHash{scheme: SchemeArgon2id, version: 0x13, cost: int(a.Time), memory: a.Memory,
 			threads: a.Threads, salt: salt}
-		err := h.compute(ctx, int(a.Threads), func() {
+		kp := kdfParams{scheme: SchemeArgon2id, cost: int(a.Time), memory: a.Memory, threads: a.Threads, keyLen: int(a.KeyLen)}
+		err := h.compute(ctx, kp, func() {
 			h.trace(&ph)
 			ph.sum = argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)
 		})
@@ -367,7 +368,7 @@ func (h *PasswordHasher) hash(ctx context.Context, password string) (string, err
 	}
 	var b []byte
 	var berr error
-	err := h.compute(ctx, 1, func() {
+	err := h.compute(ctx, kdfParams{scheme: SchemeBcrypt, cost: h.bcryptCost}, func() {
 		h.trace(&passwordHash{scheme: SchemeBcrypt, ident: "2b", cost: h.bcryptCost})
 		b, berr = bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
 	})
@@ -502,7 +503,7 @@ func (h *PasswordHasher) checkable(password, encoded string) (passwordHash, erro
 func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwordHash) error {
 	var ok bool
 	var cerr error
-	if err := h.compute(ctx, ph.lanes(), func() { ok, cerr = ph.check(password, h.kdfTrace) }); err != nil {
+	if err := h.compute(ctx, ph.kdfParams(), func() { ok, cerr = ph.check(password, h.kdfTrace) }); err != nil {
 		return err
 	}
 	if cerr != nil {
@@ -526,7 +527,7 @@ func (h *PasswordHasher) dummyWork(ctx context.Context, password string) error {
 	}
 	password = password[:min(len(password), limit)]
 	// A match would need the random dummy checksum to match: ignore it.
-	return h.compute(ctx, h.dummy.lanes(), func() { _, _ = h.dummy.check(password, h.kdfTrace) })
+	return h.compute(ctx, h.dummy.kdfParams(), func() { _, _ = h.dummy.check(password, h.kdfTrace) })
 }
 
 func (h *PasswordHasher) trace(ph *passwordHash) {
