@@ -13,11 +13,6 @@ import (
 	"time"
 )
 
-// kp are the parameters of the runs in the cpuBudget tests.
-var kp = kdfParams{scheme: SchemeBcrypt, cost: 12}
-
-func cpu(d time.Duration, _ bool) time.Duration { return d }
-
 // budgetClock is a settable clock for cpuBudget.
 type budgetClock struct{ t time.Time }
 
@@ -40,7 +35,7 @@ func TestCPUBudgetAdmission(t *testing.T) {
 	}
 	step := func(name string, maxWait, wantWait, wantCharge time.Duration, wantOK bool) {
 		t.Helper()
-		wait, charge, ok := b.reserve(kp, maxWait)
+		wait, charge, ok := b.reserve(maxWait)
 		if ok != wantOK || !within(wait, wantWait) || charge != wantCharge {
 			t.Errorf("%s: reserve(%v) = (%v, %v, %v), want (%v, %v, %v)", name, maxWait, wait, charge, ok, wantWait, wantCharge, wantOK)
 		}
@@ -48,7 +43,7 @@ func TestCPUBudgetAdmission(t *testing.T) {
 
 	// Nothing measured yet: admitted at once and charged nothing up front.
 	step("first", 0, 0, 0, true)
-	b.done(kp, 0, ms(200), false)
+	b.done(0, ms(200))
 	if l, e := budgetLevel(b), budgetEstimate(b); l != ms(300) || e != ms(200) {
 		t.Fatalf("after the first hash: level %v estimate %v, want 300ms and 200ms", l, e)
 	}
@@ -68,9 +63,9 @@ func TestCPUBudgetAdmission(t *testing.T) {
 	step("at zero", 0, 2*time.Nanosecond, 0, false) // 1ns of budget at 0.5 CPU
 	clock.add(2 * time.Nanosecond)
 	step("just positive", 0, 0, ms(200), true)
-	b.done(kp, ms(200), ms(200), false)
-	b.done(kp, ms(200), ms(200), false)
-	b.done(kp, ms(200), ms(200), false) // the second and third settle at their estimate
+	b.done(ms(200), ms(200))
+	b.done(ms(200), ms(200))
+	b.done(ms(200), ms(200)) // the second and third settle at their estimate
 
 	// A long quiet spell fills the bucket to one window, no more.
 	clock.add(time.Hour)
@@ -92,7 +87,7 @@ func TestCPUBudgetNeverStops(t *testing.T) {
 	start := clock.t
 	admitted := 0
 	for clock.t.Sub(start) < 10*time.Second {
-		wait, charge, ok := b.reserve(kp, 0)
+		wait, charge, ok := b.reserve(0)
 		if !ok {
 			if wait > time.Second {
 				t.Fatalf("at %v: refused for %v, want at most a second", clock.t.Sub(start), wait)
@@ -101,7 +96,7 @@ func TestCPUBudgetNeverStops(t *testing.T) {
 			continue
 		}
 		admitted++
-		b.done(kp, charge, time.Minute, false)
+		b.done(charge, time.Minute)
 	}
 	if admitted < 9 || admitted > 11 {
 		t.Errorf("%d one-minute hashes admitted in 10s, want one a second", admitted)
@@ -116,7 +111,7 @@ func TestCPUBudgetScalesWithProcs(t *testing.T) {
 		t.Fatalf("capacity %v rate %v, want 2s and 2", b.capacity, b.rate)
 	}
 	b.level = -time.Second
-	if wait, _, ok := b.reserve(kp, 0); ok || !within(wait, ms(500)) {
+	if wait, _, ok := b.reserve(0); ok || !within(wait, ms(500)) {
 		t.Errorf("1s owed at 2 CPUs: reserve = (%v, %v), want a refusal for 500ms", wait, ok)
 	}
 }
@@ -129,48 +124,10 @@ func TestCPUBudgetEstimate(t *testing.T) {
 		{ms(500), ms(200)}, // then a moving average: 3/4 old, 1/4 new
 		{ms(200), ms(200)},
 	} {
-		b.done(kp, 0, c.used, false)
+		b.done(0, c.used)
 		if got := budgetEstimate(b); got != c.want {
 			t.Errorf("step %d: estimate %v, want %v", i, got, c.want)
 		}
-	}
-}
-
-// TestCPUBudgetMeasuredCosts: a run with known parameters is charged their
-// measured CPU time up front, and measured again every recalibrateEvery runs.
-func TestCPUBudgetMeasuredCosts(t *testing.T) {
-	t.Parallel()
-	b := newCPUBudget(1, 1, newBudgetClock().now)
-	other := kdfParams{scheme: SchemeArgon2id, cost: 2, memory: 19456, threads: 1, keyLen: 32}
-	if _, ok := b.known(kp); ok {
-		t.Fatal("known before any run")
-	}
-	b.done(other, 0, ms(40), false) // an estimate only
-	b.done(kp, 0, ms(200), true)    // measured
-	if _, charge, _ := b.reserve(kp, 0); charge != ms(200) {
-		t.Errorf("charge for measured parameters: %v, want 200ms", charge)
-	}
-	if _, charge, _ := b.reserve(other, 0); charge != budgetEstimate(b) {
-		t.Errorf("charge for unmeasured parameters: %v, want the estimate %v", charge, budgetEstimate(b))
-	}
-	for i := 1; i < recalibrateEvery; i++ {
-		if d, ok := b.known(kp); !ok || d != ms(200) {
-			t.Fatalf("run %d: known = (%v, %v), want (200ms, true)", i, d, ok)
-		}
-	}
-	if _, ok := b.known(kp); ok {
-		t.Errorf("run %d: not measured again", recalibrateEvery)
-	}
-	b.done(kp, ms(200), ms(180), true)
-	if d, ok := b.known(kp); !ok || d != ms(180) {
-		t.Errorf("after the new measurement: known = (%v, %v), want (180ms, true)", d, ok)
-	}
-	// The table is bounded.
-	for i := range 3 * maxKDFCosts {
-		b.done(kdfParams{scheme: SchemePBKDF2SHA256, cost: i + 1}, 0, ms(1), true)
-	}
-	if n := len(b.costs); n > maxKDFCosts {
-		t.Errorf("%d parameter sets remembered, want at most %d", n, maxKDFCosts)
 	}
 }
 
@@ -278,9 +235,11 @@ func TestHashBudgetRefusal(t *testing.T) {
 }
 
 // TestHashBudgetHolds runs hashes from more goroutines than the pool has
-// slots, for a while, under a small budget, and counts how many ran: no
-// more than the budget's CPU time allows (each hash's CPU time is measured
-// here, so a loaded machine only lowers the count), and at least one.
+// slots, for a while, under a small budget, and counts how many ran: at
+// least one, and no more than twice what the budget's time allows at the
+// quickest hash measured here (loose, so that a machine whose load changes
+// during the test cannot fail it; without the budget, ten times as many
+// run).
 func TestHashBudgetHolds(t *testing.T) {
 	t.Parallel()
 	const fraction, run = 0.05, 1500 * time.Millisecond
@@ -292,10 +251,10 @@ func TestHashBudgetHolds(t *testing.T) {
 	if err := h.initDummy(); err != nil {
 		t.Fatal(err)
 	}
-	// The cheapest of a few hashes, measured as the budget measures them.
+	// The quickest of a few hashes, measured as the budget measures them.
 	cost := time.Duration(math.MaxInt64)
-	for range 5 {
-		cost = min(cost, cpu(measureCPU(1, func() { _, _ = h.dummy.check("p", nil) })))
+	for range 10 {
+		cost = min(cost, runTime(1, func() { _, _ = h.dummy.check("p", nil) }))
 	}
 
 	var ran, refused atomic.Int64
@@ -326,8 +285,8 @@ func TestHashBudgetHolds(t *testing.T) {
 	// admitted before the first one measured, and estimates that fell
 	// short).
 	allowed := h.budget.capacity + time.Duration(float64(run)*h.budget.rate) + 8*cost
-	limit := int64(allowed/cost) + 1
-	t.Logf("GOMAXPROCS %d, one hash %v of CPU: %d ran (at most %d allowed), %d refused",
+	limit := 2*int64(allowed/cost) + 1
+	t.Logf("GOMAXPROCS %d, one hash takes %v: %d ran (at most %d allowed), %d refused",
 		runtime.GOMAXPROCS(0), cost, ran.Load(), limit, refused.Load())
 	if ran.Load() < 1 || ran.Load() > limit {
 		t.Errorf("%d hashes ran, want between 1 and %d", ran.Load(), limit)

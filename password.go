@@ -95,8 +95,10 @@ type PasswordHasherConfig struct {
 	// CPUBudget is the share of the CPU that hash computations may use, as a
 	// fraction of runtime.GOMAXPROCS(0) at construction, in (0, 1]. Default
 	// 0.5: half of the cores, or half of the only one. Each computation is
-	// charged the CPU time it used (its thread's CPU time on Linux, its wall
-	// time elsewhere); after a quiet spell up to one second's worth
+	// charged the time it ran, wall time (times its lanes for Argon2id with
+	// Threads > 1): while a hash runs, other requests on its core wait, and
+	// a process that gets less than its cores runs a hash for longer than
+	// its CPU time. After a quiet spell up to one second's worth
 	// (CPUBudget × GOMAXPROCS seconds) runs at once, then computations start
 	// no faster than the budget earns time back, within QueueTimeout, and the
 	// rest fail at once with an [ErrBusy] error whose [*Error] (see
@@ -356,8 +358,7 @@ func (h *PasswordHasher) hash(ctx context.Context, password string) (string, err
 		a := h.argon2
 		ph := passwordHash{scheme: SchemeArgon2id, version: 0x13, cost: int(a.Time), memory: a.Memory,
 			threads: a.Threads, salt: salt}
-		kp := kdfParams{scheme: SchemeArgon2id, cost: int(a.Time), memory: a.Memory, threads: a.Threads, keyLen: int(a.KeyLen)}
-		err := h.compute(ctx, kp, func() {
+		err := h.compute(ctx, int(a.Threads), func() {
 			h.trace(&ph)
 			ph.sum = argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)
 		})
@@ -368,7 +369,7 @@ func (h *PasswordHasher) hash(ctx context.Context, password string) (string, err
 	}
 	var b []byte
 	var berr error
-	err := h.compute(ctx, kdfParams{scheme: SchemeBcrypt, cost: h.bcryptCost}, func() {
+	err := h.compute(ctx, 1, func() {
 		h.trace(&passwordHash{scheme: SchemeBcrypt, ident: "2b", cost: h.bcryptCost})
 		b, berr = bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
 	})
@@ -503,7 +504,7 @@ func (h *PasswordHasher) checkable(password, encoded string) (passwordHash, erro
 func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwordHash) error {
 	var ok bool
 	var cerr error
-	if err := h.compute(ctx, ph.kdfParams(), func() { ok, cerr = ph.check(password, h.kdfTrace) }); err != nil {
+	if err := h.compute(ctx, ph.lanes(), func() { ok, cerr = ph.check(password, h.kdfTrace) }); err != nil {
 		return err
 	}
 	if cerr != nil {
@@ -527,7 +528,7 @@ func (h *PasswordHasher) dummyWork(ctx context.Context, password string) error {
 	}
 	password = password[:min(len(password), limit)]
 	// A match would need the random dummy checksum to match: ignore it.
-	return h.compute(ctx, h.dummy.kdfParams(), func() { _, _ = h.dummy.check(password, h.kdfTrace) })
+	return h.compute(ctx, h.dummy.lanes(), func() { _, _ = h.dummy.check(password, h.kdfTrace) })
 }
 
 func (h *PasswordHasher) trace(ph *passwordHash) {

@@ -311,9 +311,13 @@ func parseBcryptSHA256(s string) (passwordHash, error) {
 // check computes the hash of password under p's parameters and compares it
 // in constant time. trace, if not nil, is called just before the
 // key-derivation run.
-// kdfParams are the parameters of checking a password against p.
-func (p *passwordHash) kdfParams() kdfParams {
-	return kdfParams{scheme: p.scheme, cost: p.cost, memory: p.memory, threads: p.threads, keyLen: len(p.sum)}
+// lanes is how many threads checking a password against p runs at once:
+// Argon2id's Threads, 1 for the other schemes.
+func (p *passwordHash) lanes() int {
+	if p.scheme == SchemeArgon2id {
+		return int(p.threads)
+	}
+	return 1
 }
 
 func (p *passwordHash) check(password string, trace func(*passwordHash)) (bool, error) {
