@@ -12,8 +12,9 @@
 //     Addrs addresses), post wrong passwords for names that do not exist
 //     (a fresh name for every attempt, so no account or account+IP counter
 //     ever throttles them): every attempt the server admits costs one
-//     password hash. A client that gets 503 waits for its Retry-After, as a
-//     well-behaved client does (-ignore-retry-after: it retries at once).
+//     password hash. A client that gets 503 waits for its Retry-After plus
+//     up to a second of jitter, as a well-behaved client does
+//     (-ignore-retry-after: it retries at once).
 //
 // It prints the bearer route's p50, p99 and requests per second in each
 // phase, how many login attempts were evaluated (400 invalid_grant, a hash
@@ -28,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -264,6 +266,7 @@ func loginStorm(o options, stop <-chan struct{}, st *stormStats) func() {
 		client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 		wg.Go(func() {
 			defer tr.CloseIdleConnections()
+			sleep(stop, rand.N(time.Second)) // the clients arrive over a second
 			for n := 0; ; n++ {
 				select {
 				case <-stop:
@@ -300,7 +303,10 @@ func loginStorm(o options, stop <-chan struct{}, st *stormStats) func() {
 						st.mu.Unlock()
 					}
 					if !o.ignoreRetryAfter {
-						sleep(stop, time.Duration(max(secs, 1))*time.Second)
+						// Jittered, as clients that back off do: 64 clients
+						// that all waited exactly Retry-After would come back
+						// in waves, with the budget idle in between.
+						sleep(stop, time.Duration(max(secs, 1))*time.Second+rand.N(time.Second))
 					}
 				default:
 					st.other.Add(1)
