@@ -580,7 +580,7 @@ func (h *PasswordHasher) needsRehash(ph *passwordHash, password string) bool {
 
 var errBusyFull = fmt.Errorf("%w: all %s", ErrBusy, "hashing slots in use")
 
-// acquire takes a pool slot, waiting at most wait (negative: not at all) or
+// acquire takes a pool slot, waiting at most wait (zero or negative: not at all) or
 // until ctx ends.
 func (h *PasswordHasher) acquire(ctx context.Context, wait time.Duration) error {
 	if err := ctx.Err(); err != nil {
