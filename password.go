@@ -89,13 +89,36 @@ type PasswordHasherConfig struct {
 	// running at once. Default half of runtime.GOMAXPROCS(0) at construction,
 	// at least 1: a login storm then leaves the other cores to the rest of the
 	// service (with every core hashing, a bearer route's p99 rose to ~120 ms
-	// in the login load test).
+	// in the login load test). On one core that one slot is the whole CPU,
+	// which is what CPUBudget is for.
 	MaxConcurrent int
-	// QueueTimeout is the longest a call waits for a free slot, whatever the
-	// context's deadline (an earlier deadline or cancellation still wins);
-	// then it fails with [ErrBusy], so a login flood sheds load instead of
-	// queueing without bound. Default 1s. Negative means never wait: fail at
-	// once unless a slot is free.
+	// CPUBudget is the share of the CPU that hash computations may use, as a
+	// fraction of runtime.GOMAXPROCS(0) at construction, in (0, 1]. Default
+	// 0.5: half of the cores, or half of the only one. Each computation is
+	// charged the time it ran, wall time (times its lanes for Argon2id with
+	// Threads > 1): while a hash runs, other requests on its core wait, and
+	// a process that gets less than its cores runs a hash for longer than
+	// its CPU time. After a quiet spell up to one second's worth
+	// (CPUBudget × GOMAXPROCS seconds) runs at once, then computations start
+	// no faster than the budget earns time back, within QueueTimeout, and the
+	// rest fail at once with an [ErrBusy] error whose [*Error] (see
+	// [ErrorOf]) has Status 503, Code temporarily_unavailable and a
+	// RetryAfter of when the budget would admit one at once. A slot only
+	// bounds how many hashes run, and Go preempts a hash only every 10 ms or
+	// so: on one core, a storm of failing logins took the CPU from every
+	// other request (a bearer route fell from 55k to 392 req/s) until this
+	// budget. A computation counts for at most a second's worth of the
+	// budget, so at least one runs per second whatever it costs: logins slow
+	// down but never stop (a hash that costs more than that exceeds the
+	// budget; lower its cost instead). 1 lets hashing use every core, as
+	// MaxConcurrent allows.
+	CPUBudget float64
+	// QueueTimeout is the longest a call waits for the CPU budget and a free
+	// slot, whatever the context's deadline (an earlier deadline or
+	// cancellation still wins); then it fails with [ErrBusy], so a login
+	// flood sheds load instead of queueing without bound. A call the budget
+	// cannot admit within it fails at once. Default 1s. Negative means never
+	// wait: fail at once unless the budget has time left and a slot is free.
 	QueueTimeout time.Duration
 
 	// MaxBcryptCost is the highest bcrypt (and bcrypt_sha256) cost Verify will
@@ -133,8 +156,9 @@ const (
 
 // PasswordHasher hashes and verifies passwords under one policy. Create it
 // with [NewPasswordHasher]; it is safe for concurrent use by multiple
-// goroutines. At most MaxConcurrent hash computations run at once; callers
-// that cannot get a slot in time get [ErrBusy].
+// goroutines. At most MaxConcurrent hash computations run at once, within
+// the CPUBudget share of the CPU; callers that cannot get a slot and the
+// budget in time get [ErrBusy].
 type PasswordHasher struct {
 	def     Scheme
 	enabled map[Scheme]bool
@@ -149,6 +173,7 @@ type PasswordHasher struct {
 
 	sem          chan struct{}
 	queueTimeout time.Duration
+	budget       *cpuBudget
 
 	// dummy is a hash in the default scheme at the current policy whose
 	// password nobody knows; VerifyDummy runs against it.
@@ -245,10 +270,15 @@ func NewPasswordHasher(cfg PasswordHasherConfig) (*PasswordHasher, error) {
 	if n < 0 {
 		bad("MaxConcurrent %d is negative", n)
 	}
+	budget := cmp.Or(cfg.CPUBudget, defaultCPUBudget)
+	if !(budget > 0 && budget <= 1) { // NaN too
+		bad("CPUBudget %v outside (0, 1]", budget)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	h.sem = make(chan struct{}, n)
+	h.budget = newCPUBudget(budget, runtime.GOMAXPROCS(0), time.Now)
 	if err := h.initDummy(); err != nil {
 		return nil, err
 	}
@@ -296,16 +326,18 @@ func randomBytes(n int) ([]byte, error) {
 
 // Hash hashes password with the default scheme and returns the encoded
 // hash: $2b$ modular crypt for bcrypt (the zero config's scheme, at cost 12,
-// in the form passlib writes), a PHC string for argon2id. It waits for a
-// free slot as described on [PasswordHasherConfig.QueueTimeout]; once
-// started, the computation is not interrupted by ctx.
+// in the form passlib writes), a PHC string for argon2id. It waits for the
+// CPU budget and a free slot as described on
+// [PasswordHasherConfig.QueueTimeout]; once started, the computation is not
+// interrupted by ctx.
 //
 // Hash enforces no password policy (empty passwords are hashed like any
 // other). It fails with [ErrPasswordTooLong] above [MaxPasswordLen] bytes,
 // or above 72 bytes when the default is bcrypt, as in the zero config
 // (bcrypt would silently ignore the rest); with [ErrPasswordContainsNUL] for
-// a NUL byte under bcrypt; and with an error matching [ErrBusy] when no slot
-// is free in time.
+// a NUL byte under bcrypt; and with an error matching [ErrBusy] when the
+// CPU budget or a slot is not free in time (see
+// [PasswordHasherConfig.CPUBudget] for its RetryAfter).
 func (h *PasswordHasher) Hash(ctx context.Context, password string) (Secret, error) {
 	enc, err := h.hash(ctx, password)
 	return Secret(enc), err
@@ -322,30 +354,36 @@ func (h *PasswordHasher) hash(ctx context.Context, password string) (string, err
 			return "", err
 		}
 	}
-	if err := h.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer h.release()
-	switch h.def {
-	case SchemeArgon2id:
+	if h.def == SchemeArgon2id {
 		a := h.argon2
 		ph := passwordHash{scheme: SchemeArgon2id, version: 0x13, cost: int(a.Time), memory: a.Memory,
 			threads: a.Threads, salt: salt}
-		h.trace(&ph)
-		ph.sum = argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)
-		return ph.String(), nil
-	default:
-		h.trace(&passwordHash{scheme: SchemeBcrypt, ident: "2b", cost: h.bcryptCost})
-		b, err := bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
+		err := h.compute(ctx, int(a.Threads), func() {
+			h.trace(&ph)
+			ph.sum = argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, a.KeyLen)
+		})
 		if err != nil {
-			return "", fmt.Errorf("guard: bcrypt: %w", err)
+			return "", err
 		}
-		// x/crypto writes $2a$; its algorithm is the fixed one that OpenBSD
-		// renamed $2b$ (the 2a/2b difference is only for passwords of 255+
-		// bytes, which bcrypt here refuses), so write the current name.
-		b[2] = 'b'
-		return string(b), nil
+		return ph.String(), nil
 	}
+	var b []byte
+	var berr error
+	err := h.compute(ctx, 1, func() {
+		h.trace(&passwordHash{scheme: SchemeBcrypt, ident: "2b", cost: h.bcryptCost})
+		b, berr = bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
+	})
+	if err != nil {
+		return "", err
+	}
+	if berr != nil {
+		return "", fmt.Errorf("guard: bcrypt: %w", berr)
+	}
+	// x/crypto writes $2a$; its algorithm is the fixed one that OpenBSD
+	// renamed $2b$ (the 2a/2b difference is only for passwords of 255+
+	// bytes, which bcrypt here refuses), so write the current name.
+	b[2] = 'b'
+	return string(b), nil
 }
 
 // checkPasswordLen applies the length and NUL rules for hashing with scheme.
@@ -393,7 +431,7 @@ func checkPasswordLen(scheme Scheme, password string) error {
 // hash that cannot be checked, a server-side problem worth logging apart
 // from wrong passwords (the error names what is wrong, never the hash
 // itself); an error matching [ErrBusy] (and the context's error, if it ended)
-// when no slot is free in time, whatever else is wrong.
+// when the CPU budget or a slot is not free in time, whatever else is wrong.
 //
 // bcrypt rule: bcrypt reads only 72 bytes, and this package never truncates.
 // A password over 72 bytes (or containing NUL) checked against a bcrypt hash
@@ -464,13 +502,13 @@ func (h *PasswordHasher) checkable(password, encoded string) (passwordHash, erro
 // verify checks password against a checkable hash: one computation, under
 // the pool.
 func (h *PasswordHasher) verify(ctx context.Context, password string, ph *passwordHash) error {
-	if err := h.acquire(ctx); err != nil {
+	var ok bool
+	var cerr error
+	if err := h.compute(ctx, ph.lanes(), func() { ok, cerr = ph.check(password, h.kdfTrace) }); err != nil {
 		return err
 	}
-	defer h.release()
-	ok, err := ph.check(password, h.kdfTrace)
-	if err != nil {
-		return err
+	if cerr != nil {
+		return cerr
 	}
 	if !ok {
 		return ErrPasswordMismatch
@@ -489,13 +527,8 @@ func (h *PasswordHasher) dummyWork(ctx context.Context, password string) error {
 		limit = bcryptMaxPasswordLen
 	}
 	password = password[:min(len(password), limit)]
-	if err := h.acquire(ctx); err != nil {
-		return err
-	}
-	defer h.release()
 	// A match would need the random dummy checksum to match: ignore it.
-	_, _ = h.dummy.check(password, h.kdfTrace)
-	return nil
+	return h.compute(ctx, h.dummy.lanes(), func() { _, _ = h.dummy.check(password, h.kdfTrace) })
 }
 
 func (h *PasswordHasher) trace(ph *passwordHash) {
@@ -547,9 +580,9 @@ func (h *PasswordHasher) needsRehash(ph *passwordHash, password string) bool {
 
 var errBusyFull = fmt.Errorf("%w: all %s", ErrBusy, "hashing slots in use")
 
-// acquire takes a pool slot, waiting at most the queue timeout or until ctx
-// ends.
-func (h *PasswordHasher) acquire(ctx context.Context) error {
+// acquire takes a pool slot, waiting at most wait (zero or negative: not at all) or
+// until ctx ends.
+func (h *PasswordHasher) acquire(ctx context.Context, wait time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
@@ -558,10 +591,10 @@ func (h *PasswordHasher) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
-	if h.queueTimeout < 0 {
+	if wait <= 0 {
 		return errBusyFull
 	}
-	t := time.NewTimer(h.queueTimeout)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case h.sem <- struct{}{}:

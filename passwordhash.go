@@ -311,6 +311,15 @@ func parseBcryptSHA256(s string) (passwordHash, error) {
 // check computes the hash of password under p's parameters and compares it
 // in constant time. trace, if not nil, is called just before the
 // key-derivation run.
+// lanes is how many threads checking a password against p runs at once:
+// Argon2id's Threads, 1 for the other schemes.
+func (p *passwordHash) lanes() int {
+	if p.scheme == SchemeArgon2id {
+		return int(p.threads)
+	}
+	return 1
+}
+
 func (p *passwordHash) check(password string, trace func(*passwordHash)) (bool, error) {
 	if trace != nil {
 		trace(p)

@@ -59,7 +59,7 @@ func (e *TokenEndpoint) check(ctx context.Context, req *tokenRequest, c credenti
 		return needsRehash, nil
 	case errors.Is(verr, guard.ErrBusy):
 		l.cancel(ctx) // never evaluated: not a failure
-		return false, errTokenBusy
+		return false, busyFor(verr)
 	case errors.Is(verr, guard.ErrMalformedHash), errors.Is(verr, guard.ErrUnsupportedHash):
 		// A stored hash that cannot be read is a server-side problem
 		// (corrupted or tampered record): the client hears a wrong
@@ -73,6 +73,19 @@ func (e *TokenEndpoint) check(ctx context.Context, req *tokenRequest, c credenti
 }
 
 var errDisabled = errors.New("guard: account disabled")
+
+// busyFor is the answer to a check the hasher refused (503
+// temporarily_unavailable): with the hasher's RetryAfter when it says when
+// its CPU budget frees, else a second.
+func busyFor(err error) error {
+	var ge *guard.Error
+	if !errors.As(err, &ge) || ge.RetryAfter <= 0 {
+		return errTokenBusy
+	}
+	e := *errTokenBusy
+	e.RetryAfter = ge.RetryAfter
+	return &e
+}
 
 // credentialKind names an account kind in limiter keys, log lines and audit events.
 type credentialKind struct {

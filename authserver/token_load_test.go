@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 )
 
 func TestTokenLoad(t *testing.T) {
@@ -36,11 +38,11 @@ func runTokenLoad(t *testing.T, queueTimeout time.Duration) {
 	const duration = 4 * time.Second
 	ctx := context.Background()
 	// The default pool size (half of GOMAXPROCS), with ten times as many workers.
-	h, err := NewPasswordHasher(PasswordHasherConfig{QueueTimeout: queueTimeout})
+	h, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{QueueTimeout: queueTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slots := cap(h.sem)
+	slots := max(1, runtime.GOMAXPROCS(0)/2) // the default MaxConcurrent
 	workers := 10 * slots
 	hash, err := h.Hash(ctx, tokAlicePW)
 	if err != nil {
@@ -48,14 +50,14 @@ func runTokenLoad(t *testing.T, queueTimeout time.Duration) {
 	}
 	us := &tokUsers{users: map[string]User{}}
 	for i := range workers {
-		us.users["user"+strconv.Itoa(i)] = User{PasswordHash: Secret(hash), Roles: []string{"user"}}
+		us.users["user"+strconv.Itoa(i)] = User{PasswordHash: guard.Secret(hash), Roles: []string{"user"}}
 	}
-	key, err := NewHMACKey(HS256, []byte(tokHMACKey), "")
+	key, err := guard.NewHMACKey(guard.HS256, []byte(tokHMACKey), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, _ := NewTokenIssuer(TokenIssuerConfig{Key: key})
-	ver, _ := NewVerifier(VerifierConfig{Keys: []*Key{key}})
+	iss, _ := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key})
+	ver, _ := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{key}})
 	te, err := NewTokenEndpoint(TokenEndpointConfig{
 		Issuer: iss, Hasher: h, Users: us, EnablePasswordGrant: true,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
@@ -66,13 +68,13 @@ func runTokenLoad(t *testing.T, queueTimeout time.Duration) {
 	mux := http.NewServeMux()
 	mux.Handle("/token", te)
 	mux.Handle("/protected", ver.RequireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := PrincipalFrom(r.Context())
+		p, _ := guard.PrincipalFrom(r.Context())
 		_, _ = io.WriteString(w, p.Subject)
 	})))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4 * workers}}
-	bearer, err := iss.Issue(ctx, Claims{Subject: "probe"})
+	bearer, err := iss.Issue(ctx, guard.Claims{Subject: "probe"})
 	if err != nil {
 		t.Fatal(err)
 	}

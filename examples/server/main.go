@@ -13,7 +13,8 @@
 // public client demo-spa; default http://localhost:3000/callback),
 // DOCS_ASSETS_URL (the base URL /docs loads swagger-ui.css and
 // swagger-ui-bundle.js from, such as a served copy of npm swagger-ui-dist;
-// default a CDN). GET /openapi.json is the OpenAPI 3.1 document, GET /docs
+// default a CDN), HASH_CPU_BUDGET (the share of the CPU password hashing may
+// use, a fraction of GOMAXPROCS in (0, 1]; default 0.5). GET /openapi.json is the OpenAPI 3.1 document, GET /docs
 // Swagger UI. REDIS_URL is served by the Redis-backed build in the
 // redisstore module (cd redisstore && go run ./examples/server); this one
 // refuses to start with it rather than silently keep state in memory.
@@ -28,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -73,6 +75,13 @@ func run(log *slog.Logger) error {
 
 	cfg := app.Config{Secret: secret, APIKey: apiKey, Origins: origins, Log: log,
 		Issuer: envOr("ISSUER", baseURL(addr)), DocsAssetsURL: os.Getenv("DOCS_ASSETS_URL")}
+	if v := os.Getenv("HASH_CPU_BUDGET"); v != "" {
+		b, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("HASH_CPU_BUDGET: %w", err)
+		}
+		cfg.HashCPUBudget = b
+	}
 	if v := os.Getenv("SPA_REDIRECT_URIS"); v != "" {
 		cfg.SPARedirectURIs = strings.Split(v, ",")
 	}

@@ -46,6 +46,10 @@ type Config struct {
 	// SPARedirectURIs are the registered redirect URIs of the public client
 	// demo-spa. Default http://localhost:3000/callback.
 	SPARedirectURIs []string
+	// HashCPUBudget is the share of the CPU password hashing may use, a
+	// fraction of GOMAXPROCS (guard.PasswordHasherConfig.CPUBudget). Default
+	// 0: guard's default, 0.5.
+	HashCPUBudget float64
 	// DocsAssetsURL is the base URL /docs loads swagger-ui.css and
 	// swagger-ui-bundle.js from (npm swagger-ui-dist 5). Default
 	// [DefaultDocsAssetsURL], a CDN.
@@ -116,9 +120,9 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{})
+	hasher, err := guard.NewPasswordHasher(guard.PasswordHasherConfig{CPUBudget: cfg.HashCPUBudget})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("HASH_CPU_BUDGET: %w", err)
 	}
 	store := users{}
 	for name, u := range demoUsers {
