@@ -57,6 +57,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err := st.configure(ctx, &tcfg); err != nil {
 		return nil, err
 	}
+	tcfg.AuthCodes = st.codes
 	// The verifier of this service's own access tokens, for revocation and
 	// introspection.
 	verifier, err := guard.NewVerifier(guard.VerifierConfig{
@@ -109,7 +110,17 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta := authserver.Discovery(cfg.issuer, token, nil, keys) // the endpoints at their usual paths
+	page, err := authserver.NewLoginPage(authserver.LoginPageConfig{Tokens: token, Template: loginForm, Logger: cfg.log})
+	if err != nil {
+		return nil, err
+	}
+	authorize, err := authserver.NewAuthorizeEndpoint(authserver.AuthorizeEndpointConfig{
+		Clients: tcfg.Clients, Codes: st.codes, Login: page, Issuer: cfg.issuer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	meta := authserver.Discovery(cfg.issuer, token, authorize, keys) // the endpoints at their usual paths
 	meta.ScopesSupported = []string{"read"}
 	discovery, err := authserver.DiscoveryHandler(meta)
 	if err != nil {
@@ -127,6 +138,9 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	mux.Handle("POST "+authserver.PathIntrospect, token.IntrospectionEndpoint())
 	mux.Handle("GET "+authserver.PathJWKS, jwks)
 	mux.Handle("GET "+authserver.PathOpenIDConfig, discovery)
+	mux.Handle("GET "+authserver.PathOAuthMetadata, discovery) // RFC 8414's name for the same document
+	mux.Handle("GET "+authserver.PathAuthorize, authorize)      // the login page
+	mux.Handle("POST "+authserver.PathAuthorize, authorize)
 	mux.Handle("POST /logout-everywhere", verifier.RequireBearer(logout))
 	return &app{handler: mux, keys: keys}, nil
 }

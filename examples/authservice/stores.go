@@ -20,6 +20,9 @@ type stores struct {
 	// configure fills the token endpoint's stores (refresh families,
 	// revocations, the three login limiters).
 	configure func(ctx context.Context, cfg *authserver.TokenEndpointConfig) error
+	// codes keeps the authorization codes, shared by the authorization and
+	// token endpoints.
+	codes authserver.AuthCodeStore
 	close     func()
 }
 
@@ -57,11 +60,12 @@ func openStores(ctx context.Context, cfg config) (*stores, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	return &stores{kind: "redis", ring: st.KeyRing(""), configure: st.ConfigureTokenEndpoint, close: func() { _ = rdb.Close() }}, nil
+	return &stores{kind: "redis", ring: st.KeyRing(""), configure: st.ConfigureTokenEndpoint, codes: st.AuthCodes(),
+		close: func() { _ = rdb.Close() }}, nil
 }
 
 func memoryStores() *stores {
-	return &stores{kind: "memory", close: func() {}, configure: func(_ context.Context, cfg *authserver.TokenEndpointConfig) error {
+	return &stores{kind: "memory", close: func() {}, codes: new(authserver.MemoryAuthCodes), configure: func(_ context.Context, cfg *authserver.TokenEndpointConfig) error {
 		var err error
 		if cfg.Refresh != nil && cfg.Refresh.Store == nil {
 			if cfg.Refresh.Store, err = authserver.NewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{}); err != nil {
