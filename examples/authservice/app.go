@@ -139,7 +139,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	mux.Handle("GET "+authserver.PathJWKS, jwks)
 	mux.Handle("GET "+authserver.PathOpenIDConfig, discovery)
 	mux.Handle("GET "+authserver.PathOAuthMetadata, discovery) // RFC 8414's name for the same document
-	mux.Handle("GET "+authserver.PathAuthorize, authorize)      // the login page
+	mux.Handle("GET "+authserver.PathAuthorize, authorize)     // the login page
 	mux.Handle("POST "+authserver.PathAuthorize, authorize)
 	mux.Handle("POST /logout-everywhere", verifier.RequireBearer(logout))
 	return &app{handler: mux, keys: keys}, nil

@@ -23,7 +23,7 @@ type stores struct {
 	// codes keeps the authorization codes, shared by the authorization and
 	// token endpoints.
 	codes authserver.AuthCodeStore
-	close     func()
+	close func()
 }
 
 // refreshLifetime is how long a login's refresh family lives; revocations
