@@ -51,6 +51,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -76,7 +77,8 @@ type config struct {
 	bcryptCost       int // 0: guard's default
 	redisURL         string
 	redisPrefix      string
-	kek              []byte // KEY_ENCRYPTION_KEY, decoded; required with redisURL
+	kek              []byte   // KEY_ENCRYPTION_KEY, decoded; required with redisURL
+	resources        []string // RESOURCES: the resource indicators clients may ask tokens for
 	log              *slog.Logger
 }
 
@@ -110,6 +112,12 @@ func configFromEnv(log *slog.Logger) (config, error) {
 			errs = append(errs, fmt.Errorf("BCRYPT_COST: want a number, got %q", v))
 		}
 		cfg.bcryptCost = n
+	}
+	cfg.resources = splitList(envOr("RESOURCES", defaultResources))
+	for _, r := range cfg.resources {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || strings.Contains(r, "#") {
+			errs = append(errs, fmt.Errorf("RESOURCES: want absolute http(s) URLs without a fragment, separated by commas; got %q", r))
+		}
 	}
 	cfg.redisURL = os.Getenv("REDIS_URL")
 	cfg.redisPrefix = envOr("REDIS_PREFIX", "guard:")
@@ -172,6 +180,21 @@ func decodeKEK(s string) ([]byte, error) {
 		}
 	}
 	return nil, err
+}
+
+// defaultResources are examples/resourceservice and examples/mcpserver at
+// their default addresses.
+const defaultResources = "http://localhost:9001,http://localhost:9002/mcp"
+
+// splitList splits a comma-separated list, dropping spaces and empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func envOr(name, def string) string {
