@@ -31,6 +31,14 @@ type Claims struct {
 	// array of strings). A claim of another type grants nothing.
 	Scopes []string
 
+	// Confirmation is "cnf" (RFC 7800), nil when the token has none. A
+	// token with a cnf is sender-constrained: a [Verifier] refuses it as a
+	// plain bearer token (401 invalid_token) and, with DPoP configured,
+	// accepts it only with "Authorization: DPoP" and a proof by the key
+	// whose thumbprint is Confirmation.JKT (RFC 9449 §7). When issuing, a
+	// non-nil Confirmation is written as {"jkt":…}; its JKT must be set.
+	Confirmation *Confirmation
+
 	// Extra holds every other member of the claims set as one JSON object, or
 	// nil when there are none. Read it with [Claims.DecodeExtra]. When issuing,
 	// set it to a JSON object of additional claims; a name that collides with
@@ -39,6 +47,16 @@ type Claims struct {
 
 	// oneRole backs Roles for the common single "role" claim, saving an allocation.
 	oneRole [1]string
+}
+
+// Confirmation is the "cnf" claim of a sender-constrained token (RFC 7800
+// §3.1).
+type Confirmation struct {
+	// JKT is "jkt": the RFC 7638 SHA-256 thumbprint (base64url) of the DPoP
+	// key the token is bound to (RFC 9449 §6.1). It is "" when the cnf
+	// names only confirmation methods guard does not check (such as mTLS's
+	// "x5t#S256"); such a token is refused both as bearer and as DPoP.
+	JKT string
 }
 
 // DecodeExtra unmarshals the token's extra claims into v (usually a pointer to
@@ -77,6 +95,9 @@ func (c *Claims) fill(w *claimsjson.Wire) {
 	}
 	if len(w.Extra) > 0 {
 		c.Extra = w.Extra
+	}
+	if w.Cnf.Present() {
+		c.Confirmation = &Confirmation{JKT: w.Cnf.JKT}
 	}
 }
 
@@ -119,6 +140,9 @@ func (c *Claims) wire() claimsjson.Wire {
 	}
 	if len(c.Scopes) > 0 {
 		w.Scope = claimsjson.LenientString(strings.Join(c.Scopes, " "))
+	}
+	if c.Confirmation != nil {
+		w.Cnf = claimsjson.ConfirmationJKT(c.Confirmation.JKT)
 	}
 	return w
 }

@@ -88,6 +88,15 @@ var (
 	ErrUnsupportedTokenType = errors.New("guard: unsupported token type")
 	// ErrThrottled: too many failed attempts; retry later (429).
 	ErrThrottled = errors.New("guard: too many attempts")
+
+	// ErrInvalidDPoPProof: the request's DPoP proof is missing, malformed,
+	// signed wrongly, not for this request (htm, htu, ath), too old or from
+	// the future, or replayed (RFC 9449 invalid_dpop_proof).
+	ErrInvalidDPoPProof = errors.New("guard: invalid DPoP proof")
+	// ErrUseDPoPNonce: the server requires a DPoP nonce and the proof has
+	// none or a stale one (RFC 9449 §8, use_dpop_nonce); [DPoPNonce] gives
+	// the fresh nonce to send in the DPoP-Nonce header.
+	ErrUseDPoPNonce = errors.New("guard: use DPoP nonce")
 )
 
 // Error is an authentication or authorization failure with the fields that
@@ -115,6 +124,12 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the underlying cause. It never reaches the response body.
 	Err error
+
+	// paramScheme is the auth scheme whose challenges get the error
+	// parameters: "" for Bearer (every error but the DPoP ones), "DPoP"
+	// when the failure is about a DPoP-presented token or its proof, so a
+	// Bearer challenge beside it stays bare (RFC 9449 §7.1).
+	paramScheme string
 
 	// rendered is the wire form, computed once for the errors components
 	// build at construction (see prerender); it is used only while the
@@ -218,6 +233,10 @@ func codeSentinel(code string) error {
 		return ErrUnsupportedGrantType
 	case "unsupported_token_type":
 		return ErrUnsupportedTokenType
+	case "invalid_dpop_proof":
+		return ErrInvalidDPoPProof
+	case "use_dpop_nonce":
+		return ErrUseDPoPNonce
 	}
 	return nil
 }
@@ -263,6 +282,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		set("Retry-After", strconv.FormatInt(secs, 10))
 	}
+	if e.Code == "use_dpop_nonce" {
+		if n, ok := DPoPNonce(e); ok {
+			set("Dpop-Nonce", n)
+		}
+	}
 	set("Content-Type", "application/json")
 	set("Cache-Control", "no-store")
 	set("X-Content-Type-Options", "nosniff")
@@ -306,6 +330,10 @@ func mapSentinel(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: "unauthorized_client", Description: "unauthorized client"}
 	case errors.Is(err, ErrUnsupportedGrantType):
 		return &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "unsupported grant type"}
+	case errors.Is(err, ErrInvalidDPoPProof):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: "invalid DPoP proof"}
+	case errors.Is(err, ErrUseDPoPNonce):
+		return &Error{Status: http.StatusBadRequest, Code: "use_dpop_nonce", Description: "DPoP nonce required", Err: err}
 	case errors.Is(err, ErrBusy):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "server busy", RetryAfter: time.Second}
 	case errors.Is(err, ErrThrottled):
@@ -316,17 +344,18 @@ func mapSentinel(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: "server_error"}
 }
 
-// challengeWithParams appends RFC 6750 §3 parameters to a Bearer challenge.
-// Other schemes (Basic, ApiKey) are written as configured.
+// challengeWithParams appends RFC 6750 §3 parameters to a Bearer challenge
+// (to a DPoP one instead for the errors of DPoP, RFC 9449 §7.1). Other
+// schemes (Basic, ApiKey) are written as configured.
 func challengeWithParams(c string, e *Error) string {
-	if e.Code == "" || !syntax.IsBearer(c) {
+	if e.Code == "" || !hasScheme(c, e.paramScheme) {
 		return c
 	}
 	var b strings.Builder
 	b.Grow(len(c) + len(e.Code) + len(e.Description) + len(e.Scope) + 48)
 	b.WriteString(c)
 	sep := ", "
-	if len(c) == len("Bearer") {
+	if strings.IndexByte(c, ' ') < 0 { // a bare scheme name
 		sep = " "
 	}
 	b.WriteString(sep)
@@ -344,6 +373,15 @@ func challengeWithParams(c string, e *Error) string {
 		b.WriteByte('"')
 	}
 	return b.String()
+}
+
+// hasScheme reports whether challenge c is of scheme ("" meaning Bearer).
+func hasScheme(c, scheme string) bool {
+	if scheme == "" {
+		return syntax.IsBearer(c)
+	}
+	n := len(scheme)
+	return len(c) >= n && strings.EqualFold(c[:n], scheme) && (len(c) == n || c[n] == ' ')
 }
 
 // errorBody renders {"error":…,"error_description":…} with the same character

@@ -120,6 +120,9 @@ func (i *TokenIssuer) TTL() time.Duration { return i.ttl }
 // to the issuer's; IssuedAt to now; ExpiresAt to now plus the TTL (a later
 // ExpiresAt is cut to that); ID to 128 random bits. Extra, when set, must be a
 // JSON object whose names do not collide with the claims Issue writes.
+// Confirmation, when set, binds the token to a DPoP key (RFC 9449 §6.1): it
+// is written as "cnf":{"jkt":…}, and its JKT must be a SHA-256 thumbprint
+// (43 base64url characters), such as [DPoPProof].Thumbprint.
 func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 	if i == nil || i.key == nil && i.keys == nil {
 		return "", errors.New("guard: TokenIssuer used without NewTokenIssuer; it has no key")
@@ -160,6 +163,9 @@ func (i *TokenIssuer) Issue(ctx context.Context, c Claims) (string, error) {
 	}
 	if err := checkExtra(c.Extra); err != nil {
 		return "", err
+	}
+	if c.Confirmation != nil && !isThumbprint(c.Confirmation.JKT) {
+		return "", errors.New("guard: Claims.Confirmation.JKT is not a SHA-256 JWK thumbprint")
 	}
 	payload, err := json.Marshal(c.wire())
 	if err != nil {

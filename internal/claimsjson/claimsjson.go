@@ -22,7 +22,7 @@ import (
 // order of Wire's fields and of the decoder's seen bits. The issuer writes
 // them from those fields, so Claims.Extra and ExtraClaims may not use them,
 // even when the field is empty.
-var Registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "role", "roles", "scope", "scp"}
+var Registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "role", "roles", "scope", "scp", "cnf"}
 
 // IsRegistered reports whether name could be read as one of [Registered]
 // by a decoder that matches member names loosely: in any letter case
@@ -53,6 +53,7 @@ type Wire struct {
 	Roles    LenientStrings `json:"roles,omitzero"`
 	Scope    LenientString  `json:"scope,omitzero"`
 	Scp      LenientStrings `json:"scp,omitzero"`
+	Cnf      Confirmation   `json:"cnf,omitzero"`
 	Extra    jsontext.Value `json:",embed"`
 }
 
@@ -118,3 +119,39 @@ type LenientString string
 
 // LenientStrings is a claim that counts only when it is an array of strings.
 type LenientStrings []string
+
+// Confirmation is "cnf" (RFC 7800 §3.1): a JSON object of confirmation
+// methods. Only "jkt" (RFC 9449 §6.1, a string) is read; other members are
+// validated and skipped, but still make the claim present, so a token bound
+// by a method guard does not check (such as mTLS's "x5t#S256") is known to be
+// bound. A cnf that is not an object, or a jkt that is not a string, is an
+// error ([ErrConfirmation]). The zero value is an absent claim.
+type Confirmation struct {
+	JKT string
+	set bool
+}
+
+// Present reports whether the claims set had a "cnf" member.
+func (c Confirmation) Present() bool { return c.set }
+
+// ConfirmationJKT returns a present cnf holding only jkt, for issuing.
+func ConfirmationJKT(jkt string) Confirmation { return Confirmation{JKT: jkt, set: true} }
+
+// IsZero reports whether the claim is absent (for omitzero).
+func (c Confirmation) IsZero() bool { return !c.set }
+
+// MarshalJSONTo writes {"jkt":…}.
+func (c Confirmation) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if err := enc.WriteToken(jsontext.BeginObject); err != nil {
+		return err
+	}
+	if c.JKT != "" {
+		if err := enc.WriteToken(jsontext.String("jkt")); err != nil {
+			return err
+		}
+		if err := enc.WriteToken(jsontext.String(c.JKT)); err != nil {
+			return err
+		}
+	}
+	return enc.WriteToken(jsontext.EndObject)
+}

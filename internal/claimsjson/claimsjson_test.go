@@ -60,8 +60,8 @@ func TestRegisteredClaimsListedOnce(t *testing.T) {
 			t.Errorf("IsRegistered(%q): got false, want true", name)
 		}
 	}
-	if seenScp != 1<<(len(Registered)-1) {
-		t.Errorf("seenScp: got %b, want the last of %d bits", seenScp, len(Registered))
+	if seenCnf != 1<<(len(Registered)-1) {
+		t.Errorf("seenCnf: got %b, want the last of %d bits", seenScp, len(Registered))
 	}
 	for _, name := range []string{"", "tenant", "iss ", "client"} {
 		if claimBit(name) != 0 || IsRegistered(name) {

@@ -36,6 +36,10 @@ var ErrNumericDate error = &jsonTypeError{"NumericDate must be a JSON number"}
 // array of strings.
 var ErrAudience error = &jsonTypeError{"aud must be a string or an array of strings"}
 
+// ErrConfirmation is Decode's error for a cnf that is not an object, or
+// whose jkt is not a string.
+var ErrConfirmation error = &jsonTypeError{"cnf must be an object whose jkt is a string"}
+
 type jsonTypeError struct{ msg string }
 
 func (e *jsonTypeError) Error() string { return e.msg }
@@ -58,6 +62,7 @@ const (
 	seenRoles
 	seenScope
 	seenScp
+	seenCnf
 )
 
 type claimsDecoder struct {
@@ -197,6 +202,8 @@ func (d *claimsDecoder) readClaim(bit uint32, w *Wire) error {
 		} else {
 			w.Scope = LenientString(s)
 		}
+	case seenCnf:
+		w.Cnf, err = d.readConfirmation()
 	case seenRoles, seenScp:
 		var list []string
 		if d.peek() == '[' {
@@ -214,6 +221,68 @@ func (d *claimsDecoder) readClaim(bit uint32, w *Wire) error {
 		}
 	}
 	return err
+}
+
+// readConfirmation reads cnf: an object whose "jkt", when present, is a
+// string; other members are validated (no duplicates) and skipped.
+func (d *claimsDecoder) readConfirmation() (Confirmation, error) {
+	if d.peek() != '{' {
+		if err := d.skipValue(); err != nil {
+			return Confirmation{}, err
+		}
+		return Confirmation{}, ErrConfirmation
+	}
+	d.pos++ // '{'
+	if err := d.enter(); err != nil {
+		return Confirmation{}, err
+	}
+	defer d.leave()
+	names := nameSet{base: len(d.names)}
+	defer func() { d.names = d.names[:names.base] }()
+	c := Confirmation{set: true}
+	d.skipSpace()
+	if d.consume('}') {
+		return c, nil
+	}
+	var typeErr error
+	for {
+		d.skipSpace()
+		name, err := d.readString()
+		if err != nil {
+			return Confirmation{}, err
+		}
+		if !names.add(d, name) {
+			return Confirmation{}, ErrSyntax
+		}
+		d.skipSpace()
+		if !d.consume(':') {
+			return Confirmation{}, ErrSyntax
+		}
+		d.skipSpace()
+		if name == "jkt" && d.peek() == '"' {
+			if c.JKT, err = d.readString(); err != nil {
+				return Confirmation{}, err
+			}
+		} else {
+			if name == "jkt" {
+				typeErr = ErrConfirmation
+			}
+			if err := d.skipValue(); err != nil {
+				return Confirmation{}, err
+			}
+		}
+		more, err := d.afterValue('}')
+		if err != nil {
+			return Confirmation{}, err
+		}
+		if !more {
+			break
+		}
+	}
+	if typeErr != nil {
+		return Confirmation{}, typeErr
+	}
+	return c, nil
 }
 
 func (d *claimsDecoder) end() error {

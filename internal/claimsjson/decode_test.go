@@ -28,6 +28,10 @@ var claimsSeeds = []string{
 	"{\"exp\":1,\"x\":\"\xff\"}", "{\"exp\":1,\"\xff\":1}", "{\"sub\":\"a\x01\",\"exp\":1}", `{"sub":"a\u0000b","exp":1}`, `{"sub":"\/\b\f\n\r\t\"\\","exp":1}`, `{"sub":"\x","exp":1}`, `{"sub":"\u12","exp":1}`,
 	`{"exp":1,"x":[1,2,{"y":[true,false,null]}],"z":-1.5e-3}`, `{"exp":1,"x":tru}`, `{"exp":1,"x":nul}`, "{\t\"exp\"\r\n:\n1}",
 	`{"sub":"a","sub":"b","exp":1}`, `{"exp":1,"exp":2}`, `{"iss":1,"exp":1}`, `{"client_id":[],"exp":1}`,
+	`{"sub":"a","exp":1,"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}`, `{"exp":1,"cnf":{}}`, `{"exp":1,"cnf":{"x5t#S256":"x"}}`,
+	`{"exp":1,"cnf":{"jkt":1}}`, `{"exp":1,"cnf":{"jkt":null}}`, `{"exp":1,"cnf":"x"}`, `{"exp":1,"cnf":null}`, `{"exp":1,"cnf":[]}`,
+	`{"exp":1,"cnf":{"jkt":"a","jkt":"b"}}`, `{"exp":1,"cnf":{"jkt":"a"},"cnf":{"jkt":"b"}}`, `{"exp":1,"cnf":{"jkt":"a","x":{"y":[1,{"z":2,"z":3}]}}}`,
+	`{"exp":1,"cnf":{"jkt":"\u0061"}}`, `{"exp":1,"cnf":{"jkt":"a",}}`, `{"exp":1,"cnf":{"jkt" "a"}}`, `{"exp":1,"cnf":{"jkt":1,"jkt":2}}`,
 	strings.Repeat("[", 100) + strings.Repeat("]", 100), `{"exp":1,"x":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`,
 }
 
@@ -58,7 +62,7 @@ func sameStrings(a, b []string) bool {
 func compareClaims(t *testing.T, data []byte, got, want Wire) {
 	t.Helper()
 	if got.Iss != want.Iss || got.Sub != want.Sub || got.Jti != want.Jti || got.ClientID != want.ClientID ||
-		got.Role != want.Role || got.Scope != want.Scope {
+		got.Role != want.Role || got.Scope != want.Scope || got.Cnf != want.Cnf {
 		t.Fatalf("%q: strings differ:\n ours %+v\n v2   %+v", data, got, want)
 	}
 	if !sameDate(got.Exp, want.Exp) || !sameDate(got.Nbf, want.Nbf) || !sameDate(got.Iat, want.Iat) {

@@ -105,3 +105,46 @@ func readStrings(dec *jsontext.Decoder) (list []string, ok bool, err error) {
 		}
 	}
 }
+
+func (c *Confirmation) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		if err := dec.SkipValue(); err != nil {
+			return err
+		}
+		return ErrConfirmation
+	}
+	if _, err := dec.ReadToken(); err != nil { // '{'
+		return err
+	}
+	got := Confirmation{set: true}
+	var typeErr error
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String()
+		if name == "jkt" && dec.PeekKind() == '"' {
+			v, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			got.JKT = v.String()
+			continue
+		}
+		if name == "jkt" {
+			typeErr = ErrConfirmation
+		}
+		if err := dec.SkipValue(); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil { // '}'
+		return err
+	}
+	if typeErr != nil {
+		return typeErr
+	}
+	*c = got
+	return nil
+}

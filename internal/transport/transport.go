@@ -52,6 +52,13 @@ func (t *Policy) Secure(r *http.Request) bool {
 	return t.isTrusted(peer) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
+// TrustedPeer reports whether r's TCP peer is one of the trusted proxies,
+// whose X-Forwarded-* headers may be believed.
+func (t *Policy) TrustedPeer(r *http.Request) bool {
+	peer, ok := peerAddr(r)
+	return ok && t.isTrusted(peer)
+}
+
 // LimiterIPKey is a client IP as throttling counts it: the address for IPv4,
 // the /64 prefix for IPv6 (one host usually holds a whole /64, so counting single
 // IPv6 addresses would let it rotate past the limit).
