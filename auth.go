@@ -56,6 +56,32 @@ type Principal struct {
 	Method Method
 	// Claims are the verified token claims; nil for API keys.
 	Claims *Claims
+	// Binding says how the token was bound to its presenter:
+	// [BindingNone] for a bearer token (and API keys), [BindingDPoP] for a
+	// DPoP-bound token whose proof was checked.
+	Binding Binding
+	// KeyThumbprint is the RFC 7638 thumbprint of the key the request
+	// proved possession of (the token's cnf.jkt) with BindingDPoP; "" otherwise.
+	KeyThumbprint string
+}
+
+// Binding says how a [Principal]'s token is bound to its presenter.
+type Binding uint8
+
+const (
+	// BindingNone: a bearer token (or no token): whoever holds it may use it.
+	BindingNone Binding = iota
+	// BindingDPoP: a DPoP-bound token (RFC 9449) presented with a proof of
+	// possession of its key.
+	BindingDPoP
+)
+
+// String returns "none" or "dpop".
+func (b Binding) String() string {
+	if b == BindingDPoP {
+		return "dpop"
+	}
+	return "none"
 }
 
 // HasRole reports whether p has role r exactly (no hierarchy; see [Authorizer]).

@@ -76,6 +76,9 @@ func (v *Verifier) AuthenticateToken(ctx context.Context, token string) (*Princi
 	if err := v.verifyAndCheck(ctx, token, &pc.c); err != nil {
 		return nil, err
 	}
+	if pc.c.Confirmation != nil {
+		return nil, v.errs.bound // sender-constrained: never accepted as a bearer token
+	}
 	pc.p = Principal{Subject: pc.c.Subject, Roles: pc.c.Roles, Scopes: pc.c.Scopes, Method: MethodBearer, Claims: &pc.c}
 	return &pc.p, nil
 }
@@ -119,12 +122,21 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*princi
 	if v == nil || v.now == nil {
 		return nil, errZeroVerifier
 	}
+	if v.dpop != nil {
+		if pc, err, done := v.dpop.authenticate(v, r, v.dpop.mode); done {
+			return pc, err
+		}
+	}
 	token, err := v.extract(w, r)
 	if err != nil {
 		return nil, err
 	}
 	pc := principalPool.Get().(*principalCtx)
-	if err := v.verifyAndCheck(r.Context(), token, &pc.c); err != nil {
+	err = v.verifyAndCheck(r.Context(), token, &pc.c)
+	if err == nil && pc.c.Confirmation != nil {
+		err = v.errs.bound // sender-constrained: never accepted as a bearer token
+	}
+	if err != nil {
 		*pc = principalCtx{}
 		principalPool.Put(pc) // never handed out: reuse it, so failures allocate nothing
 		return nil, err

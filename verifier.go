@@ -105,6 +105,24 @@ type VerifierConfig struct {
 	// history. Responses to such requests carry Cache-Control: no-store.
 	// Default false.
 	DangerouslyAllowQueryToken bool
+
+	// DPoP, when set, also accepts DPoP-bound tokens (RFC 9449): with
+	// "Authorization: DPoP <token>" and a proof checked by it, whose key
+	// must be the one the token's cnf.jkt names. See [Verifier.RequireDPoP].
+	// A token with a cnf presented as Bearer is refused (401 invalid_token)
+	// with or without DPoP. Default nil: only bearer tokens.
+	DPoP *DPoP
+	// DPoPMode says which tokens RequireBearer admits when DPoP is set:
+	// [DPoPAllowed] (the default) admits unbound tokens as Bearer and bound
+	// ones as DPoP, and challenges with both schemes; [DPoPRequired] admits
+	// only DPoP-bound tokens and challenges with DPoP alone.
+	DPoPMode DPoPMode
+	// ResourceMetadata is the URL of the service's protected resource
+	// metadata (RFC 9728, see [ProtectedResourceMetadataURL]); when set,
+	// every 401 challenge carries it as resource_metadata="…" (RFC 9728
+	// §5.1), so a client can discover the authorization server. It must be
+	// an absolute https URL (http only for loopback hosts). Default "".
+	ResourceMetadata string
 }
 
 // Verifier verifies JWT access tokens and guards handlers with them. It is
@@ -134,6 +152,7 @@ type Verifier struct {
 	// tokenRevocations is revocations when it needs the token itself.
 	tokenRevocations TokenRevocationChecker
 	errRevoked       *Error
+	dpop             *dpopVerifier // nil without VerifierConfig.DPoP
 }
 
 // verifierErrors are the verifier's failures, built once with its realm.
@@ -142,6 +161,7 @@ type verifierErrors struct {
 	malformed, tooLarge, signature, alg, kid, crit, typ                       *Error
 	expired, notYet, issued, issuer, audience, missingExp, missingSub, claims *Error
 	lifetime, keysUnavailable                                                 *Error
+	bound                                                                     *Error // a cnf token presented as Bearer
 }
 
 // NewVerifier validates cfg and returns a Verifier. It reports every problem
@@ -218,6 +238,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 			errs = append(errs, errors.New("guard: an empty audience is listed"))
 		}
 	}
+	errs = append(errs, checkDPoPConfig(&cfg)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -232,8 +253,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if realm == "" {
 		realm = DefaultRealm
 	}
-	v.errs = newVerifierErrors(realm)
-	v.setRevocations(cfg.Revocations, realm)
+	ch, scheme := v.setDPoP(&cfg, realm)
+	v.errs = newVerifierErrors(ch, scheme)
+	v.setRevocations(cfg.Revocations, ch, scheme)
 	return v, nil
 }
 
@@ -245,15 +267,16 @@ var errZeroVerifier = prerender(&Error{
 	Err:         errors.New("guard: Verifier used without NewVerifier"),
 })
 
-func newVerifierErrors(realm string) verifierErrors {
-	ch := []string{bearerChallenge(realm)}
+// newVerifierErrors builds the errors with challenges ch, whose scheme
+// ("" for Bearer) gets the error parameters.
+func newVerifierErrors(ch []string, scheme string) verifierErrors {
 	invalid := func(desc string, cause error) *Error {
-		return prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, Challenges: ch, Err: cause})
+		return prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc, Challenges: ch, Err: cause, paramScheme: scheme})
 	}
 	return verifierErrors{
 		noCredentials:  prerender(&Error{Status: http.StatusUnauthorized, Description: "authentication required", Challenges: ch, Err: ErrNoCredentials}),
-		invalidRequest: prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", Challenges: ch}),
-		twoCredentials: prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: ch}),
+		invalidRequest: prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed Authorization header", Challenges: ch, paramScheme: scheme}),
+		twoCredentials: prerender(&Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential", Challenges: ch, paramScheme: scheme}),
 		malformed:      invalid("malformed token", ErrMalformedToken),
 		tooLarge:       invalid("token too large", ErrTokenTooLarge),
 		signature:      invalid("invalid signature", ErrInvalidSignature),
@@ -270,6 +293,7 @@ func newVerifierErrors(realm string) verifierErrors {
 		missingSub:     invalid("sub claim required", ErrMissingClaim),
 		claims:         invalid("malformed claims", ErrMalformedToken),
 		lifetime:       invalid("token lifetime too long", ErrTokenLifetime),
+		bound:          invalid("sender-constrained token presented as bearer", errBoundAsBearer),
 		keysUnavailable: prerender(&Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 			Description: "verification keys unavailable; retry later", RetryAfter: 5 * time.Second, Err: ErrKeysUnavailable}),
 	}

@@ -7,14 +7,14 @@ import (
 )
 
 // setRevocations installs the optional revocation check and its error.
-func (v *Verifier) setRevocations(rc RevocationChecker, realm string) {
+func (v *Verifier) setRevocations(rc RevocationChecker, ch []string, scheme string) {
 	if rc == nil {
 		return
 	}
 	v.revocations = rc
 	v.tokenRevocations, _ = rc.(TokenRevocationChecker)
 	v.errRevoked = prerender(&Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "token revoked",
-		Challenges: []string{bearerChallenge(realm)}, Err: ErrTokenRevoked})
+		Challenges: ch, Err: ErrTokenRevoked, paramScheme: scheme})
 }
 
 // verifyAndCheck is verify followed by the revocation check.

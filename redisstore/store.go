@@ -1,8 +1,9 @@
 // Package redisstore keeps guard's shared state in Redis, so that several
 // instances of a service throttle, revoke and refresh together: a
 // [authserver.LoginLimiter], a [guard.APIKeyStore], a [authserver.RefreshStore], a
-// [guard.RevocationStore], a [authserver.AuthCodeStore] and a
-// [guard.KeyRingStore], all over one go-redis client.
+// [guard.RevocationStore], a [authserver.AuthCodeStore], a
+// [guard.KeyRingStore] and a [guard.ReplayCache] for DPoP proofs, all over
+// one go-redis client.
 //
 // Every key starts with the configured prefix and has a TTL, except API keys
 // without an expiry, which an operator adds and deletes, the key ring, and

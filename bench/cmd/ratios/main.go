@@ -257,6 +257,14 @@ func run(in io.Reader, w io.Writer) error {
 			r.check(t, x <= 1.05, fmt.Sprintf("%.2fx (%.0f ns vs %.0f ns)", x, ss[0].medNS, ss[1].medNS))
 		}
 	}
+	// 9. A DPoP-bound ES256 token with its ES256 proof within 1.1x of two raw
+	// ES256 verifications plus guard's HS256 bearer request.
+	if ss := r.need("DPoP request within 1.1x of 2 raw ES256 + HS256 bearer", "DPoP/guard_ES256_token_ES256_proof",
+		"DPoP/floor_2x_raw_ES256_plus_guard_HS256"); ss != nil {
+		x := ss[0].medNS / ss[1].medNS
+		r.check("DPoP request within 1.1x of 2 raw ES256 + HS256 bearer", x <= 1.1,
+			fmt.Sprintf("%.2fx (%.0f ns vs %.0f ns)", x, ss[0].medNS, ss[1].medNS))
+	}
 
 	// Concurrency: parallel ns/op over serial (1/GOMAXPROCS is perfect scaling).
 	fmt.Fprintf(w, "\nConcurrency (RunParallel ns/op ÷ serial ns/op; 1/GOMAXPROCS is perfect scaling):\n")
