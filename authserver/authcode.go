@@ -19,6 +19,14 @@ type AuthCode struct {
 	CodeChallenge string
 	// Scopes are the granted scopes.
 	Scopes []string
+	// Resources are the resource indicators (RFC 8707) of the
+	// authorization request: the token request may name some of them, and
+	// gets them all by naming none. Default none.
+	Resources []string
+	// KeyThumbprint is the dpop_jkt of the authorization request (RFC 9449
+	// §10): the token request must prove the DPoP key it names. "" for
+	// none.
+	KeyThumbprint string
 	// Username is the account the user logged in as (looked up in the
 	// token endpoint's UserStore when the code is exchanged).
 	Username string
@@ -132,6 +140,7 @@ func (s *MemoryAuthCodes) SaveAuthCode(_ context.Context, digest [32]byte, c Aut
 		}
 	}
 	c.Scopes = append([]string(nil), c.Scopes...)
+	c.Resources = append([]string(nil), c.Resources...)
 	c.Used, c.TokenID, c.RefreshFamily, c.Sealed, c.RetryUntil = false, "", "", nil, time.Time{}
 	s.m[digest] = &c
 	return nil
@@ -152,6 +161,7 @@ func (s *MemoryAuthCodes) LookupAuthCode(_ context.Context, digest [32]byte) (Au
 func (c *AuthCode) copy() AuthCode {
 	out := *c
 	out.Scopes = append([]string(nil), c.Scopes...)
+	out.Resources = append([]string(nil), c.Resources...)
 	out.Sealed = append([]byte(nil), c.Sealed...)
 	return out
 }

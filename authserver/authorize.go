@@ -73,6 +73,9 @@ type AuthorizationRequest struct {
 	// State is returned to the client unchanged.
 	State         string
 	CodeChallenge string
+	// Resources are the resource indicators (RFC 8707) requested, each one
+	// of the client's Resources; none when none were named.
+	Resources []string
 }
 
 type authorizationRequestKey struct{}
@@ -107,6 +110,9 @@ type AuthorizeEndpoint struct {
 
 // Authorization request parameters (RFC 6749 §4.1.1, RFC 7636 §4.3).
 var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
+
+// authorizeFormParams may not come in a form post's body either.
+var authorizeFormParams = append(slices.Clip(authorizeParams), "resource")
 
 const grantAuthorizationCode = "authorization_code"
 
@@ -218,7 +224,7 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 	case err != nil:
 		return nil, "", guard.Unavailable(fmt.Errorf("guard: client store: %w", err))
 	}
-	if len(q["redirect_uri"]) != 1 || !slices.Contains(client.RedirectURIs, q.Get("redirect_uri")) {
+	if len(q["redirect_uri"]) != 1 || !redirectRegistered(client.RedirectURIs, q.Get("redirect_uri")) {
 		return nil, "", pageError(http.StatusBadRequest, "invalid_request", "redirect_uri missing or not registered for this client")
 	}
 	redirectURI = q.Get("redirect_uri")
@@ -239,7 +245,7 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 		if err := r.ParseForm(); err != nil {
 			return fail("invalid_request", "malformed form body")
 		}
-		for _, p := range authorizeParams {
+		for _, p := range authorizeFormParams {
 			if r.PostForm.Has(p) {
 				return fail("invalid_request", "authorization parameters belong in the query string only")
 			}
@@ -273,6 +279,13 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 	if ar.Scopes, serr = grantScopes(scopes, client.Scopes); serr != nil {
 		return fail("invalid_scope", "requested scope not allowed")
 	}
+	res, rerr := parseResources(q["resource"])
+	if rerr != nil {
+		return fail(rerr.Code, rerr.Description)
+	}
+	if ar.Resources, serr = grantResources(res, client.Resources, nil); serr != nil {
+		return fail("invalid_target", "resource not allowed")
+	}
 	return ar, redirectURI, nil
 }
 
@@ -297,7 +310,7 @@ func (a *AuthorizeEndpoint) Approve(w http.ResponseWriter, r *http.Request, user
 	}
 	code := base64.RawURLEncoding.EncodeToString(raw[:])
 	rec := AuthCode{ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, CodeChallenge: ar.CodeChallenge,
-		Scopes: ar.Scopes, Username: username, ExpiresAt: a.cfg.Now().Add(a.cfg.CodeTTL)}
+		Scopes: ar.Scopes, Resources: ar.Resources, Username: username, ExpiresAt: a.cfg.Now().Add(a.cfg.CodeTTL)}
 	if err := a.cfg.Codes.SaveAuthCode(r.Context(), sha256.Sum256([]byte(code)), rec); err != nil {
 		return fmt.Errorf("guard: authorization code store: %w", err)
 	}
@@ -345,4 +358,53 @@ func (a *AuthorizeEndpoint) redirect(w http.ResponseWriter, r *http.Request, red
 		status = http.StatusSeeOther
 	}
 	w.WriteHeader(status)
+}
+
+// redirectRegistered reports whether uri is one of registered, byte for
+// byte (RFC 9700 §4.1.3), or differs from one only in the port of a
+// loopback IP literal over http: native apps listen on a port the system
+// gives them, which RFC 8252 §7.3 asks servers to take.
+func redirectRegistered(registered []string, uri string) bool {
+	if slices.Contains(registered, uri) {
+		return true
+	}
+	host, rest, ok := loopbackRedirect(uri)
+	if !ok {
+		return false
+	}
+	for _, r := range registered {
+		if h, rr, ok := loopbackRedirect(r); ok && h == host && rr == rest {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackRedirect splits "http://127.0.0.1:port/rest" or
+// "http://[::1]:port/rest" (the port optional) into the host and what
+// follows the authority; ok is false for any other URI.
+func loopbackRedirect(uri string) (host, rest string, ok bool) {
+	after, found := strings.CutPrefix(uri, "http://")
+	if !found {
+		return "", "", false
+	}
+	i := strings.IndexAny(after, "/?#")
+	if i < 0 {
+		i = len(after)
+	}
+	authority, rest := after[:i], after[i:]
+	for _, h := range []string{"127.0.0.1", "[::1]"} {
+		port, found := strings.CutPrefix(authority, h)
+		if !found {
+			continue
+		}
+		if port == "" {
+			return h, rest, true
+		}
+		digits, found := strings.CutPrefix(port, ":")
+		if found && len(digits) > 0 && len(digits) <= 5 && strings.Trim(digits, "0123456789") == "" {
+			return h, rest, true
+		}
+	}
+	return "", "", false
 }

@@ -14,6 +14,10 @@ func (e *TokenEndpoint) clientGrant(ctx context.Context, req *tokenRequest) (*to
 	if err != nil {
 		return nil, err
 	}
+	resources, err := requestResources(req)
+	if err != nil {
+		return nil, err
+	}
 	client, err := e.authenticateClient(ctx, req, grantClientCredentials)
 	if err != nil {
 		return nil, err
@@ -22,7 +26,10 @@ func (e *TokenEndpoint) clientGrant(ctx context.Context, req *tokenRequest) (*to
 	if err != nil {
 		return nil, err
 	}
-	c := guard.Claims{Subject: req.clientID, ClientID: req.clientID, Roles: client.Roles, Scopes: granted}
+	if resources, err = grantResources(resources, client.Resources, nil); err != nil {
+		return nil, err
+	}
+	c := guard.Claims{Subject: req.clientID, ClientID: req.clientID, Roles: client.Roles, Scopes: granted, Audience: resources}
 	if err := e.addExtraClaims(ctx, &c, grantClientCredentials, ""); err != nil {
 		return nil, err
 	}

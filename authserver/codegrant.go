@@ -32,6 +32,11 @@ func (e *TokenEndpoint) codeGrant(ctx context.Context, req *tokenRequest) (*toke
 	if !validCodeVerifier(verifier) {
 		return nil, errTokenCodeVerifier
 	}
+	var err error
+	// From here on req.resources holds the checked list.
+	if req.resources, err = requestResources(req); err != nil {
+		return nil, err
+	}
 	if !req.hasClient {
 		return nil, e.invalidClient(req) // a code is always exchanged by its client
 	}
@@ -161,8 +166,15 @@ func (e *TokenEndpoint) codeResponse(ctx context.Context, req *tokenRequest, cli
 		sub = account
 	}
 	granted := intersect(rec.Scopes, u.Scopes)
+	// The token request may name some of the code's resources (RFC 8707
+	// §2.2), all of them by naming none.
+	grantRes := intersect(rec.Resources, client.Resources)
+	resources, err := grantResources(req.resources, grantRes, grantRes)
+	if err != nil {
+		return nil, "", err
+	}
 	at := e.newAccessToken()
-	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: req.clientID, ID: at.ID, ExpiresAt: at.ExpiresAt}
+	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: req.clientID, ID: at.ID, ExpiresAt: at.ExpiresAt, Audience: resources}
 	if err := e.addExtraClaims(ctx, &c, grantAuthorizationCode, account); err != nil {
 		return nil, "", err
 	}
@@ -173,7 +185,8 @@ func (e *TokenEndpoint) codeResponse(ctx context.Context, req *tokenRequest, cli
 	resp.tokenID = at.ID
 	family := ""
 	if e.refreshFor(client) {
-		if resp.RefreshToken, family, err = e.startRefreshFamilyID(ctx, req.clientID, account, sub, granted, at); err != nil {
+		g := RefreshFamily{ClientID: req.clientID, Username: account, Subject: sub, Scopes: granted, Resources: grantRes}
+		if resp.RefreshToken, family, err = e.startFamily(ctx, g, at); err != nil {
 			return nil, "", err
 		}
 	}

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 
@@ -99,6 +100,21 @@ func (s *MemoryClients) Delete(clientID string) {
 	delete(s.m, clientID)
 }
 
+// RegisterClient implements [ClientRegistry]: it adds c under clientID, or
+// returns [ErrClientExists] and changes nothing when the id is taken.
+func (s *MemoryClients) RegisterClient(_ context.Context, clientID string, c Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[clientID]; ok {
+		return ErrClientExists
+	}
+	if s.m == nil {
+		s.m = map[string]Client{}
+	}
+	s.m[clientID] = c
+	return nil
+}
+
 // LookupClient implements [ClientStore]: the client, or [guard.ErrNotFound].
 func (s *MemoryClients) LookupClient(_ context.Context, clientID string) (Client, error) {
 	s.mu.RLock()
@@ -110,7 +126,24 @@ func (s *MemoryClients) LookupClient(_ context.Context, clientID string) (Client
 	return c, nil
 }
 
+// ClientRegistry is a [ClientStore] that dynamic client registration
+// ([RegistrationEndpoint], RFC 7591) adds clients to. MemoryClients
+// implements it for one instance, the redisstore module for several.
+// Implementations must be safe for concurrent use.
+type ClientRegistry interface {
+	ClientStore
+	// RegisterClient stores a new client under clientID in one atomic
+	// step. It returns [ErrClientExists], changing nothing, when the id is
+	// taken; any other error is a store failure (answered 503).
+	RegisterClient(ctx context.Context, clientID string, c Client) error
+}
+
+// ErrClientExists is returned by [ClientRegistry.RegisterClient] for a
+// client id that is already registered.
+var ErrClientExists = errors.New("guard: client id already registered")
+
 var (
+	_ ClientRegistry      = (*MemoryClients)(nil)
 	_ UserStore           = (*MemoryUsers)(nil)
 	_ PasswordHashUpdater = (*MemoryUsers)(nil)
 	_ ClientStore         = (*MemoryClients)(nil)

@@ -44,6 +44,10 @@ type DiscoveryConfig struct {
 	// refused, as introspection needs an authenticated client. It needs
 	// IntrospectionEndpoint. Default: not published.
 	IntrospectionEndpointAuthMethodsSupported []string
+	// RegistrationEndpoint is the absolute URL of the [RegistrationEndpoint]
+	// (RFC 7591), published as registration_endpoint (RFC 8414 §2).
+	// Default: not published.
+	RegistrationEndpoint string
 	// GrantTypesSupported, such as "password" and "client_credentials".
 	// Default: not published.
 	GrantTypesSupported []string
@@ -91,6 +95,7 @@ type discoveryDoc struct {
 	RevocationEndpoint                string   `json:"revocation_endpoint,omitzero"`
 	IntrospectionEndpoint             string   `json:"introspection_endpoint,omitzero"`
 	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported,omitzero"`
+	RegistrationEndpoint              string   `json:"registration_endpoint,omitzero"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitzero"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitzero"`
 	ScopesSupported                   []string `json:"scopes_supported,omitzero"`
@@ -125,6 +130,11 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 	if cfg.RevocationEndpoint != "" {
 		if err := checkMetadataURL(cfg.RevocationEndpoint, false); err != nil {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.RevocationEndpoint: %w", err))
+		}
+	}
+	if cfg.RegistrationEndpoint != "" {
+		if err := checkMetadataURL(cfg.RegistrationEndpoint, false); err != nil {
+			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.RegistrationEndpoint: %w", err))
 		}
 	}
 	if cfg.IntrospectionEndpoint != "" {
@@ -183,6 +193,7 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		RevocationEndpoint:                cfg.RevocationEndpoint,
 		IntrospectionEndpoint:             cfg.IntrospectionEndpoint,
 		IntrospectionAuthMethods:          slices.Clone(cfg.IntrospectionEndpointAuthMethodsSupported),
+		RegistrationEndpoint:              cfg.RegistrationEndpoint,
 		GrantTypesSupported:               slices.Clone(cfg.GrantTypesSupported),
 		TokenEndpointAuthMethodsSupported: slices.Clone(cfg.TokenEndpointAuthMethodsSupported),
 		ScopesSupported:                   slices.Clone(cfg.ScopesSupported),

@@ -3,6 +3,7 @@
 // authorization_code and refresh_token grants, with public and confidential
 // clients), the authorization endpoint with PKCE, refresh-token families,
 // the RFC 7009 revocation endpoint, the RFC 7662 introspection endpoint,
+// RFC 7591 dynamic client registration, RFC 8707 resource indicators,
 // login throttling, and RFC 8414 / OpenID Connect discovery documents. It imports package guard for keys, tokens,
 // password hashing, errors and hooks; guard never imports it, so a service
 // that only accepts tokens reads a small API and this package grows on its
@@ -46,6 +47,15 @@
 //     revokes its whole family (RFC 9700 §4.14.2).
 //   - Authorization codes are single-use, live one minute, need PKCE S256
 //     and an exact redirect URI, and responses carry iss (RFC 9207).
+//   - Dynamic client registration (RFC 7591, [RegistrationEndpoint]):
+//     public clients only unless the app allows confidential ones; redirect
+//     URIs https or http to loopback; grants, scopes and resources from the
+//     app's policy; throttled per client IP; secrets stored hashed and
+//     sent once. A loopback IP redirect URI matches on any port at the
+//     authorization endpoint (RFC 8252 §7.3).
+//   - Resource indicators (RFC 8707): a token asked for resources has
+//     exactly them as its "aud", each one of the client's Resources; a
+//     refresh may narrow them, never widen. See [ValidResourceURI].
 //   - Introspection answers only confidential clients whose Grants list
 //     [GrantIntrospection]; a refresh token is active only to the client it
 //     was issued to; everything else unknown is {"active":false}.
@@ -58,5 +68,7 @@
 //   - RFC 7636, PKCE: https://www.rfc-editor.org/rfc/rfc7636
 //   - RFC 8414, authorization server metadata: https://www.rfc-editor.org/rfc/rfc8414
 //   - RFC 9207, issuer identification: https://www.rfc-editor.org/rfc/rfc9207
+//   - RFC 8707, resource indicators: https://www.rfc-editor.org/rfc/rfc8707
+//   - RFC 7591, dynamic client registration: https://www.rfc-editor.org/rfc/rfc7591
 //   - RFC 9700, OAuth 2.0 security BCP: https://www.rfc-editor.org/rfc/rfc9700
 package authserver

@@ -12,6 +12,7 @@ const (
 	PathRevoke        = "/revoke"
 	PathIntrospect    = "/introspect"
 	PathAuthorize     = "/authorize"
+	PathRegister      = "/register"
 	PathJWKS          = "/.well-known/jwks.json"
 	PathOpenIDConfig  = "/.well-known/openid-configuration"
 	PathOAuthMetadata = "/.well-known/oauth-authorization-server"
@@ -33,6 +34,9 @@ const (
 //     ["code"], code_challenge_methods_supported ["S256"] and
 //     authorization_response_iss_parameter_supported;
 //   - from keys: id_token_signing_alg_values_supported, at each request.
+//
+// A [RegistrationEndpoint] is not known here: mount it at [PathRegister]
+// and set the result's RegistrationEndpoint to base + PathRegister.
 //
 // tokens, authorize and keys may each be nil. Change any field of the
 // result (ScopesSupported, say, or a URL mounted elsewhere) before passing

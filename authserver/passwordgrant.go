@@ -23,8 +23,17 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	resources, err := requestResources(req)
+	if err != nil {
+		return nil, err
+	}
 	client, err := e.authenticateClient(ctx, req, grantPassword)
 	if err != nil {
+		return nil, err
+	}
+	// Checked before the password, so that a refused resource costs no
+	// hash and says nothing about the user.
+	if resources, err = grantResources(resources, clientResources(client), nil); err != nil {
 		return nil, err
 	}
 	u, needsRehash, err := e.checkPassword(ctx, req, username, password)
@@ -47,7 +56,7 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	if sub == "" {
 		sub = account
 	}
-	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted}
+	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, Audience: resources}
 	if client != nil {
 		c.ClientID = req.clientID
 	}
@@ -61,6 +70,7 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 		return resp, err
 	}
 	// The family keeps the login's grant, the bound of later refreshes.
-	resp.RefreshToken, err = e.startRefreshFamily(ctx, c.ClientID, account, sub, granted, at)
+	resp.RefreshToken, _, err = e.startFamily(ctx, RefreshFamily{ClientID: c.ClientID, Username: account, Subject: sub,
+		Scopes: granted, Resources: resources}, at)
 	return resp, err
 }

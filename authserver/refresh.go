@@ -245,17 +245,19 @@ func (e *TokenEndpoint) refreshFor(client *Client) bool {
 // startRefreshFamily creates a family for a login whose access token is at
 // and returns its first token.
 func (e *TokenEndpoint) startRefreshFamily(ctx context.Context, clientID, username, subject string, scopes []string, at IssuedToken) (string, error) {
-	raw, _, err := e.startRefreshFamilyID(ctx, clientID, username, subject, scopes, at)
+	raw, _, err := e.startFamily(ctx, RefreshFamily{ClientID: clientID, Username: username, Subject: subject, Scopes: scopes}, at)
 	return raw, err
 }
 
-// startRefreshFamilyID is startRefreshFamily that also names the family.
-func (e *TokenEndpoint) startRefreshFamilyID(ctx context.Context, clientID, username, subject string, scopes []string, at IssuedToken) (raw, family string, _ error) {
+// startFamily creates a family holding the grant g (its ClientID,
+// Username, Subject, Scopes, Resources and KeyThumbprint) for a login
+// whose access token is at; it returns the family's first token and ID.
+func (e *TokenEndpoint) startFamily(ctx context.Context, g RefreshFamily, at IssuedToken) (raw, family string, _ error) {
 	rs := e.refresh
 	now := rs.now()
 	t := newRefreshToken(nil)
-	fam := RefreshFamily{ID: t.family, ClientID: clientID, Username: username, Subject: subject,
-		Scopes: scopes, AuthTime: now, ExpiresAt: now.Add(rs.lifetime)}
+	fam := RefreshFamily{ID: t.family, ClientID: g.ClientID, Username: g.Username, Subject: g.Subject,
+		Scopes: g.Scopes, Resources: g.Resources, KeyThumbprint: g.KeyThumbprint, AuthTime: now, ExpiresAt: now.Add(rs.lifetime)}
 	if at.ID != "" {
 		fam.AccessTokens = []IssuedToken{at}
 	}

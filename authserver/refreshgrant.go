@@ -24,6 +24,10 @@ func (e *TokenEndpoint) refreshGrant(ctx context.Context, req *tokenRequest) (*t
 	if err != nil {
 		return nil, err
 	}
+	// From here on req.resources holds the checked list.
+	if req.resources, err = requestResources(req); err != nil {
+		return nil, err
+	}
 	client, err := e.authenticateClient(ctx, req, grantRefreshToken)
 	if err != nil {
 		return nil, err
@@ -170,7 +174,17 @@ func (e *TokenEndpoint) refreshClaims(ctx context.Context, req *tokenRequest, cl
 	if err != nil {
 		return guard.Claims{}, nil, err
 	}
-	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: fam.ClientID}
+	// A refresh may narrow the grant's resources, never widen them (RFC
+	// 8707 §2.2); a client whose Resources shrank since loses the others.
+	res := fam.Resources
+	if client != nil {
+		res = intersect(res, client.Resources)
+	}
+	resources, err := grantResources(req.resources, res, res)
+	if err != nil {
+		return guard.Claims{}, nil, err
+	}
+	c := guard.Claims{Subject: sub, Roles: u.Roles, Scopes: granted, ClientID: fam.ClientID, Audience: resources}
 	if err := e.addExtraClaims(ctx, &c, grantRefreshToken, fam.Username); err != nil {
 		return guard.Claims{}, nil, err
 	}

@@ -34,6 +34,15 @@ type RefreshFamily struct {
 	Subject string
 	// Scopes were granted at login: the most any refresh may ask for.
 	Scopes []string
+	// Resources are the resource indicators (RFC 8707) of the login's
+	// grant: a refresh may ask for some of them (the access token's "aud"),
+	// and gets them all by asking for none. Stores keep them as they are
+	// (URIs without spaces). Default none.
+	Resources []string
+	// KeyThumbprint is the RFC 7638 thumbprint of the DPoP key the family
+	// is bound to (RFC 9449 §5): a refresh must prove that key. "" for a
+	// family bound to no key.
+	KeyThumbprint string
 	// AuthTime is the login; ExpiresAt ends the family whatever its use
 	// (the absolute lifetime).
 	AuthTime, ExpiresAt time.Time
@@ -195,6 +204,7 @@ func (s *MemoryRefreshStore) CreateRefreshFamily(_ context.Context, fam RefreshF
 		return errRefreshStoreZero
 	}
 	fam.Scopes = slices.Clone(fam.Scopes)
+	fam.Resources = slices.Clone(fam.Resources)
 	fam.AccessTokens = liveTokens(fam.AccessTokens, fam.AuthTime)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -289,6 +299,7 @@ func (s *MemoryRefreshStore) RotateRefreshToken(_ context.Context, rot RefreshRo
 func (f *memFamily) family() RefreshFamily {
 	fam := f.fam
 	fam.Scopes = slices.Clone(fam.Scopes)
+	fam.Resources = slices.Clone(fam.Resources)
 	fam.AccessTokens = slices.Clone(fam.AccessTokens)
 	return fam
 }

@@ -83,6 +83,16 @@ type Client struct {
 	// what the client may request.
 	Roles  []string
 	Scopes []string
+	// Resources are the resource indicators (RFC 8707) the client may ask
+	// tokens for, each an absolute URI matched byte for byte (see
+	// [ValidResourceURI]); a token asked for them has them as its "aud".
+	// Default none: a request naming a resource is 400 invalid_target, and
+	// tokens get the TokenIssuer's audience.
+	Resources []string
+	// Name is the client's display name, for a consent page. A dynamically
+	// registered client chose it itself (RFC 7591 client_name): show it as
+	// the client's claim, never as a verified identity. Default "".
+	Name string
 	// Disabled clients fail authentication.
 	Disabled bool
 }
@@ -221,7 +231,8 @@ const (
 //
 // Answers: 200 {"access_token","token_type":"Bearer","expires_in"[,"scope"]}
 // with Cache-Control: no-store; 400 invalid_request, invalid_grant,
-// invalid_scope, unauthorized_client, unsupported_grant_type, or
+// invalid_scope, invalid_target (RFC 8707), unauthorized_client,
+// unsupported_grant_type, or
 // invalid_client for a client that authenticated in the form; 401
 // invalid_client with a Basic challenge when the client used HTTP Basic or
 // sent no credentials; 405 for methods other than POST; 413 over the body
@@ -386,8 +397,9 @@ type tokenRequest struct {
 	clientSecret guard.Secret
 	basic        bool // client authenticated with HTTP Basic
 	hasClient    bool
-	ip           string // client IP, for logs
-	ipKey        string // the client IP as throttling counts it (address, or IPv6 /64)
+	resources    []string // the "resource" parameters, unchecked (RFC 8707)
+	ip           string   // client IP, for logs
+	ipKey        string   // the client IP as throttling counts it (address, or IPv6 /64)
 }
 
 func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {

@@ -37,6 +37,10 @@ func (e *TokenEndpoint) readForm(w http.ResponseWriter, r *http.Request) (*token
 	var ferr *guard.Error
 	for k, vs := range values {
 		switch {
+		case k == "resource":
+			// The one parameter that may repeat (RFC 8707 §2); its values
+			// are checked by the grant, which answers invalid_target.
+			req.resources = vs
 		case len(vs) > 1:
 			ferr = errTokenRepeated
 		case !utf8.ValidString(k) || !utf8.ValidString(vs[0]):

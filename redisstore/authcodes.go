@@ -41,7 +41,8 @@ func (a *AuthCodes) SaveAuthCode(ctx context.Context, digest [32]byte, c authser
 	_, err := a.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, k)
 		p.HSet(ctx, k, "client", c.ClientID, "redirect", c.RedirectURI, "challenge", c.CodeChallenge,
-			"scopes", strings.Join(c.Scopes, " "), "user", c.Username, "exp", c.ExpiresAt.UnixMilli(), "used", 0)
+			"scopes", strings.Join(c.Scopes, " "), "user", c.Username, "exp", c.ExpiresAt.UnixMilli(), "used", 0,
+			"res", strings.Join(c.Resources, " "), "jkt", c.KeyThumbprint)
 		p.PExpireAt(ctx, k, c.ExpiresAt)
 		return nil
 	})
@@ -52,14 +53,14 @@ func (a *AuthCodes) SaveAuthCode(ctx context.Context, digest [32]byte, c authser
 }
 
 // codeFields are read by lookupCodeScript and redeemScript, in this order.
-const codeFields = `'exp', 'used', 'client', 'redirect', 'challenge', 'scopes', 'user', 'tid', 'fam', 'sealed', 'retry'`
+const codeFields = `'exp', 'used', 'client', 'redirect', 'challenge', 'scopes', 'user', 'tid', 'fam', 'sealed', 'retry', 'res', 'jkt'`
 
 // lookupCodeScript: ARGV = now. Replies {"ok", used, client, redirect,
-// challenge, scopes, user, exp, tid, fam, sealed, retry} or {"nf"}.
+// challenge, scopes, user, exp, tid, fam, sealed, retry, res, jkt} or {"nf"}.
 var lookupCodeScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], ` + codeFields + `)
 if not f[1] or tonumber(ARGV[1]) >= tonumber(f[1]) then return {'nf'} end
-return {'ok', f[2], f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or '', f[10] or '', f[11] or '0'}
+return {'ok', f[2], f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or '', f[10] or '', f[11] or '0', f[12] or '', f[13] or ''}
 `)
 
 // redeemScript: ARGV = now, tid, fam, sealed, retryUntil. Replies as
@@ -76,12 +77,12 @@ if f[2] ~= '1' then
 elseif f[10] and f[10] ~= '' and now < tonumber(f[11] or '0') then
   state = 'retry'
 end
-return {state, f[2], f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or '', f[10] or '', f[11] or '0'}
+return {state, f[2], f[3], f[4], f[5], f[6], f[7], f[1], f[8] or '', f[9] or '', f[10] or '', f[11] or '0', f[12] or '', f[13] or ''}
 `)
 
 // parseCode reads a lookupCodeScript or redeemScript reply.
 func parseCode(op string, res []string) (authserver.AuthCode, error) {
-	if len(res) != 12 {
+	if len(res) != 14 {
 		return authserver.AuthCode{}, fmt.Errorf("redisstore: %s: unexpected reply", op)
 	}
 	exp, err1 := strconv.ParseInt(res[7], 10, 64)
@@ -90,7 +91,7 @@ func parseCode(op string, res []string) (authserver.AuthCode, error) {
 		return authserver.AuthCode{}, fmt.Errorf("redisstore: %s: malformed record", op)
 	}
 	c := authserver.AuthCode{Used: res[1] == "1", ClientID: res[2], RedirectURI: res[3], CodeChallenge: res[4], Scopes: fields(res[5]),
-		Username: res[6], ExpiresAt: time.UnixMilli(exp), TokenID: res[8], RefreshFamily: res[9]}
+		Username: res[6], ExpiresAt: time.UnixMilli(exp), TokenID: res[8], RefreshFamily: res[9], Resources: fields(res[12]), KeyThumbprint: res[13]}
 	if res[10] != "" {
 		c.Sealed, c.RetryUntil = []byte(res[10]), time.UnixMilli(retry)
 	}

@@ -74,3 +74,23 @@ func (s *Store) ConfigureAuthorizeEndpoint(acfg *authserver.AuthorizeEndpointCon
 		tcfg.AuthCodes = codes
 	}
 }
+
+// ConfigureRegistration puts the registration endpoint's Clients and
+// Limiter on Redis where they are nil: [Store.Clients], and [Store.Limiter]
+// named "register" with [authserver.DefaultRegistrationThreshold], so that
+// every instance counts one client IP's registrations together. Give the
+// token and authorization endpoints the same registry ([Store.Clients]) as
+// their Clients.
+func (s *Store) ConfigureRegistration(cfg *authserver.RegistrationConfig) error {
+	if cfg.Clients == nil {
+		cfg.Clients = s.Clients()
+	}
+	if cfg.Limiter == nil {
+		lim, err := s.Limiter(LimiterConfig{Name: "register", Threshold: authserver.DefaultRegistrationThreshold})
+		if err != nil {
+			return err
+		}
+		cfg.Limiter = lim
+	}
+	return nil
+}

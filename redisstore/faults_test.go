@@ -104,6 +104,10 @@ func testStoreCallsRedisDown(t *testing.T, srv *backend) {
 			_, _, err := st.RefreshTokens().LookupRefreshToken(ctx, "f", [32]byte{}, now)
 			return err
 		}},
+		{"Clients.RegisterClient", func() error { return st.Clients().RegisterClient(ctx, "c", authserver.Client{}) }},
+		{"Clients.SetClient", func() error { return st.Clients().SetClient(ctx, "c", authserver.Client{}) }},
+		{"Clients.LookupClient", func() error { _, err := st.Clients().LookupClient(ctx, "c"); return err }},
+		{"Clients.DeleteClient", func() error { _, err := st.Clients().DeleteClient(ctx, "c"); return err }},
 		{"AuthCodes.SaveAuthCode", func() error {
 			return st.AuthCodes().SaveAuthCode(ctx, d, authserver.AuthCode{ExpiresAt: now.Add(time.Minute)})
 		}},

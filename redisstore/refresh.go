@@ -119,7 +119,7 @@ func (r *RefreshTokens) CreateRefreshFamily(ctx context.Context, fam authserver.
 		p.Del(ctx, k)
 		p.HSet(ctx, k, "client", fam.ClientID, "user", fam.Username, "sub", fam.Subject, "scopes", strings.Join(fam.Scopes, " "),
 			"auth", fam.AuthTime.UnixMilli(), "exp", fam.ExpiresAt.UnixMilli(), "cur", first[:], "idle", idleUntil.UnixMilli(),
-			"ats", encodeTokens(liveTokens(fam.AccessTokens, fam.AuthTime)))
+			"ats", encodeTokens(liveTokens(fam.AccessTokens, fam.AuthTime)), "res", strings.Join(fam.Resources, " "), "jkt", fam.KeyThumbprint)
 		// The earlier of the absolute end and the idle deadline.
 		p.PExpireAt(ctx, k, minTime(fam.ExpiresAt, idleUntil))
 		return nil
@@ -141,7 +141,7 @@ func minTime(a, b time.Time) time.Time {
 // sealed, access token jti, its expiry. The key lives until the earlier of
 // the absolute end and the later of the idle deadline and the grace window.
 var rotateScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'exp', 'client', 'cur', 'idle', 'prev', 'grace', 'sealed', 'user', 'sub', 'scopes', 'auth', 'ats')
+local f = redis.call('HMGET', KEYS[1], 'exp', 'client', 'cur', 'idle', 'prev', 'grace', 'sealed', 'user', 'sub', 'scopes', 'auth', 'ats', 'res', 'jkt')
 if not f[1] then return {'nf'} end
 local now = tonumber(ARGV[1])
 if now >= tonumber(f[1]) then redis.call('DEL', KEYS[1]) return {'nf'} end
@@ -159,15 +159,15 @@ if ARGV[3] == f[3] then
   local list = ats(true)
   redis.call('HSET', KEYS[1], 'cur', ARGV[4], 'idle', ARGV[5], 'prev', ARGV[3], 'grace', ARGV[6], 'sealed', ARGV[7], 'ats', list)
   redis.call('PEXPIREAT', KEYS[1], math.min(tonumber(f[1]), math.max(tonumber(ARGV[5]), tonumber(ARGV[6]))))
-  return {'ok', '', f[8], f[9], f[10], f[11], f[1], f[2], list}
+  return {'ok', '', f[8], f[9], f[10], f[11], f[1], f[2], list, f[13] or '', f[14] or ''}
 end
 if f[5] and ARGV[3] == f[5] and now < tonumber(f[6]) then
   local list = ats(true)
   redis.call('HSET', KEYS[1], 'ats', list)
-  return {'retry', f[7], f[8], f[9], f[10], f[11], f[1], f[2], list}
+  return {'retry', f[7], f[8], f[9], f[10], f[11], f[1], f[2], list, f[13] or '', f[14] or ''}
 end
 redis.call('DEL', KEYS[1])
-return {'reuse', '', f[8], f[9], f[10], f[11], f[1], f[2], ats(false)}
+return {'reuse', '', f[8], f[9], f[10], f[11], f[1], f[2], ats(false), f[13] or '', f[14] or ''}
 `)
 
 // RotateRefreshToken implements [authserver.RefreshStore].
@@ -189,7 +189,7 @@ func (r *RefreshTokens) RotateRefreshToken(ctx context.Context, rot authserver.R
 	case "client":
 		return authserver.RefreshFamily{}, nil, guard.ErrUnauthorizedClient
 	}
-	if len(res) != 9 {
+	if len(res) != 11 {
 		return authserver.RefreshFamily{}, nil, errors.New("redisstore: refresh rotate: unexpected reply")
 	}
 	auth, err1 := strconv.ParseInt(res[5], 10, 64)
@@ -198,7 +198,8 @@ func (r *RefreshTokens) RotateRefreshToken(ctx context.Context, rot authserver.R
 		return authserver.RefreshFamily{}, nil, errors.New("redisstore: refresh rotate: malformed record")
 	}
 	fam := authserver.RefreshFamily{ID: rot.Family, Username: res[2], Subject: res[3], Scopes: fields(res[4]),
-		AuthTime: time.UnixMilli(auth), ExpiresAt: time.UnixMilli(exp), ClientID: res[7], AccessTokens: decodeTokens(res[8])}
+		AuthTime: time.UnixMilli(auth), ExpiresAt: time.UnixMilli(exp), ClientID: res[7], AccessTokens: decodeTokens(res[8]),
+		Resources: fields(res[9]), KeyThumbprint: res[10]}
 	switch res[0] {
 	case "reuse":
 		return fam, nil, authserver.ErrRefreshTokenReused
@@ -211,11 +212,11 @@ func (r *RefreshTokens) RotateRefreshToken(ctx context.Context, rot authserver.R
 // lookupScript reads a family for introspection and changes nothing: a
 // lookup is never a use. ARGV = now, presented.
 var lookupScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'exp', 'client', 'cur', 'idle', 'user', 'sub', 'scopes', 'auth')
+local f = redis.call('HMGET', KEYS[1], 'exp', 'client', 'cur', 'idle', 'user', 'sub', 'scopes', 'auth', 'res', 'jkt')
 if not f[1] then return {'nf'} end
 local now = tonumber(ARGV[1])
 if now >= tonumber(f[1]) or now >= tonumber(f[4]) or f[3] ~= ARGV[2] then return {'nf'} end
-return {'ok', f[5], f[6], f[7], f[8], f[1], f[2], f[4]}
+return {'ok', f[5], f[6], f[7], f[8], f[1], f[2], f[4], f[9] or '', f[10] or ''}
 `)
 
 // LookupRefreshToken implements [authserver.RefreshStore]: the family whose
@@ -232,7 +233,7 @@ func (r *RefreshTokens) LookupRefreshToken(ctx context.Context, family string, p
 	if len(res) == 1 && res[0] == "nf" {
 		return authserver.RefreshFamily{}, time.Time{}, guard.ErrNotFound
 	}
-	if len(res) != 8 || res[0] != "ok" {
+	if len(res) != 10 || res[0] != "ok" {
 		return authserver.RefreshFamily{}, time.Time{}, errors.New("redisstore: refresh lookup: unexpected reply")
 	}
 	auth, err1 := strconv.ParseInt(res[4], 10, 64)
@@ -242,7 +243,7 @@ func (r *RefreshTokens) LookupRefreshToken(ctx context.Context, family string, p
 		return authserver.RefreshFamily{}, time.Time{}, errors.New("redisstore: refresh lookup: malformed record")
 	}
 	fam := authserver.RefreshFamily{ID: family, Username: res[1], Subject: res[2], Scopes: fields(res[3]),
-		AuthTime: time.UnixMilli(auth), ExpiresAt: time.UnixMilli(exp), ClientID: res[6]}
+		AuthTime: time.UnixMilli(auth), ExpiresAt: time.UnixMilli(exp), ClientID: res[6], Resources: fields(res[8]), KeyThumbprint: res[9]}
 	return fam, time.UnixMilli(idle), nil
 }
 

@@ -93,7 +93,7 @@ func checkKeys(t *testing.T, st *Store, want int) {
 		if !strings.HasPrefix(k, st.prefix) || len(k) > 96 || strings.ContainsAny(k, "*\r\n ") {
 			t.Errorf("key %q: not namespaced, too long or carrying request bytes", k)
 		}
-		kept := strings.HasPrefix(k, st.prefix+"keyring:") || k == st.prefix+"revocations:marker"
+		kept := strings.HasPrefix(k, st.prefix+"keyring:") || k == st.prefix+"revocations:marker" || strings.HasPrefix(k, st.prefix+"client:")
 		if ttl := st.rdb.PTTL(ctx, k).Val(); ttl <= 0 && !kept {
 			t.Errorf("key %q has no TTL (%v)", k, ttl)
 		}
