@@ -1,13 +1,19 @@
 package e2e
 
 import (
-	"encoding/base64"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guardkit/guard"
 )
 
 // accessClaims are the claims of an access token the tests look at.
@@ -153,14 +159,96 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 	}
 }
 
-// b64json decodes a base64url JSON segment.
-func b64json(t *testing.T, seg string, v any) {
-	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(seg)
+// dpopProofsRun is one line of node/dpop-proofs.mjs.
+type dpopProofsRun struct {
+	Alg         string `json:"alg"`
+	ProofAlg    string `json:"proof_alg"`
+	JKT         string `json:"jkt"`
+	OK          dpopAnswer
+	WrongMethod dpopAnswer `json:"wrong_method"`
+	WithoutAth  dpopAnswer `json:"without_ath"`
+	Replayed    dpopAnswer `json:"replayed"`
+}
+
+type dpopAnswer struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body"`
+	WWW    string          `json:"www_authenticate"`
+}
+
+// TestDPoPNpmProofs: proofs made by npm dpop, for keys of every algorithm
+// it has, are accepted by guard's verifier with tokens bound to their
+// thumbprints (RFC 7638, computed by npm dpop and by guard alike); a proof
+// for another method, one without ath and a replayed one are refused with
+// 401 invalid_dpop_proof in a DPoP challenge.
+func TestDPoPNpmProofs(t *testing.T) {
+	node := nodeWith(t, "dpop")
+	p, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	key, err := guard.NewPrivateKey(guard.ES256, p, "k1")
+	if err != nil {
 		t.Fatal(err)
+	}
+	issuer, err := guard.NewTokenIssuer(guard.TokenIssuerConfig{Key: key, Issuer: "https://issuer.example", Audience: []string{"api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dpop, err := guard.NewDPoP(guard.DPoPConfig{Replay: guard.NewMemoryReplayCache(1000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := guard.NewVerifier(guard.VerifierConfig{
+		Keys: []*guard.Key{key}, Issuers: []string{"https://issuer.example"}, Audiences: []string{"api"}, DPoP: dpop,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	// The test's token endpoint: a token bound to the thumbprint posted.
+	mux.HandleFunc("POST /mint", func(w http.ResponseWriter, r *http.Request) {
+		tok, err := issuer.Issue(context.Background(), guard.Claims{Subject: "npm-dpop", Confirmation: &guard.Confirmation{JKT: r.FormValue("jkt")}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write([]byte(tok))
+	})
+	mux.Handle("GET /hello", verifier.RequireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := guard.PrincipalFrom(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"subject": p.Subject, "jkt": p.KeyThumbprint, "dpop": p.Binding == guard.BindingDPoP})
+	})))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	algs := []string{"ES256", "Ed25519", "RS256", "PS256"}
+	out := runDriver(t, "", node, append([]string{"node/dpop-proofs.mjs", srv.URL + "/hello", srv.URL + "/mint"}, algs...)...)
+	t.Logf("npm dpop: %s", out)
+	seen := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		var run dpopProofsRun
+		if err := json.Unmarshal([]byte(line), &run); err != nil {
+			t.Fatalf("driver output %q: %v", line, err)
+		}
+		seen++
+		var ok struct {
+			Subject string `json:"subject"`
+			JKT     string `json:"jkt"`
+			DPoP    bool   `json:"dpop"`
+		}
+		_ = json.Unmarshal(run.OK.Body, &ok)
+		if run.OK.Status != 200 || ok.Subject != "npm-dpop" || ok.JKT != run.JKT || !ok.DPoP {
+			t.Errorf("%s (proof alg %s): got %d %s, want 200 for npm-dpop bound to %s", run.Alg, run.ProofAlg, run.OK.Status, run.OK.Body, run.JKT)
+		}
+		for name, a := range map[string]dpopAnswer{"another method": run.WrongMethod, "no ath": run.WithoutAth, "replayed": run.Replayed} {
+			if a.Status != 401 || !strings.Contains(a.WWW, "DPoP algs=") || !strings.Contains(a.WWW, `error="invalid_dpop_proof"`) {
+				t.Errorf("%s, proof for %s: got %d %q, want 401 with a DPoP invalid_dpop_proof challenge", run.Alg, name, a.Status, a.WWW)
+			}
+		}
+	}
+	if seen != len(algs) {
+		t.Errorf("the driver reported %d algorithms, want %d", seen, len(algs))
 	}
 }
