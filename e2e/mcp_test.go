@@ -213,8 +213,9 @@ func TestMCPClientSDK(t *testing.T) {
 	if !slices.Contains(run.Tools, "whoami") {
 		t.Errorf("tools %v: want whoami", run.Tools)
 	}
-	if run.Whoami.IsError || run.Whoami.Structured.Subject != "alice" || !strings.HasPrefix(run.Whoami.Text, "alice") {
-		t.Errorf("whoami: got %+v, want alice", run.Whoami)
+	if run.Whoami.IsError || run.Whoami.Structured.Subject != "alice" || !slices.Equal(run.Whoami.Structured.Scopes, []string{"read"}) ||
+		run.Whoami.Text != "alice (scopes: read)" {
+		t.Errorf("whoami: got %+v, want alice with the scope read", run.Whoami)
 	}
 }
 

@@ -81,7 +81,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		store[name] = authserver.User{PasswordHash: h, Roles: []string{u.role}}
+		store[name] = authserver.User{PasswordHash: h, Roles: []string{u.role}, Scopes: []string{"read"}}
 	}
 	secret, err := hash(serviceSecret)
 	if err != nil {
@@ -91,14 +91,16 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := map[string]authserver.Client{
-		publicClientID: {Public: true, Grants: []string{"password", "refresh_token"}},
-		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}},
+	// The fixed clients may ask for tokens for any of RESOURCES (RFC 8707),
+	// and so may every client that registers at POST /register.
+	clients := &clientDirectory{registry: st.registry, fixed: map[string]authserver.Client{
+		publicClientID: {Public: true, Grants: []string{"password", "refresh_token"}, Resources: cfg.resources},
+		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}, Resources: cfg.resources},
 		introspector:   {SecretHash: introspectSecret, Grants: []string{authserver.GrantIntrospection}},
-	}
+	}}
 	tcfg.Hasher = hasher
 	tcfg.Users = authserver.NewMemoryUsers(store)
-	tcfg.Clients = authserver.NewMemoryClients(reg)
+	tcfg.Clients = clients
 	token, err := authserver.NewTokenEndpoint(tcfg)
 	if err != nil {
 		return nil, err
@@ -120,7 +122,18 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Open registration (RFC 7591) of public clients with https or
+	// loopback redirect URIs, as MCP clients register themselves.
+	rcfg := authserver.RegistrationConfig{Clients: clients, Scopes: []string{"read"}, Resources: cfg.resources, Logger: cfg.log}
+	if err := st.configureRegistration(&rcfg); err != nil {
+		return nil, err
+	}
+	register, err := authserver.NewRegistrationEndpoint(rcfg)
+	if err != nil {
+		return nil, err
+	}
 	meta := authserver.Discovery(cfg.issuer, token, authorize, keys) // the endpoints at their usual paths
+	meta.RegistrationEndpoint = meta.Issuer + authserver.PathRegister
 	meta.ScopesSupported = []string{"read"}
 	discovery, err := authserver.DiscoveryHandler(meta)
 	if err != nil {
@@ -141,6 +154,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	mux.Handle("GET "+authserver.PathOAuthMetadata, discovery) // RFC 8414's name for the same document
 	mux.Handle("GET "+authserver.PathAuthorize, authorize)     // the login page
 	mux.Handle("POST "+authserver.PathAuthorize, authorize)
+	mux.Handle("POST "+authserver.PathRegister, register)
 	mux.Handle("POST /logout-everywhere", verifier.RequireBearer(logout))
 	return &app{handler: mux, keys: keys}, nil
 }

@@ -23,7 +23,11 @@ type stores struct {
 	// codes keeps the authorization codes, shared by the authorization and
 	// token endpoints.
 	codes authserver.AuthCodeStore
-	close func()
+	// registry keeps the clients registered at POST /register, and
+	// configureRegistration fills the registration endpoint's limiter.
+	registry              authserver.ClientRegistry
+	configureRegistration func(cfg *authserver.RegistrationConfig) error
+	close                 func()
 }
 
 // refreshLifetime is how long a login's refresh family lives; revocations
@@ -61,20 +65,22 @@ func openStores(ctx context.Context, cfg config) (*stores, error) {
 		return nil, err
 	}
 	return &stores{kind: "redis", ring: st.KeyRing(""), configure: st.ConfigureTokenEndpoint, codes: st.AuthCodes(),
-		close: func() { _ = rdb.Close() }}, nil
+		registry: st.Clients(), configureRegistration: st.ConfigureRegistration, close: func() { _ = rdb.Close() }}, nil
 }
 
 func memoryStores() *stores {
-	return &stores{kind: "memory", close: func() {}, codes: new(authserver.MemoryAuthCodes), configure: func(_ context.Context, cfg *authserver.TokenEndpointConfig) error {
-		var err error
-		if cfg.Refresh != nil && cfg.Refresh.Store == nil {
-			if cfg.Refresh.Store, err = authserver.NewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{}); err != nil {
-				return err
+	return &stores{kind: "memory", close: func() {}, codes: new(authserver.MemoryAuthCodes), registry: new(authserver.MemoryClients),
+		configureRegistration: func(*authserver.RegistrationConfig) error { return nil }, // the endpoint's in-memory limiter
+		configure: func(_ context.Context, cfg *authserver.TokenEndpointConfig) error {
+			var err error
+			if cfg.Refresh != nil && cfg.Refresh.Store == nil {
+				if cfg.Refresh.Store, err = authserver.NewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{}); err != nil {
+					return err
+				}
 			}
-		}
-		if cfg.Revocations == nil {
-			cfg.Revocations, err = guard.NewMemoryRevocations(guard.MemoryRevocationsConfig{MaxTokenLifetime: refreshLifetime})
-		}
-		return err // the limiters default to the endpoint's MemoryLimiters
-	}}
+			if cfg.Revocations == nil {
+				cfg.Revocations, err = guard.NewMemoryRevocations(guard.MemoryRevocationsConfig{MaxTokenLifetime: refreshLifetime})
+			}
+			return err // the limiters default to the endpoint's MemoryLimiters
+		}}
 }
