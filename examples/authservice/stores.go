@@ -27,7 +27,10 @@ type stores struct {
 	// configureRegistration fills the registration endpoint's limiter.
 	registry              authserver.ClientRegistry
 	configureRegistration func(cfg *authserver.RegistrationConfig) error
-	close                 func()
+	// replay remembers the DPoP proofs the token endpoint accepted, so that
+	// each is accepted once by any replica.
+	replay guard.ReplayCache
+	close  func()
 }
 
 // refreshLifetime is how long a login's refresh family lives; revocations
@@ -65,11 +68,12 @@ func openStores(ctx context.Context, cfg config) (*stores, error) {
 		return nil, err
 	}
 	return &stores{kind: "redis", ring: st.KeyRing(""), configure: st.ConfigureTokenEndpoint, codes: st.AuthCodes(),
-		registry: st.Clients(), configureRegistration: st.ConfigureRegistration, close: func() { _ = rdb.Close() }}, nil
+		registry: st.Clients(), configureRegistration: st.ConfigureRegistration, replay: st.ReplayCache(), close: func() { _ = rdb.Close() }}, nil
 }
 
 func memoryStores() *stores {
 	return &stores{kind: "memory", close: func() {}, codes: new(authserver.MemoryAuthCodes), registry: new(authserver.MemoryClients),
+		replay:                guard.NewMemoryReplayCache(guard.DefaultReplayCacheEntries),
 		configureRegistration: func(*authserver.RegistrationConfig) error { return nil }, // the endpoint's in-memory limiter
 		configure: func(_ context.Context, cfg *authserver.TokenEndpointConfig) error {
 			var err error
