@@ -76,6 +76,10 @@ type AuthorizationRequest struct {
 	// Resources are the resource indicators (RFC 8707) requested, each one
 	// of the client's Resources; none when none were named.
 	Resources []string
+	// DPoPKeyThumbprint is the dpop_jkt parameter (RFC 9449 §10): the code
+	// is bound to that DPoP key, and the token request must prove it. ""
+	// when absent.
+	DPoPKeyThumbprint string
 }
 
 type authorizationRequestKey struct{}
@@ -109,7 +113,7 @@ type AuthorizeEndpoint struct {
 }
 
 // Authorization request parameters (RFC 6749 §4.1.1, RFC 7636 §4.3).
-var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
+var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "dpop_jkt"}
 
 // authorizeFormParams may not come in a form post's body either.
 var authorizeFormParams = append(slices.Clip(authorizeParams), "resource")
@@ -279,6 +283,10 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 	if ar.Scopes, serr = grantScopes(scopes, client.Scopes); serr != nil {
 		return fail("invalid_scope", "requested scope not allowed")
 	}
+	if q.Has("dpop_jkt") && !validJKT(q.Get("dpop_jkt")) {
+		return fail("invalid_request", "malformed dpop_jkt")
+	}
+	ar.DPoPKeyThumbprint = q.Get("dpop_jkt")
 	res, rerr := parseResources(q["resource"])
 	if rerr != nil {
 		return fail(rerr.Code, rerr.Description)
@@ -310,7 +318,7 @@ func (a *AuthorizeEndpoint) Approve(w http.ResponseWriter, r *http.Request, user
 	}
 	code := base64.RawURLEncoding.EncodeToString(raw[:])
 	rec := AuthCode{ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, CodeChallenge: ar.CodeChallenge,
-		Scopes: ar.Scopes, Resources: ar.Resources, Username: username, ExpiresAt: a.cfg.Now().Add(a.cfg.CodeTTL)}
+		Scopes: ar.Scopes, Resources: ar.Resources, KeyThumbprint: ar.DPoPKeyThumbprint, Username: username, ExpiresAt: a.cfg.Now().Add(a.cfg.CodeTTL)}
 	if err := a.cfg.Codes.SaveAuthCode(r.Context(), sha256.Sum256([]byte(code)), rec); err != nil {
 		return fmt.Errorf("guard: authorization code store: %w", err)
 	}

@@ -23,6 +23,10 @@ type ClaimsRequest struct {
 	ClientID string
 	// Roles and Scopes are what the token carries.
 	Roles, Scopes []string
+	// Resources are the resource indicators (RFC 8707) the token is for,
+	// its "aud"; none when the request named none (the token then has the
+	// TokenIssuer's audience).
+	Resources []string
 }
 
 // ExtraClaimsFunc returns claims to add to an access token, such as
@@ -40,7 +44,7 @@ func (e *TokenEndpoint) addExtraClaims(ctx context.Context, c *guard.Claims, gra
 		return nil
 	}
 	extra, err := e.cfg.ExtraClaims(ctx, ClaimsRequest{Grant: grant, Username: username, Subject: c.Subject,
-		ClientID: c.ClientID, Roles: slices.Clip(c.Roles), Scopes: slices.Clip(c.Scopes)})
+		ClientID: c.ClientID, Roles: slices.Clip(c.Roles), Scopes: slices.Clip(c.Scopes), Resources: slices.Clip(c.Audience)})
 	if err != nil {
 		return e.storeDown(ctx, "ExtraClaims", err)
 	}

@@ -33,5 +33,5 @@ func (e *TokenEndpoint) clientGrant(ctx context.Context, req *tokenRequest) (*to
 	if err := e.addExtraClaims(ctx, &c, grantClientCredentials, ""); err != nil {
 		return nil, err
 	}
-	return e.issue(ctx, c, requested, granted)
+	return e.issue(ctx, req, c, requested, granted)
 }

@@ -71,6 +71,13 @@ func (e *TokenEndpoint) codeGrant(ctx context.Context, req *tokenRequest) (*toke
 	case !pkceMatches(verifier, rec.CodeChallenge):
 		return fail("code_verifier does not match the code_challenge")
 	}
+	// A code bound with dpop_jkt is exchanged with a proof of that key
+	// (RFC 9449 §10); otherwise it stays as it was.
+	if err := e.proofBinding(ctx, req, rec.KeyThumbprint, errTokenBadCode); err == errTokenBadCode {
+		return fail("DPoP key is not the dpop_jkt of the authorization request")
+	} else if err != nil {
+		return nil, err
+	}
 	now := e.refreshNow()
 	red := AuthRedemption{Now: now, RetryUntil: now.Add(e.retryWindow())}
 	var resp *tokenResponse
@@ -178,14 +185,15 @@ func (e *TokenEndpoint) codeResponse(ctx context.Context, req *tokenRequest, cli
 	if err := e.addExtraClaims(ctx, &c, grantAuthorizationCode, account); err != nil {
 		return nil, "", err
 	}
-	resp, err := e.issue(ctx, c, rec.Scopes, granted)
+	resp, err := e.issue(ctx, req, c, rec.Scopes, granted)
 	if err != nil {
 		return nil, "", err
 	}
 	resp.tokenID = at.ID
 	family := ""
 	if e.refreshFor(client) {
-		g := RefreshFamily{ClientID: req.clientID, Username: account, Subject: sub, Scopes: granted, Resources: grantRes}
+		g := RefreshFamily{ClientID: req.clientID, Username: account, Subject: sub, Scopes: granted, Resources: grantRes,
+			KeyThumbprint: familyKey(req, client)}
 		if resp.RefreshToken, family, err = e.startFamily(ctx, g, at); err != nil {
 			return nil, "", err
 		}

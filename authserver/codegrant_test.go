@@ -26,7 +26,7 @@ type codeFlow struct {
 	check  *guard.Verifier // the fixture's key, with the revocation list
 }
 
-func newCodeFlow(t *testing.T) *codeFlow {
+func newCodeFlow(t *testing.T, mods ...func(*TokenEndpointConfig)) *codeFlow {
 	t.Helper()
 	now := tokNow
 	cf := &codeFlow{now: &now, codes: &MemoryAuthCodes{}}
@@ -46,6 +46,9 @@ func newCodeFlow(t *testing.T) *codeFlow {
 		c.Refresh = &RefreshConfig{Store: MustNewMemoryRefreshStore(MemoryRefreshStoreConfig{})}
 		c.Revocations = cf.revoke
 		c.Now = func() time.Time { return *cf.now }
+		for _, m := range mods {
+			m(c)
+		}
 	})
 	cf.login = &azLogin{}
 	az, err := NewAuthorizeEndpoint(AuthorizeEndpointConfig{Clients: clients, Codes: cf.codes, Login: cf.login, Issuer: azIssuer,

@@ -48,6 +48,10 @@ type DiscoveryConfig struct {
 	// (RFC 7591), published as registration_endpoint (RFC 8414 §2).
 	// Default: not published.
 	RegistrationEndpoint string
+	// DPoPSigningAlgValuesSupported lists the DPoP proof algorithms the
+	// token endpoint takes (RFC 9449 §5.1), published as
+	// dpop_signing_alg_values_supported. Default: not published.
+	DPoPSigningAlgValuesSupported []string
 	// GrantTypesSupported, such as "password" and "client_credentials".
 	// Default: not published.
 	GrantTypesSupported []string
@@ -96,6 +100,7 @@ type discoveryDoc struct {
 	IntrospectionEndpoint             string   `json:"introspection_endpoint,omitzero"`
 	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported,omitzero"`
 	RegistrationEndpoint              string   `json:"registration_endpoint,omitzero"`
+	DPoPSigningAlgs                   []string `json:"dpop_signing_alg_values_supported,omitzero"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitzero"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitzero"`
 	ScopesSupported                   []string `json:"scopes_supported,omitzero"`
@@ -162,6 +167,7 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		"ScopesSupported": cfg.ScopesSupported, "ResponseTypesSupported": cfg.ResponseTypesSupported,
 		"SubjectTypesSupported": cfg.SubjectTypesSupported, "CodeChallengeMethodsSupported": cfg.CodeChallengeMethodsSupported,
 		"IntrospectionEndpointAuthMethodsSupported": cfg.IntrospectionEndpointAuthMethodsSupported,
+		"DPoPSigningAlgValuesSupported":             cfg.DPoPSigningAlgValuesSupported,
 	} {
 		if slices.Contains(list, "") {
 			errs = append(errs, fmt.Errorf("guard: DiscoveryConfig.%s has an empty entry", name))
@@ -194,6 +200,7 @@ func DiscoveryHandler(cfg DiscoveryConfig) (http.Handler, error) {
 		IntrospectionEndpoint:             cfg.IntrospectionEndpoint,
 		IntrospectionAuthMethods:          slices.Clone(cfg.IntrospectionEndpointAuthMethodsSupported),
 		RegistrationEndpoint:              cfg.RegistrationEndpoint,
+		DPoPSigningAlgs:                   slices.Clone(cfg.DPoPSigningAlgValuesSupported),
 		GrantTypesSupported:               slices.Clone(cfg.GrantTypesSupported),
 		TokenEndpointAuthMethodsSupported: slices.Clone(cfg.TokenEndpointAuthMethodsSupported),
 		ScopesSupported:                   slices.Clone(cfg.ScopesSupported),

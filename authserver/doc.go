@@ -53,6 +53,10 @@
 //     app's policy; throttled per client IP; secrets stored hashed and
 //     sent once. A loopback IP redirect URI matches on any port at the
 //     authorization endpoint (RFC 8252 §7.3).
+//   - DPoP (RFC 9449, TokenEndpointConfig.DPoP): a valid proof binds the
+//     access token to its key (cnf.jkt, token_type "DPoP"); public
+//     clients' refresh tokens are bound to the same key, and dpop_jkt at
+//     the authorization endpoint binds the code.
 //   - Resource indicators (RFC 8707): a token asked for resources has
 //     exactly them as its "aud", each one of the client's Resources; a
 //     refresh may narrow them, never widen. See [ValidResourceURI].
@@ -70,5 +74,6 @@
 //   - RFC 9207, issuer identification: https://www.rfc-editor.org/rfc/rfc9207
 //   - RFC 8707, resource indicators: https://www.rfc-editor.org/rfc/rfc8707
 //   - RFC 7591, dynamic client registration: https://www.rfc-editor.org/rfc/rfc7591
+//   - RFC 9449, DPoP: https://www.rfc-editor.org/rfc/rfc9449
 //   - RFC 9700, OAuth 2.0 security BCP: https://www.rfc-editor.org/rfc/rfc9700
 package authserver

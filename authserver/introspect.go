@@ -49,6 +49,12 @@ type introspection struct {
 	Audience  any    `json:"aud,omitzero"` // a string for one value, else an array
 	TokenType string `json:"token_type,omitzero"`
 	ID        string `json:"jti,omitzero"`
+	// Cnf is the DPoP key binding of a bound access token (RFC 9449 §6.2).
+	Cnf *introspectedCnf `json:"cnf,omitzero"`
+}
+
+type introspectedCnf struct {
+	JKT string `json:"jkt"`
 }
 
 // IntrospectionEndpoint returns the OAuth 2.0 token introspection endpoint
@@ -76,7 +82,8 @@ type introspection struct {
 // with nothing more, as RFC 7662 §2.2 asks.
 //
 // An active answer carries active, scope, client_id, sub, exp, iat, iss,
-// aud, token_type ("Bearer") and jti, each left out when empty; for a
+// aud, token_type ("Bearer", or "DPoP" with cnf.jkt for a DPoP-bound
+// token, RFC 9449 §6.2) and jti, each left out when empty; for a
 // refresh token only active, scope, client_id, sub and exp (the earlier of
 // the family's end and the token's idle deadline). Answers: 200 application/json with
 // Cache-Control: no-store; 400 invalid_request for a missing token or one
@@ -217,6 +224,9 @@ func (e *TokenEndpoint) introspectAccess(ctx context.Context, token string) (*in
 		ExpiresAt: c.ExpiresAt.Unix(), Issuer: c.Issuer, TokenType: "Bearer", ID: c.ID}
 	if !c.IssuedAt.IsZero() {
 		resp.IssuedAt = c.IssuedAt.Unix()
+	}
+	if c.Confirmation != nil && c.Confirmation.JKT != "" {
+		resp.TokenType, resp.Cnf = "DPoP", &introspectedCnf{JKT: c.Confirmation.JKT}
 	}
 	switch len(c.Audience) {
 	case 0:

@@ -22,12 +22,18 @@ type tokenResponse struct {
 // issue signs the access token for c with the endpoint's TokenIssuer and
 // builds the response; the scope is echoed only when it differs from the
 // request (RFC 6749 §5.1).
-func (e *TokenEndpoint) issue(ctx context.Context, c guard.Claims, requested, granted []string) (*tokenResponse, error) {
+// With a DPoP proof in req, the token is bound to its key (cnf.jkt) and
+// its type is "DPoP" (RFC 9449 §5).
+func (e *TokenEndpoint) issue(ctx context.Context, req *tokenRequest, c guard.Claims, requested, granted []string) (*tokenResponse, error) {
+	typ := "Bearer"
+	if req.proof != nil {
+		c.Confirmation, typ = &guard.Confirmation{JKT: req.proof.Thumbprint}, "DPoP"
+	}
 	tok, err := e.cfg.Issuer.Issue(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	resp := &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(e.cfg.Issuer.TTL() / time.Second)}
+	resp := &tokenResponse{AccessToken: tok, TokenType: typ, ExpiresIn: int64(e.cfg.Issuer.TTL() / time.Second)}
 	if !sameSet(requested, granted) {
 		resp.Scope = strings.Join(granted, " ")
 	}

@@ -28,8 +28,9 @@ const (
 //   - from tokens: token_endpoint, revocation_endpoint, grant_types_supported
 //     (the grants whose stores are set), token_endpoint_auth_methods_supported
 //     (client_secret_basic and client_secret_post with a ClientStore, and
-//     none for public clients), and, with a ClientStore,
-//     introspection_endpoint with its auth methods;
+//     none for public clients), with a ClientStore
+//     introspection_endpoint with its auth methods, and with DPoP
+//     dpop_signing_alg_values_supported (RFC 9449 §5.1);
 //   - from authorize: authorization_endpoint, response_types_supported
 //     ["code"], code_challenge_methods_supported ["S256"] and
 //     authorization_response_iss_parameter_supported;
@@ -65,6 +66,7 @@ func Discovery(base string, tokens *TokenEndpoint, authorize *AuthorizeEndpoint,
 			cfg.IntrospectionEndpoint = base + PathIntrospect
 			cfg.IntrospectionEndpointAuthMethodsSupported = []string{"client_secret_basic", "client_secret_post"}
 		}
+		cfg.DPoPSigningAlgValuesSupported = c.DPoP.AlgorithmNames() // nil without DPoP
 		if c.Clients == nil || c.AuthCodes != nil || c.EnablePasswordGrant || c.Refresh != nil {
 			// Public clients name themselves with client_id and no secret.
 			cfg.TokenEndpointAuthMethodsSupported = append(cfg.TokenEndpointAuthMethodsSupported, "none")

@@ -65,12 +65,12 @@ func (e *TokenEndpoint) passwordGrant(ctx context.Context, req *tokenRequest) (*
 	}
 	at := e.newAccessToken()
 	c.ID, c.ExpiresAt = at.ID, at.ExpiresAt
-	resp, err := e.issue(ctx, c, requested, granted)
+	resp, err := e.issue(ctx, req, c, requested, granted)
 	if err != nil || !e.refreshFor(client) {
 		return resp, err
 	}
 	// The family keeps the login's grant, the bound of later refreshes.
 	resp.RefreshToken, _, err = e.startFamily(ctx, RefreshFamily{ClientID: c.ClientID, Username: account, Subject: sub,
-		Scopes: granted, Resources: resources}, at)
+		Scopes: granted, Resources: resources, KeyThumbprint: familyKey(req, client)}, at)
 	return resp, err
 }

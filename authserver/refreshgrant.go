@@ -119,12 +119,17 @@ func refreshFailReason(err error) string {
 // claims and signs it, as at. A user that is gone, disabled, revoked or now
 // of another subject ends the family.
 func (e *TokenEndpoint) refreshResponse(ctx context.Context, req *tokenRequest, client *Client, fam RefreshFamily, requested []string, at IssuedToken) (*tokenResponse, error) {
+	// A family bound to a DPoP key is refreshed with a proof of that key
+	// (RFC 9449 §5); a refusal here changes nothing.
+	if err := e.proofBinding(ctx, req, fam.KeyThumbprint, errTokenBadRefresh); err != nil {
+		return nil, err
+	}
 	c, granted, err := e.refreshClaims(ctx, req, client, fam, requested)
 	if err != nil {
 		return nil, err
 	}
 	c.ID, c.ExpiresAt = at.ID, at.ExpiresAt
-	return e.issue(ctx, c, requested, granted)
+	return e.issue(ctx, req, c, requested, granted)
 }
 
 // refreshClaims re-reads the family's user and builds the access token's

@@ -391,3 +391,25 @@ func TestResourceFamilyStored(t *testing.T) {
 		t.Error("invalid_target does not match ErrInvalidTarget")
 	}
 }
+
+// TestResourceExtraClaims: the ExtraClaims hook sees the token's resources.
+func TestResourceExtraClaims(t *testing.T) {
+	t.Parallel()
+	var seen []string
+	f := newTokFixture(t, guard.PasswordHasherConfig{QueueTimeout: testQueueTimeout}, func(c *TokenEndpointConfig) {
+		cl := maps.Clone(c.Clients.(tokClients))
+		svc := cl[tokSvcID]
+		svc.Resources = []string{resMCP, resAPI}
+		cl[tokSvcID] = svc
+		c.Clients = cl
+		c.ExtraClaims = func(_ context.Context, r ClaimsRequest) (map[string]any, error) {
+			seen = slices.Clone(r.Resources)
+			return nil, nil
+		}
+	})
+	rec := f.do(tokRequest(form("grant_type", "client_credentials", "resource", resAPI), withBasic(tokSvcID, tokSvcPW)))
+	resSuccess(t, rec, f.verifier, false, "read write")
+	if !slices.Equal(seen, []string{resAPI}) {
+		t.Errorf("ClaimsRequest.Resources: got %q, want %q", seen, []string{resAPI})
+	}
+}

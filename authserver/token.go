@@ -205,6 +205,14 @@ type TokenEndpointConfig struct {
 	// cannot be revoked there (400 unsupported_token_type) and are inactive
 	// to introspection.
 	AccessTokenVerifier *guard.Verifier
+	// DPoP, when set, takes DPoP proofs (RFC 9449) at the endpoint: a
+	// request with a valid proof gets an access token bound to the proof's
+	// key (cnf.jkt) and token_type "DPoP"; see [TokenEndpoint] for the
+	// rules. Give it the DPoP checker whose BaseURL names the endpoint's
+	// public origin when behind a proxy. Default nil: DPoP headers are
+	// ignored and tokens are Bearer tokens, and codes bound with dpop_jkt
+	// are refused (invalid_grant).
+	DPoP *guard.DPoP
 	// ExtraClaims, when set, adds the app's claims to every access token
 	// the endpoint issues; see [ExtraClaimsFunc]. Default nil.
 	ExtraClaims ExtraClaimsFunc
@@ -230,7 +238,9 @@ const (
 // [NewTokenEndpoint].
 //
 // Answers: 200 {"access_token","token_type":"Bearer","expires_in"[,"scope"]}
-// with Cache-Control: no-store; 400 invalid_request, invalid_grant,
+// with Cache-Control: no-store (token_type "DPoP" for a token bound to a
+// DPoP proof's key, see TokenEndpointConfig.DPoP); 400 invalid_dpop_proof,
+// or use_dpop_nonce with a DPoP-Nonce header; 400 invalid_request, invalid_grant,
 // invalid_scope, invalid_target (RFC 8707), unauthorized_client,
 // unsupported_grant_type, or
 // invalid_client for a client that authenticated in the form; 401
@@ -397,9 +407,10 @@ type tokenRequest struct {
 	clientSecret guard.Secret
 	basic        bool // client authenticated with HTTP Basic
 	hasClient    bool
-	resources    []string // the "resource" parameters, unchecked (RFC 8707)
-	ip           string   // client IP, for logs
-	ipKey        string   // the client IP as throttling counts it (address, or IPv6 /64)
+	resources    []string         // the "resource" parameters, unchecked (RFC 8707)
+	proof        *guard.DPoPProof // the checked DPoP proof, nil for none
+	ip           string           // client IP, for logs
+	ipKey        string           // the client IP as throttling counts it (address, or IPv6 /64)
 }
 
 func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
@@ -437,27 +448,34 @@ func (e *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (*tokenRes
 	if grant == "" && e.cfg.InferPasswordGrant && req.form["username"] != "" && req.form["password"] != "" {
 		grant = grantPassword // FastAPI's OAuth2PasswordRequestForm
 	}
+	var serveGrant func(context.Context, *tokenRequest) (*tokenResponse, error)
 	switch grant {
 	case "":
 		return nil, errTokenNoGrant
 	case grantPassword:
 		if e.cfg.EnablePasswordGrant {
-			return e.passwordGrant(r.Context(), req)
+			serveGrant = e.passwordGrant
 		}
 	case grantClientCredentials:
 		if e.cfg.Clients != nil {
-			return e.clientGrant(r.Context(), req)
+			serveGrant = e.clientGrant
 		}
 	case grantAuthorizationCode:
 		if e.cfg.AuthCodes != nil {
-			return e.codeGrant(r.Context(), req)
+			serveGrant = e.codeGrant
 		}
 	case grantRefreshToken:
 		if e.refresh != nil {
-			return e.refreshGrant(r.Context(), req)
+			serveGrant = e.refreshGrant
 		}
 	}
-	return nil, errTokenGrant
+	if serveGrant == nil {
+		return nil, errTokenGrant
+	}
+	if err := e.checkProof(req); err != nil {
+		return nil, err
+	}
+	return serveGrant(r.Context(), req)
 }
 
 // storeDown answers a failing user or client store: fail closed, 503 with
