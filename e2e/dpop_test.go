@@ -141,7 +141,7 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 	}{
 		{"a replayed proof", run.Replay, "invalid_dpop_proof"},
 		{"the token as a bearer token", run.AsBearer, "invalid_token"},
-		{"the token without a proof", run.WithoutProof, ""},
+		{"the token without a proof", run.WithoutProof, "invalid_dpop_proof"},
 	} {
 		if tt.got.Status != 401 || !strings.Contains(tt.got.WWWAuthenticate, tt.error) {
 			t.Errorf("%s: got %+v, want 401 with %q in WWW-Authenticate", tt.name, tt.got, tt.error)
@@ -151,11 +151,12 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 	if !strings.EqualFold(r.TokenType, "DPoP") || r.Claims.Cnf.JKT != c.Cnf.JKT || !slices.Equal(r.Claims.audience(), []string{resource}) {
 		t.Errorf("refresh: got %+v, want a DPoP token bound to %s for %s", r, c.Cnf.JKT, resource)
 	}
-	if run.RefreshWithoutProof.Status != 400 {
-		t.Errorf("refresh without a proof: got %+v, want 400", run.RefreshWithoutProof)
+	// RFC 9449 §5: a public client's refresh token is bound to its key.
+	if run.RefreshWithoutProof.Status != 400 || run.RefreshWithoutProof.Error != "invalid_dpop_proof" {
+		t.Errorf("refresh without a proof: got %+v, want 400 invalid_dpop_proof", run.RefreshWithoutProof)
 	}
-	if run.RefreshOtherKey.Status != 400 {
-		t.Errorf("refresh with another key's proof: got %+v, want 400", run.RefreshOtherKey)
+	if k := run.RefreshOtherKey; k.Status != 400 || (k.Error != "invalid_grant" && k.Error != "invalid_dpop_proof") {
+		t.Errorf("refresh with another key's proof: got %+v, want 400 invalid_grant or invalid_dpop_proof", k)
 	}
 }
 

@@ -48,8 +48,15 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	// DPoP (RFC 9449): a token request with a proof gets a token bound to
+	// the proof's key; each proof is accepted once, by any replica.
+	dpop, err := guard.NewDPoP(guard.DPoPConfig{Replay: st.replay})
+	if err != nil {
+		return nil, err
+	}
 	tcfg := authserver.TokenEndpointConfig{
 		Issuer:              issuer,
+		DPoP:                dpop,
 		EnablePasswordGrant: true,
 		Refresh:             &authserver.RefreshConfig{Lifetime: refreshLifetime},
 		Logger:              cfg.log,
