@@ -97,6 +97,13 @@
 //     redirects, 64 KiB and 5 s per answer; an "active" answer is trusted
 //     for at most CacheFor (5 s by default, 30 s at most), and any failure
 //     is 503, never a request let through.
+//   - Sender-constrained tokens ([DPoP], RFC 9449): a token with a cnf is
+//     never accepted as a bearer token; a DPoP proof must be one header of
+//     at most 4 KiB, signed by the public (never private or symmetric) key
+//     in its header with an asymmetric algorithm, for this method and URL,
+//     at most 60 s old, carry the access token's hash, be seen once (a
+//     replay cache keyed by key thumbprint and jti; a failing cache is 503),
+//     and come from the key the token's cnf.jkt names.
 //   - Secrets (passwords, client secrets, keys, tokens) are held in types
 //     that print as REDACTED, including through log/slog.
 //
@@ -110,4 +117,7 @@
 //   - RFC 8725, JWT best current practices: https://www.rfc-editor.org/rfc/rfc8725
 //   - RFC 9068, JWT access tokens: https://www.rfc-editor.org/rfc/rfc9068
 //   - RFC 9700, OAuth 2.0 security BCP: https://www.rfc-editor.org/rfc/rfc9700
+//   - RFC 9449, DPoP: https://www.rfc-editor.org/rfc/rfc9449
+//   - RFC 9728, protected resource metadata: https://www.rfc-editor.org/rfc/rfc9728
+//   - RFC 7638, JWK thumbprint: https://www.rfc-editor.org/rfc/rfc7638
 package guard

@@ -101,6 +101,7 @@ type DPoP struct {
 	baseHost   string
 	proxies    *transport.Policy
 	now        func() time.Time
+	wall       func() time.Time       // time.Now: the replay caches' clock; tests move it
 	errs       [numProofFaults]*Error // the token endpoint's shape: 400, no challenge
 }
 
@@ -117,6 +118,7 @@ func NewDPoP(cfg DPoPConfig) (*DPoP, error) {
 		nonces:   cfg.Nonces,
 		maxBytes: cfg.MaxProofBytes,
 		now:      cfg.Now,
+		wall:     time.Now,
 	}
 	if d.replay == nil {
 		errs = append(errs, errors.New("guard: DPoPConfig.Replay is nil; use NewMemoryReplayCache or a shared store"))
@@ -237,7 +239,9 @@ type DPoPProof struct {
 // nonce of Nonces when set; and last, the proof not seen before: its key's
 // thumbprint and jti are remembered in Replay until iat + MaxAge + Leeway
 // (keying by the thumbprint means jtis of different keys never collide,
-// and no one can use up another key's jti).
+// and no one can use up another key's jti). That deadline is handed to
+// Replay on the wall clock (time.Now plus the time left on Now's clock),
+// since caches expire keys by real time.
 //
 // htu is compared to the request's URL without query and fragment, both
 // sides normalised first (RFC 3986 §6.2.2 and §6.2.3): scheme and host
@@ -386,7 +390,12 @@ func (d *DPoP) check(r *http.Request, accessToken, wantJKT string) (_ *DPoPProof
 	if d.nonces != nil && !d.nonces.Valid(c.Nonce) {
 		return nil, faultNonce, nil
 	}
-	first, err := d.replay.Remember(r.Context(), thumb+":"+c.JTI, iat.Add(d.maxAge+d.leeway))
+	// Replay caches keep time by the wall clock (Redis's, or time.Now): the
+	// deadline goes to them as the time left on DPoP's clock, from now on
+	// the wall clock, so a test clock (DPoPConfig.Now) far from real time
+	// still keeps each key for as long as its proof is acceptable.
+	until := d.wall().Add(iat.Add(d.maxAge + d.leeway).Sub(now))
+	first, err := d.replay.Remember(r.Context(), thumb+":"+c.JTI, until)
 	if err != nil {
 		return nil, faultStore, err
 	}

@@ -130,9 +130,7 @@ func (brokenReplay) Remember(context.Context, string, time.Time) (bool, error) {
 func newTestDPoP(t testing.TB, cfg DPoPConfig) *DPoP {
 	t.Helper()
 	if cfg.Replay == nil {
-		c := NewMemoryReplayCache(0)
-		c.now = func() time.Time { return dpopNow }
-		cfg.Replay = c
+		cfg.Replay = NewMemoryReplayCache(0)
 	}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return dpopNow }
@@ -338,8 +336,11 @@ func TestDPoPReplay(t *testing.T) {
 	const htu = "https://api.example.com/x"
 	cache := NewMemoryReplayCache(0)
 	now := dpopNow
-	cache.now = func() time.Time { return now }
+	start := time.Now()
+	wall := func() time.Time { return start.Add(now.Sub(dpopNow)) } // the wall clock, moved as the test's clock moves
+	cache.now = wall
 	d := newTestDPoP(t, DPoPConfig{Replay: cache, Now: func() time.Time { return now }})
+	d.wall = wall
 	proof := proofKeyES.proof(t, "GET", htu, "", proofOpts{claims: func(c map[string]any) { c["jti"] = "same" }})
 	if _, err := d.Check(dpopRequest("GET", htu, proof), ""); err != nil {
 		t.Fatal(err)
@@ -598,4 +599,27 @@ func FuzzDPoPProof(f *testing.F) {
 			t.Fatalf("accepted a proof by an unknown key %s: %q", p.Thumbprint, proof)
 		}
 	})
+}
+
+// TestDPoPRFC9449Example checks the proof of RFC 9449 §4.1 (Figure 2, a
+// token request), the specification's own example, and the thumbprint
+// §6.1 gives for its key.
+func TestDPoPRFC9449Example(t *testing.T) {
+	const proof = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19" +
+		".eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ" +
+		".2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg"
+	d := newTestDPoP(t, DPoPConfig{Now: func() time.Time { return time.Unix(1562262616, 0) }})
+	p, err := d.Check(dpopRequest("POST", "https://server.example.com/token", proof), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Thumbprint != "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" || p.ID != "-BwC3ESc6acc2lTc" {
+		t.Errorf("got thumbprint %s, jti %s", p.Thumbprint, p.ID)
+	}
+	if _, err := d.Check(dpopRequest("POST", "https://server.example.com/token", proof), ""); !errors.Is(err, errDPoPReplay) {
+		t.Errorf("again: got %v, want replayed", err)
+	}
+	if _, err := d.Check(dpopRequest("POST", "https://server.example.com/token", proof[:len(proof)-2]+"Lh"), ""); !errors.Is(err, errDPoPSignature) {
+		t.Errorf("changed signature: got %v", err)
+	}
 }

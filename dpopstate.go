@@ -17,7 +17,9 @@ import (
 // concurrent use; [NewMemoryReplayCache] is one for a single instance,
 // redisstore's is one for several replicas.
 type ReplayCache interface {
-	// Remember records key until the given time in one atomic operation;
+	// Remember records key until the given time (a wall-clock time: DPoP
+	// converts its deadlines, whatever DPoPConfig.Now says) in one atomic
+	// operation;
 	// first is false when key was already recorded and has not expired.
 	// An error makes the request fail closed (503).
 	Remember(ctx context.Context, key string, until time.Time) (first bool, err error)
@@ -31,7 +33,9 @@ const DefaultReplayCacheEntries = 100_000
 var errReplayCacheFull = errors.New("guard: DPoP replay cache full")
 
 // MemoryReplayCache is a [ReplayCache] in memory, for one instance. It is
-// safe for concurrent use. It holds at most its capacity of unexpired keys;
+// safe for concurrent use. Keys expire by time.Now, as in Redis by its
+// clock; a DPoP with a test clock still gets each key kept for the right
+// time (see [DPoP.Check]). It holds at most its capacity of unexpired keys;
 // when they are all still live, Remember fails (and the request gets 503)
 // rather than forget a key early, which would let a proof be replayed.
 type MemoryReplayCache struct {

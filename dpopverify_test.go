@@ -1,7 +1,10 @@
 package guard
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -26,13 +29,16 @@ type dpopFixture struct {
 func newDPoPFixture(t testing.TB, mode DPoPMode, dcfg DPoPConfig, vcfg VerifierConfig) *dpopFixture {
 	t.Helper()
 	testProofKeys(t)
-	key := jwtMustPriv(t, ES256, jwtP256(), "k1")
+	priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), bytes.Repeat([]byte{3}, 32)) // fixed: fuzz workers share it
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := jwtMustPriv(t, ES256, priv, "k1")
 	iss, err := NewTokenIssuer(TokenIssuerConfig{Key: key, Issuer: "https://as.example", Now: func() time.Time { return dpopNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &dpopFixture{issuer: iss, cache: NewMemoryReplayCache(0)}
-	f.cache.now = func() time.Time { return dpopNow }
 	if dcfg.Replay == nil {
 		dcfg.Replay = f.cache
 	}
@@ -358,5 +364,84 @@ func TestVerifierDPoPConfig(t *testing.T) {
 	}
 	if got := v.Challenge(); got != `Bearer realm="api", resource_metadata="http://localhost:8080/.well-known/oauth-protected-resource"` {
 		t.Errorf("Challenge: got %q", got)
+	}
+}
+
+// TestRequireBearerAllocsWithDPoP: configuring DPoP and resource metadata
+// costs a plain bearer request no allocation.
+func TestRequireBearerAllocsWithDPoP(t *testing.T) {
+	tok := issueToken(t, nil, Claims{Subject: "alice", Roles: []string{"admin"}})
+	measure := func(cfg VerifierConfig) float64 {
+		v := newTestVerifier(t, cfg)
+		h := v.RequireBearer(RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+		req := httptest.NewRequest(http.MethodGet, "/admin", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		w := &discardWriter{h: http.Header{}}
+		return measureAllocs(t, 100, func() { h.ServeHTTP(w, req) })
+	}
+	plain := measure(VerifierConfig{})
+	withDPoP := measure(VerifierConfig{DPoP: newTestDPoP(t, DPoPConfig{}), ResourceMetadata: rsMetadata})
+	if withDPoP > plain {
+		t.Errorf("allocations per bearer request: %v with DPoP configured, %v without", withDPoP, plain)
+	}
+}
+
+// FuzzRequireBearerDPoP: whatever the Authorization and DPoP headers, a
+// resource server with DPoP answers 204 (only for alice, the one subject
+// whose tokens exist), 400 or 401 with a challenge, never a panic or a
+// 500; a DPoP-bound principal's key is the client's.
+func FuzzRequireBearerDPoP(f *testing.F) {
+	fx := newDPoPFixture(f, DPoPAllowed, DPoPConfig{}, VerifierConfig{})
+	bound := fx.token(f, proofKeyES.key.Thumbprint())
+	plain := fx.token(f, "")
+	f.Add("DPoP "+bound, proofKeyES.proof(f, "GET", rsURL, bound, proofOpts{}))
+	f.Add("DPoP "+bound, proofKeyES2.proof(f, "GET", rsURL, bound, proofOpts{}))
+	f.Add("Bearer "+bound, "")
+	f.Add("Bearer "+plain, "")
+	f.Add("DPoP "+plain, proofKeyES.proof(f, "GET", rsURL, plain, proofOpts{}))
+	f.Add("DPoP", "x")
+	f.Add("dpop  "+bound, "a.b.c")
+	f.Fuzz(func(t *testing.T, auth, proof string) {
+		r := httptest.NewRequest("GET", rsURL, nil)
+		r.Header["Authorization"] = []string{auth}
+		if proof != "" {
+			r.Header["Dpop"] = []string{proof}
+		}
+		rec, p := serve(fx.v.RequireBearer, r)
+		switch rec.Code {
+		case 204:
+			if p == nil || p.Subject != "alice" {
+				t.Fatalf("204 for %+v", p)
+			}
+			if p.Binding == BindingDPoP && p.KeyThumbprint != proofKeyES.key.Thumbprint() {
+				t.Fatalf("bound to %s", p.KeyThumbprint)
+			}
+		case 400, 401:
+			if p != nil {
+				t.Fatal("next ran")
+			}
+			if rec.Code == 401 && len(rec.Header().Values("WWW-Authenticate")) == 0 {
+				t.Fatal("401 without a challenge")
+			}
+		default:
+			t.Fatalf("status %d for %q / %q", rec.Code, auth, proof)
+		}
+	})
+}
+
+func TestVerifierSecuritySchemesDPoP(t *testing.T) {
+	names := func(v *Verifier) (s []string) {
+		for _, n := range v.SecuritySchemes() {
+			s = append(s, n.Name+":"+n.Scheme.Type+"/"+n.Scheme.Scheme)
+		}
+		return s
+	}
+	allowed := newDPoPFixture(t, DPoPAllowed, DPoPConfig{}, VerifierConfig{}).v
+	if got := strings.Join(names(allowed), " "); got != "HTTPBearer:http/bearer HTTPDPoP:http/dpop" {
+		t.Errorf("allowed: got %s", got)
+	}
+	required := newDPoPFixture(t, DPoPRequired, DPoPConfig{}, VerifierConfig{}).v
+	if got := strings.Join(names(required), " "); got != "HTTPDPoP:http/dpop" {
+		t.Errorf("required: got %s", got)
 	}
 }

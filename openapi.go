@@ -101,15 +101,33 @@ const (
 	SchemeAPIKeyHeader  = "APIKeyHeader"
 	SchemeAPIKeyQuery   = "APIKeyQuery"
 	SchemeAPIKeyCookie  = "APIKeyCookie"
+	// SchemeHTTPDPoP is a verifier's DPoP scheme (RFC 9449 §7.1), when it
+	// has VerifierConfig.DPoP.
+	SchemeHTTPDPoP = "HTTPDPoP"
 )
 
 // SecuritySchemes implements [SecurityDescriber]. A verifier whose
 // KeySource is a [RemoteKeySet] configured with an Issuer is
 // "OpenIdConnect", type openIdConnect with the issuer's OpenID Connect
 // discovery URL; any other verifier is "HTTPBearer", type http, scheme
-// bearer, bearerFormat JWT. To describe a verifier as the oauth2 scheme of
+// bearer, bearerFormat JWT. With VerifierConfig.DPoP, "HTTPDPoP" (type
+// http, scheme dpop) follows it, or replaces it under DPoPRequired. To
+// describe a verifier as the oauth2 scheme of
 // the token endpoint that issues its tokens, wrap it with [Described].
 func (v *Verifier) SecuritySchemes() []NamedScheme {
+	if v != nil && v.dpop != nil {
+		dpop := NamedScheme{Name: SchemeHTTPDPoP, Scheme: SecurityScheme{Type: "http", Scheme: "dpop", BearerFormat: "JWT",
+			Description: "A DPoP-bound access token (Authorization: DPoP) with a DPoP proof header (RFC 9449)"}}
+		if v.dpop.mode == DPoPRequired {
+			return []NamedScheme{dpop}
+		}
+		return append(v.bearerSchemes(), dpop)
+	}
+	return v.bearerSchemes()
+}
+
+// bearerSchemes is the description of a verifier's bearer tokens.
+func (v *Verifier) bearerSchemes() []NamedScheme {
 	if v != nil {
 		if rs, ok := v.source.(*RemoteKeySet); ok && rs.issuer != "" {
 			if oidc, _, err := discoveryURLs(rs.issuer, true); err == nil {
