@@ -183,6 +183,9 @@ func TestIntrospectionCheckerAgainstAuthserver(t *testing.T) {
 	clock := &e2eClock{t: time.Now()}
 	checker, err := guard.NewIntrospectionChecker(guard.IntrospectionCheckerConfig{
 		Issuer: iss.url, ClientID: "resource-api", ClientSecret: "resource-secret", Now: clock.Now,
+		// The issuer checks the client secret with bcrypt, which under the race
+		// detector on a loaded machine can take longer than the default 5s.
+		Timeout: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +218,7 @@ func TestIntrospectionCheckerRefusedByAuthserver(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checker := guard.MustNewIntrospectionChecker(guard.IntrospectionCheckerConfig{
-				Endpoint: iss.url + "/introspect", ClientID: tc.id, ClientSecret: tc.secret})
+				Endpoint: iss.url + "/introspect", ClientID: tc.id, ClientSecret: tc.secret, Timeout: time.Minute})
 			var got error
 			v, err := guard.NewVerifier(guard.VerifierConfig{Keys: []*guard.Key{iss.public}, Issuers: []string{iss.url}, Revocations: checker,
 				ErrorWriter: func(w http.ResponseWriter, r *http.Request, err error) { got = err; guard.WriteError(w, r, err) }})

@@ -237,6 +237,23 @@ func JWKSHandler(maxAge time.Duration, keys ...*Key) (http.Handler, error) {
 	if maxAge < time.Second || maxAge%time.Second != 0 {
 		return nil, fmt.Errorf("guard: JWKS max-age %v is not a positive number of whole seconds", maxAge)
 	}
+	body, err := MarshalJWKSet(keys...)
+	if err != nil {
+		return nil, err
+	}
+	cacheControl := "public, max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveJWKS(w, r, body, cacheControl)
+	}), nil
+}
+
+// MarshalJWKSet returns the JWK Set document (RFC 7517 §5) of the public
+// halves of keys, the one [JWKSHandler] serves: each key's public members
+// with "use":"sig", its "alg" and its "kid", never a private member. Like
+// JWKSHandler it refuses, reporting every problem at once, a nil key, an
+// HMAC key (a shared secret is never published) and a key without a kid.
+// No key gives {"keys":[]}.
+func MarshalJWKSet(keys ...*Key) ([]byte, error) {
 	set := struct {
 		Keys []jwk `json:"keys"`
 	}{Keys: []jwk{}}
@@ -260,14 +277,7 @@ func JWKSHandler(maxAge time.Duration, keys ...*Key) (http.Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(set)
-	if err != nil {
-		return nil, err
-	}
-	cacheControl := "public, max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serveJWKS(w, r, body, cacheControl)
-	}), nil
+	return json.Marshal(set)
 }
 
 // serveJWKS writes a JWK Set document for GET and HEAD, 405 otherwise.

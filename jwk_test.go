@@ -367,3 +367,35 @@ func TestJWKSHandlerP256Coordinates(t *testing.T) {
 	}
 	t.Fatal("no scalar below 100000 gives an x with a leading zero byte")
 }
+
+// TestMarshalJWKSet: the document is the one JWKSHandler serves, it reads
+// back with ParseJWKSet as public keys only, and every refusal is reported.
+func TestMarshalJWKSet(t *testing.T) {
+	keys := newJWKSKeys(t)
+	body, err := MarshalJWKSet(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := JWKSHandler(0, keys...)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Body.String() != string(body) {
+		t.Errorf("MarshalJWKSet and JWKSHandler differ:\n%s\n%s", body, rec.Body)
+	}
+	got, skipped, err := ParseJWKSet(body)
+	if err != nil || len(skipped) != 0 || len(got) != len(keys) {
+		t.Fatalf("ParseJWKSet: %d keys, skipped %v, %v", len(got), skipped, err)
+	}
+	for _, k := range got {
+		if k.CanSign() {
+			t.Errorf("%v can sign", k)
+		}
+	}
+	if empty, err := MarshalJWKSet(); err != nil || string(empty) != `{"keys":[]}` {
+		t.Errorf("no keys: %s, %v", empty, err)
+	}
+	_, err = MarshalJWKSet(jwtMustHMAC(t, HS256, jwtSecret32, "h1"), jwtMustPriv(t, EdDSA, jwtEd(), ""), nil)
+	if err == nil || strings.Count(err.Error(), "\n") != 2 {
+		t.Errorf("got %v, want three problems", err)
+	}
+}

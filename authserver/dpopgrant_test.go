@@ -34,8 +34,8 @@ type dpopFlow struct {
 // replay cache, and nonces makes proofs carry a server nonce.
 func newDPoPFlow(t *testing.T, replay guard.ReplayCache, nonces bool) *dpopFlow {
 	t.Helper()
-	// Proofs are checked on the real clock: MemoryReplayCache has no other
-	// (tokens are still issued at tokNow).
+	// Proofs are made and checked on the real clock (tokens are still
+	// issued at tokNow).
 	df := &dpopFlow{}
 	if replay == nil {
 		replay = guard.NewMemoryReplayCache(0)
