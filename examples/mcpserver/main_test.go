@@ -134,6 +134,24 @@ func TestWhoami(t *testing.T) {
 	if text := res.Content[0].(*mcp.TextContent).Text; text != "alice (scopes: read)" {
 		t.Errorf("whoami text: got %q", text)
 	}
+
+	// Alice's session answers alice only: bob's valid token with her
+	// session id is refused.
+	req, _ := http.NewRequest(http.MethodPost, resource, strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", session.ID())
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	req.Header.Set("Authorization", "Bearer "+ti.token(t, "bob", resource, "read"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bob in alice's session: got %d %s, want 403", resp.StatusCode, body)
+	}
 }
 
 // dpopClient sends a DPoP-bound token with a fresh proof of its key on
