@@ -55,6 +55,11 @@ func startMCP(t *testing.T, other string) (issuer, mcpURL string) {
 	eventually(t, 30*time.Second, "the authorization server serves its JWKS", func() bool { return get(issuer+"/.well-known/jwks.json") == http.StatusOK })
 	startProgram(t, "mcpserver", "ADDR="+mcpAddr, "ISSUER_URL="+issuer, "RESOURCE_URL="+mcpURL)
 	eventually(t, 2*time.Minute, "the MCP server answers", func() bool { return mcpPost(t, mcpURL, "", "").StatusCode == http.StatusUnauthorized })
+	// It listens at once and answers 503 to tokens until the issuer's keys load.
+	tok := postToken(t, issuer, url.Values{"grant_type": {"client_credentials"}, "resource": {mcpURL}}, "demo-client", "demo-secret")
+	eventually(t, 30*time.Second, "the MCP server has the issuer's keys", func() bool {
+		return mcpPost(t, mcpURL, "Bearer "+tok, "").StatusCode != http.StatusServiceUnavailable
+	})
 	return issuer, mcpURL
 }
 

@@ -87,13 +87,15 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer a.close()
-	// Wait a little for the issuer's keys; without them the server still
-	// starts and answers 503 until they load.
-	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := a.keys.Ready(wait); err != nil {
-		log.Warn("the issuer's keys have not loaded yet; answering 503 until they do", "issuer", cfg.issuer, "error", err)
-	}
-	cancel()
+	// The server listens at once; until the issuer's keys load, requests
+	// with a token get 503 temporarily_unavailable with Retry-After.
+	go func() {
+		wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := a.keys.Ready(wait); err != nil && ctx.Err() == nil {
+			log.Warn("the issuer's keys have not loaded yet; answering 503 until they do", "issuer", cfg.issuer, "error", err)
+		}
+	}()
 	srv := &http.Server{Addr: cfg.addr, Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
