@@ -23,7 +23,9 @@
 // WWW-Authenticate: Bearer resource_metadata="…". Tokens must name
 // RESOURCE_URL as their audience (the authorization server's RFC 8707
 // resource); DPoP-bound tokens (RFC 9449) are accepted with their proofs, and
-// refused when presented as plain bearer tokens.
+// refused when presented as plain bearer tokens. The server listens at once;
+// until the issuer's keys have loaded, requests with a token get 503
+// temporarily_unavailable with Retry-After.
 //
 // Environment: ADDR (default :9002), ISSUER_URL (the authorization server's
 // issuer; default http://localhost:9000; its keys are read through its
