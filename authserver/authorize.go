@@ -369,19 +369,21 @@ func (a *AuthorizeEndpoint) redirect(w http.ResponseWriter, r *http.Request, red
 }
 
 // redirectRegistered reports whether uri is one of registered, byte for
-// byte (RFC 9700 §4.1.3), or differs from one only in the port of a
-// loopback IP literal over http: native apps listen on a port the system
-// gives them, which RFC 8252 §7.3 asks servers to take.
+// byte (RFC 9700 §4.1.3), or, for a registered loopback IP literal over
+// http without a port, the same URI with any port: native apps listen on a
+// port the system gives them, which RFC 8252 §7.3 asks servers to take. A
+// registered loopback URI with a port (a web client served on the machine,
+// such as Swagger UI) keeps its port.
 func redirectRegistered(registered []string, uri string) bool {
 	if slices.Contains(registered, uri) {
 		return true
 	}
-	host, rest, ok := loopbackRedirect(uri)
+	host, rest, _, ok := loopbackRedirect(uri)
 	if !ok {
 		return false
 	}
 	for _, r := range registered {
-		if h, rr, ok := loopbackRedirect(r); ok && h == host && rr == rest {
+		if h, rr, hasPort, ok := loopbackRedirect(r); ok && !hasPort && h == host && rr == rest {
 			return true
 		}
 	}
@@ -390,11 +392,12 @@ func redirectRegistered(registered []string, uri string) bool {
 
 // loopbackRedirect splits "http://127.0.0.1:port/rest" or
 // "http://[::1]:port/rest" (the port optional) into the host and what
-// follows the authority; ok is false for any other URI.
-func loopbackRedirect(uri string) (host, rest string, ok bool) {
+// follows the authority, and says whether a port was there; ok is false
+// for any other URI.
+func loopbackRedirect(uri string) (host, rest string, hasPort, ok bool) {
 	after, found := strings.CutPrefix(uri, "http://")
 	if !found {
-		return "", "", false
+		return "", "", false, false
 	}
 	i := strings.IndexAny(after, "/?#")
 	if i < 0 {
@@ -407,12 +410,12 @@ func loopbackRedirect(uri string) (host, rest string, ok bool) {
 			continue
 		}
 		if port == "" {
-			return h, rest, true
+			return h, rest, false, true
 		}
 		digits, found := strings.CutPrefix(port, ":")
 		if found && len(digits) > 0 && len(digits) <= 5 && strings.Trim(digits, "0123456789") == "" {
-			return h, rest, true
+			return h, rest, true, true
 		}
 	}
-	return "", "", false
+	return "", "", false, false
 }

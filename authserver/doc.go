@@ -51,8 +51,9 @@
 //     public clients only unless the app allows confidential ones; redirect
 //     URIs https or http to loopback; grants, scopes and resources from the
 //     app's policy; throttled per client IP; secrets stored hashed and
-//     sent once. A loopback IP redirect URI matches on any port at the
-//     authorization endpoint (RFC 8252 §7.3).
+//     sent once. A loopback IP redirect URI registered without a port
+//     matches on any port at the authorization endpoint (RFC 8252 §7.3);
+//     one registered with a port keeps it.
 //   - DPoP (RFC 9449, TokenEndpointConfig.DPoP): a valid proof binds the
 //     access token to its key (cnf.jkt, token_type "DPoP"); public
 //     clients' refresh tokens are bound to the same key, and dpop_jkt at

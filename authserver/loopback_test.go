@@ -2,8 +2,9 @@ package authserver
 
 import "testing"
 
-// TestRedirectRegisteredLoopback: a loopback IP literal over http matches
-// on any port (RFC 8252 §7.3); everything else byte for byte.
+// TestRedirectRegisteredLoopback: a loopback IP literal over http
+// registered without a port matches on any port (RFC 8252 §7.3); one
+// registered with a port, and everything else, byte for byte.
 func TestRedirectRegisteredLoopback(t *testing.T) {
 	t.Parallel()
 	reg := []string{"http://127.0.0.1/callback", "http://[::1]:8080/cb?x=1", "http://localhost/cb", "https://app.example/cb"}
@@ -14,8 +15,9 @@ func TestRedirectRegisteredLoopback(t *testing.T) {
 		{"http://127.0.0.1/callback", true},
 		{"http://127.0.0.1:51004/callback", true},
 		{"http://127.0.0.1:1/callback", true},
-		{"http://[::1]/cb?x=1", true},
-		{"http://[::1]:9/cb?x=1", true},
+		{"http://[::1]:8080/cb?x=1", true},
+		{"http://[::1]/cb?x=1", false}, // registered with its port: that port only
+		{"http://[::1]:9/cb?x=1", false},
 		{"http://127.0.0.1:51004/callback/", false},  // another path
 		{"http://127.0.0.1:51004/callback?a", false}, // another query
 		{"http://127.0.0.1:/callback", false},        // empty port
