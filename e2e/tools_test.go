@@ -34,12 +34,22 @@ func needTool(t *testing.T, name string, probe ...string) string {
 // (installed with `npm ci` there).
 func nodeJose(t *testing.T) string {
 	t.Helper()
+	return nodeWith(t, "jose")
+}
+
+// nodeWith returns the node binary once e2e/node has the npm packages named
+// (installed with `npm ci` there). Without them the test is skipped, except
+// under CI, where it fails.
+func nodeWith(t *testing.T, packages ...string) string {
+	t.Helper()
 	node := needTool(t, "node")
-	if _, err := os.Stat(filepath.Join("node", "node_modules", "jose", "package.json")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("npm jose is not installed (run npm ci in e2e/node): %v", err)
+	for _, p := range packages {
+		if _, err := os.Stat(filepath.Join("node", "node_modules", filepath.FromSlash(p), "package.json")); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("npm %s is not installed (run npm ci in e2e/node): %v", p, err)
+			}
+			t.Skipf("npm %s is not installed (run npm ci in e2e/node): %v", p, err)
 		}
-		t.Skipf("npm jose is not installed (run npm ci in e2e/node): %v", err)
 	}
 	return node
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -35,11 +36,17 @@ func (l *lockedBuffer) String() string {
 }
 
 // startProgram builds ../examples/<name> and runs it with env until the test ends.
+// An example with a go.mod of its own (examples/mcpserver) is built in its
+// directory, as its own module.
 func startProgram(t *testing.T, name string, env ...string) *lockedBuffer {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
 	build := exec.Command("go", "build", "-o", bin, "./examples/"+name)
 	build.Dir = ".."
+	if _, err := os.Stat(filepath.Join("..", "examples", name, "go.mod")); err == nil {
+		build = exec.Command("go", "build", "-o", bin, ".")
+		build.Dir = filepath.Join("..", "examples", name)
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", name, err, out)
 	}

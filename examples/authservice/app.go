@@ -48,8 +48,15 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	// DPoP (RFC 9449): a token request with a proof gets a token bound to
+	// the proof's key; each proof is accepted once, by any replica.
+	dpop, err := guard.NewDPoP(guard.DPoPConfig{Replay: st.replay})
+	if err != nil {
+		return nil, err
+	}
 	tcfg := authserver.TokenEndpointConfig{
 		Issuer:              issuer,
+		DPoP:                dpop,
 		EnablePasswordGrant: true,
 		Refresh:             &authserver.RefreshConfig{Lifetime: refreshLifetime},
 		Logger:              cfg.log,
@@ -57,6 +64,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err := st.configure(ctx, &tcfg); err != nil {
 		return nil, err
 	}
+	tcfg.AuthCodes = st.codes
 	// The verifier of this service's own access tokens, for revocation and
 	// introspection.
 	verifier, err := guard.NewVerifier(guard.VerifierConfig{
@@ -80,7 +88,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		store[name] = authserver.User{PasswordHash: h, Roles: []string{u.role}}
+		store[name] = authserver.User{PasswordHash: h, Roles: []string{u.role}, Scopes: []string{"read"}}
 	}
 	secret, err := hash(serviceSecret)
 	if err != nil {
@@ -90,14 +98,16 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := map[string]authserver.Client{
-		publicClientID: {Public: true, Grants: []string{"password", "refresh_token"}},
-		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}},
+	// The fixed clients may ask for tokens for any of RESOURCES (RFC 8707),
+	// and so may every client that registers at POST /register.
+	clients := &clientDirectory{registry: st.registry, fixed: map[string]authserver.Client{
+		publicClientID: {Public: true, Grants: []string{"password", "refresh_token"}, Resources: cfg.resources},
+		serviceClient:  {SecretHash: secret, Grants: []string{"client_credentials"}, Scopes: []string{"read"}, Resources: cfg.resources},
 		introspector:   {SecretHash: introspectSecret, Grants: []string{authserver.GrantIntrospection}},
-	}
+	}}
 	tcfg.Hasher = hasher
 	tcfg.Users = authserver.NewMemoryUsers(store)
-	tcfg.Clients = authserver.NewMemoryClients(reg)
+	tcfg.Clients = clients
 	token, err := authserver.NewTokenEndpoint(tcfg)
 	if err != nil {
 		return nil, err
@@ -109,7 +119,28 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta := authserver.Discovery(cfg.issuer, token, nil, keys) // the endpoints at their usual paths
+	page, err := authserver.NewLoginPage(authserver.LoginPageConfig{Tokens: token, Template: loginForm, Logger: cfg.log})
+	if err != nil {
+		return nil, err
+	}
+	authorize, err := authserver.NewAuthorizeEndpoint(authserver.AuthorizeEndpointConfig{
+		Clients: tcfg.Clients, Codes: st.codes, Login: page, Issuer: cfg.issuer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Open registration (RFC 7591) of public clients with https or
+	// loopback redirect URIs, as MCP clients register themselves.
+	rcfg := authserver.RegistrationConfig{Clients: clients, Scopes: []string{"read"}, Resources: cfg.resources, Logger: cfg.log}
+	if err := st.configureRegistration(&rcfg); err != nil {
+		return nil, err
+	}
+	register, err := authserver.NewRegistrationEndpoint(rcfg)
+	if err != nil {
+		return nil, err
+	}
+	meta := authserver.Discovery(cfg.issuer, token, authorize, keys) // the endpoints at their usual paths
+	meta.RegistrationEndpoint = meta.Issuer + authserver.PathRegister
 	meta.ScopesSupported = []string{"read"}
 	discovery, err := authserver.DiscoveryHandler(meta)
 	if err != nil {
@@ -127,6 +158,10 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	mux.Handle("POST "+authserver.PathIntrospect, token.IntrospectionEndpoint())
 	mux.Handle("GET "+authserver.PathJWKS, jwks)
 	mux.Handle("GET "+authserver.PathOpenIDConfig, discovery)
+	mux.Handle("GET "+authserver.PathOAuthMetadata, discovery) // RFC 8414's name for the same document
+	mux.Handle("GET "+authserver.PathAuthorize, authorize)     // the login page
+	mux.Handle("POST "+authserver.PathAuthorize, authorize)
+	mux.Handle("POST "+authserver.PathRegister, register)
 	mux.Handle("POST /logout-everywhere", verifier.RequireBearer(logout))
 	return &app{handler: mux, keys: keys}, nil
 }

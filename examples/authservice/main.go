@@ -17,6 +17,19 @@
 // DangerouslyAllowPasswordGrantWithoutClient. demo-app is a public client
 // (no secret), so a request adds client_id=demo-app to its form.
 //
+// Sign-in for apps: GET and POST /authorize, the authorization code flow
+// with PKCE (S256) and a login form for the demo users; POST /register,
+// open dynamic client registration (RFC 7591) of public clients whose
+// redirect URIs are https or loopback (http://127.0.0.1:PORT/…, any port),
+// as MCP clients register themselves. Resource indicators (RFC 8707): a
+// request may name with "resource" one of RESOURCES, and the token's
+// audience is then that resource alone (without one, AUDIENCE). DPoP (RFC
+// 9449): a token request with a DPoP proof gets a token bound to the
+// proof's key (token_type DPoP, cnf.jkt), a code asked for with dpop_jkt
+// only for that key, and a public client's refresh token stays bound to it.
+// The metadata is served at /.well-known/openid-configuration and at RFC
+// 8414's /.well-known/oauth-authorization-server.
+//
 // Also POST /revoke (RFC 7009: a refresh token ends its login, an access
 // token is refused by jti until it expires; the public client demo-app
 // revokes with its client_id and the token alone) and POST /introspect (RFC
@@ -31,10 +44,14 @@
 // ROTATE_EVERY, published ROTATE_EVERY/2 before it signs), TOKEN_TTL
 // (default 15m) and RETIRE_AFTER (how long a retired key keeps verifying;
 // default TOKEN_TTL plus 5m), BCRYPT_COST (default guard's, 12; tests use
-// 10).
+// 10), RESOURCES (the resource indicators clients may ask tokens for,
+// comma-separated absolute http(s) URLs; default
+// http://localhost:9001,http://localhost:9002/mcp: examples/resourceservice
+// and examples/mcpserver at their default addresses).
 //
 // Several replicas: with REDIS_URL set (redis://… or rediss://…), the key
-// ring, refresh-token families, revocations and login limiters live in
+// ring, refresh-token families, revocations, login limiters, authorization
+// codes, registered clients and the DPoP replay cache live in
 // Redis under REDIS_PREFIX (default "guard:"), and the service refuses to
 // start without KEY_ENCRYPTION_KEY, the base64 of 32 random bytes that
 // seals the key ring (head -c 32 /dev/urandom | base64). Processes on
@@ -51,6 +68,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -76,7 +94,8 @@ type config struct {
 	bcryptCost       int // 0: guard's default
 	redisURL         string
 	redisPrefix      string
-	kek              []byte // KEY_ENCRYPTION_KEY, decoded; required with redisURL
+	kek              []byte   // KEY_ENCRYPTION_KEY, decoded; required with redisURL
+	resources        []string // RESOURCES: the resource indicators clients may ask tokens for
 	log              *slog.Logger
 }
 
@@ -110,6 +129,12 @@ func configFromEnv(log *slog.Logger) (config, error) {
 			errs = append(errs, fmt.Errorf("BCRYPT_COST: want a number, got %q", v))
 		}
 		cfg.bcryptCost = n
+	}
+	cfg.resources = splitList(envOr("RESOURCES", defaultResources))
+	for _, r := range cfg.resources {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || strings.Contains(r, "#") {
+			errs = append(errs, fmt.Errorf("RESOURCES: want absolute http(s) URLs without a fragment, separated by commas; got %q", r))
+		}
 	}
 	cfg.redisURL = os.Getenv("REDIS_URL")
 	cfg.redisPrefix = envOr("REDIS_PREFIX", "guard:")
@@ -172,6 +197,21 @@ func decodeKEK(s string) ([]byte, error) {
 		}
 	}
 	return nil, err
+}
+
+// defaultResources are examples/resourceservice and examples/mcpserver at
+// their default addresses.
+const defaultResources = "http://localhost:9001,http://localhost:9002/mcp"
+
+// splitList splits a comma-separated list, dropping spaces and empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func envOr(name, def string) string {

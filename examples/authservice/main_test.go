@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,8 @@ func testApp(t *testing.T) *app {
 	cfg := config{
 		issuer: "http://localhost:9000", audience: "api", rotateEvery: 5 * time.Minute,
 		tokenTTL: 15 * time.Minute, retireAfter: 20 * time.Minute, bcryptCost: 10,
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		resources: []string{"http://localhost:9001", "http://localhost:9002/mcp"},
+		log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	st, err := openStores(context.Background(), cfg)
 	if err != nil {
@@ -152,8 +155,17 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("TOKEN_TTL", "")
 	cfg, err := configFromEnv(nil)
 	if err != nil || cfg.rotateEvery != 5*time.Minute || cfg.tokenTTL != 15*time.Minute || cfg.retireAfter != 20*time.Minute ||
-		cfg.issuer != "http://localhost:9000" || cfg.audience != "api" {
+		cfg.issuer != "http://localhost:9000" || cfg.audience != "api" ||
+		!slices.Equal(cfg.resources, []string{"http://localhost:9001", "http://localhost:9002/mcp"}) {
 		t.Errorf("defaults: got %+v, %v", cfg, err)
+	}
+	t.Setenv("RESOURCES", " https://api.example.com , http://localhost:9002/mcp,")
+	if cfg, err := configFromEnv(nil); err != nil || !slices.Equal(cfg.resources, []string{"https://api.example.com", "http://localhost:9002/mcp"}) {
+		t.Errorf("RESOURCES: got %q, %v", cfg.resources, err)
+	}
+	t.Setenv("RESOURCES", "https://api.example.com,urn:x,https://h/p#f")
+	if _, err := configFromEnv(nil); err == nil || !strings.Contains(err.Error(), `"urn:x"`) || !strings.Contains(err.Error(), `"https://h/p#f"`) {
+		t.Errorf("bad RESOURCES: got %v", err)
 	}
 }
 
@@ -280,5 +292,70 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	}
 	if w := post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {"demo-app"}}, "", ""); w.Code != 400 {
 		t.Errorf("refresh after revocation: got %d, want 400", w.Code)
+	}
+}
+
+// TestCodeFlowWithResource: the fixed contract of /register, /authorize and
+// the resource indicators. A client registers itself, alice signs in on the
+// login form, and the code buys a token whose audience is the resource
+// asked for; a resource not in RESOURCES is refused.
+func TestCodeFlowWithResource(t *testing.T) {
+	a := testApp(t)
+	do := func(method, target, contentType, body string) *httptest.ResponseRecorder {
+		t.Helper()
+		r := httptest.NewRequest(method, target, strings.NewReader(body))
+		r.RemoteAddr = "127.0.0.1:5000"
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
+		w := httptest.NewRecorder()
+		a.handler.ServeHTTP(w, r)
+		return w
+	}
+	w := do("GET", "/.well-known/oauth-authorization-server", "", "")
+	for _, want := range []string{`"authorization_endpoint":"http://localhost:9000/authorize"`, `"registration_endpoint":"http://localhost:9000/register"`,
+		`"code_challenge_methods_supported":["S256"]`} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("metadata: %s lacks %s", w.Body, want)
+		}
+	}
+	const redirect = "http://127.0.0.1:8080/callback"
+	w = do("POST", "/register", "application/json", `{"client_name":"t","redirect_uris":["`+redirect+`"],"grant_types":["authorization_code","refresh_token"]}`)
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	if w.Code != 201 || json.Unmarshal(w.Body.Bytes(), &reg) != nil || reg.ClientID == "" {
+		t.Fatalf("register: %d %s", w.Code, w.Body)
+	}
+	if w := do("POST", "/register", "application/json", `{"redirect_uris":["http://evil.example/cb"]}`); w.Code != 400 || !strings.Contains(w.Body.String(), "invalid_redirect_uri") {
+		t.Errorf("register with a plain-http non-loopback redirect URI: %d %s", w.Code, w.Body)
+	}
+	verifier := strings.Repeat("v", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	authorize := func(resource string) string {
+		return "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {redirect}, "state": {"s"},
+			"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "resource": {resource}}.Encode()
+	}
+	if w := do("GET", authorize("http://localhost:9001"), "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), `name="password"`) {
+		t.Fatalf("login page: %d %s", w.Code, w.Body)
+	}
+	w = do("POST", authorize("http://localhost:9001"), "application/x-www-form-urlencoded", "username=alice&password=wonderland")
+	loc, err := url.Parse(w.Header().Get("Location"))
+	if w.Code != 303 || err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("login: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	tok := guardtest.PostToken(t, a.handler, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {redirect}, "client_id": {reg.ClientID}, "code_verifier": {verifier}})
+	v, err := guard.NewVerifier(guard.VerifierConfig{KeySource: a.keys, Issuers: []string{"http://localhost:9000"}, Audiences: []string{"http://localhost:9001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(context.Background(), tok.AccessToken)
+	if err != nil || c.Subject != "alice" || !slices.Equal(c.Audience, []string{"http://localhost:9001"}) || !slices.Equal(c.Scopes, []string{"read"}) {
+		t.Errorf("the code's token: %+v, %v; want alice for http://localhost:9001 with scope read", c, err)
+	}
+	w = do("GET", authorize("http://localhost:9003"), "", "")
+	if loc, _ := url.Parse(w.Header().Get("Location")); (w.Code != 302 && w.Code != 303) || loc == nil || loc.Query().Get("error") != "invalid_target" {
+		t.Errorf("a resource not in RESOURCES: %d %q, want a redirect with invalid_target", w.Code, w.Header().Get("Location"))
 	}
 }

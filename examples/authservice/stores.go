@@ -20,7 +20,17 @@ type stores struct {
 	// configure fills the token endpoint's stores (refresh families,
 	// revocations, the three login limiters).
 	configure func(ctx context.Context, cfg *authserver.TokenEndpointConfig) error
-	close     func()
+	// codes keeps the authorization codes, shared by the authorization and
+	// token endpoints.
+	codes authserver.AuthCodeStore
+	// registry keeps the clients registered at POST /register, and
+	// configureRegistration fills the registration endpoint's limiter.
+	registry              authserver.ClientRegistry
+	configureRegistration func(cfg *authserver.RegistrationConfig) error
+	// replay remembers the DPoP proofs the token endpoint accepted, so that
+	// each is accepted once by any replica.
+	replay guard.ReplayCache
+	close  func()
 }
 
 // refreshLifetime is how long a login's refresh family lives; revocations
@@ -57,20 +67,24 @@ func openStores(ctx context.Context, cfg config) (*stores, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	return &stores{kind: "redis", ring: st.KeyRing(""), configure: st.ConfigureTokenEndpoint, close: func() { _ = rdb.Close() }}, nil
+	return &stores{kind: "redis", ring: st.KeyRing(""), configure: st.ConfigureTokenEndpoint, codes: st.AuthCodes(),
+		registry: st.Clients(), configureRegistration: st.ConfigureRegistration, replay: st.ReplayCache(), close: func() { _ = rdb.Close() }}, nil
 }
 
 func memoryStores() *stores {
-	return &stores{kind: "memory", close: func() {}, configure: func(_ context.Context, cfg *authserver.TokenEndpointConfig) error {
-		var err error
-		if cfg.Refresh != nil && cfg.Refresh.Store == nil {
-			if cfg.Refresh.Store, err = authserver.NewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{}); err != nil {
-				return err
+	return &stores{kind: "memory", close: func() {}, codes: new(authserver.MemoryAuthCodes), registry: new(authserver.MemoryClients),
+		replay:                guard.NewMemoryReplayCache(guard.DefaultReplayCacheEntries),
+		configureRegistration: func(*authserver.RegistrationConfig) error { return nil }, // the endpoint's in-memory limiter
+		configure: func(_ context.Context, cfg *authserver.TokenEndpointConfig) error {
+			var err error
+			if cfg.Refresh != nil && cfg.Refresh.Store == nil {
+				if cfg.Refresh.Store, err = authserver.NewMemoryRefreshStore(authserver.MemoryRefreshStoreConfig{}); err != nil {
+					return err
+				}
 			}
-		}
-		if cfg.Revocations == nil {
-			cfg.Revocations, err = guard.NewMemoryRevocations(guard.MemoryRevocationsConfig{MaxTokenLifetime: refreshLifetime})
-		}
-		return err // the limiters default to the endpoint's MemoryLimiters
-	}}
+			if cfg.Revocations == nil {
+				cfg.Revocations, err = guard.NewMemoryRevocations(guard.MemoryRevocationsConfig{MaxTokenLifetime: refreshLifetime})
+			}
+			return err // the limiters default to the endpoint's MemoryLimiters
+		}}
 }

@@ -10,8 +10,20 @@
 // answering JSON with the token's subject. Until the issuer's keys have
 // loaded, requests get 503 temporarily_unavailable with Retry-After.
 //
+// The service is an RFC 9728 protected resource named RESOURCE_URL: its
+// metadata (the resource, its authorization server, the DPoP algorithms it
+// takes) is at GET /.well-known/oauth-protected-resource (for a
+// RESOURCE_URL with a path, at that path appended, as RFC 9728 §3.1 says),
+// and every 401 names it in WWW-Authenticate (resource_metadata="…"). It
+// takes tokens whose audience is AUDIENCE or RESOURCE_URL (a token the
+// issuer minted for this resource with RFC 8707's resource parameter), as
+// bearer tokens or, when they are bound to a key (cnf.jkt), only as DPoP
+// tokens (RFC 9449: "Authorization: DPoP …" with a proof of that key in the
+// DPoP header, each proof good once; a bound token sent as Bearer gets 401).
+//
 // Environment: ADDR (default :9001), ISSUER_URL (default
-// http://localhost:9000), AUDIENCE (default api), and, to follow a fast
+// http://localhost:9000), AUDIENCE (default api), RESOURCE_URL (default
+// http://localhost:9001), and, to follow a fast
 // demo rotation, MIN_REFRESH (default 1m: the shortest time the key set is
 // held before a refresh) and REFETCH_INTERVAL (default 30s: at most one
 // fetch per interval for tokens with an unknown kid).
@@ -33,6 +45,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,6 +65,7 @@ func main() {
 // config is the service's environment, parsed.
 type config struct {
 	issuer, audience string
+	resource         string // RESOURCE_URL, the RFC 9728 resource identifier
 	minRefresh       time.Duration
 	refetchInterval  time.Duration
 	introspect       bool
@@ -62,7 +76,8 @@ type config struct {
 }
 
 func configFromEnv(log *slog.Logger) (config, error) {
-	cfg := config{issuer: envOr("ISSUER_URL", "http://localhost:9000"), audience: envOr("AUDIENCE", "api"), log: log}
+	cfg := config{issuer: envOr("ISSUER_URL", "http://localhost:9000"), audience: envOr("AUDIENCE", "api"),
+		resource: envOr("RESOURCE_URL", "http://localhost:9001"), log: log}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
 		v := os.Getenv(name)
@@ -117,7 +132,7 @@ func run(log *slog.Logger) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Info("resourceservice listening", "addr", addr, "issuer", cfg.issuer, "audience", cfg.audience,
+	log.Info("resourceservice listening", "addr", addr, "issuer", cfg.issuer, "audience", cfg.audience, "resource", cfg.resource,
 		"introspect", cfg.introspect, "introspect_cache", cfg.introspectCache)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -142,10 +157,31 @@ func newApp(cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	metadataURL, err := guard.ProtectedResourceMetadataURL(cfg.resource)
+	if err != nil {
+		return nil, fmt.Errorf("RESOURCE_URL: %w", err)
+	}
+	// DPoP proofs: each accepted once; this process is the only instance,
+	// so its replay cache is in memory.
+	dpop, err := guard.NewDPoP(guard.DPoPConfig{Replay: guard.NewMemoryReplayCache(replayEntries)})
+	if err != nil {
+		return nil, err
+	}
+	metadata, err := guard.ProtectedResourceMetadata(guard.ProtectedResourceConfig{
+		Resource:                      cfg.resource,
+		AuthorizationServers:          []string{cfg.issuer},
+		DPoPSigningAlgValuesSupported: dpop.AlgorithmNames(),
+		ResourceName:                  "guard example resource service",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("RESOURCE_URL: %w", err)
+	}
 	vcfg := guard.VerifierConfig{
-		KeySource: keys,
-		Issuers:   []string{cfg.issuer},
-		Audiences: []string{cfg.audience},
+		KeySource:        keys,
+		Issuers:          []string{cfg.issuer},
+		Audiences:        []string{cfg.audience, cfg.resource},
+		DPoP:             dpop,
+		ResourceMetadata: metadataURL,
 	}
 	if cfg.introspect {
 		checker, err := guard.NewIntrospectionChecker(guard.IntrospectionCheckerConfig{
@@ -162,10 +198,15 @@ func newApp(cfg config) (*app, error) {
 	}
 	keys.Start()
 	mux := http.NewServeMux()
+	mu, _ := url.Parse(metadataURL) // built by guard from a valid URL
+	mux.Handle("GET "+mu.Path, metadata)
 	mux.Handle("GET /hello", v.RequireBearer(http.HandlerFunc(hello("hello"))))
 	mux.Handle("GET /admin", v.RequireBearer(guard.RequireRole("admin")(http.HandlerFunc(hello("welcome to the admin area")))))
 	return &app{handler: mux, keys: keys}, nil
 }
+
+// replayEntries bounds the DPoP proofs remembered against replay.
+const replayEntries = 100_000
 
 // hello answers JSON with the caller's subject and roles.
 func hello(message string) http.HandlerFunc {

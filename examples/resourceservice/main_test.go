@@ -17,18 +17,20 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // fakeIssuer is guardtest's fake identity provider: discovery, a JWK Set,
-// and tokens minted with its current key.
-func fakeIssuer(t *testing.T) (url string, mint func(aud, sub string, roles ...string) string) {
+// and tokens minted with its current key (mint for the usual claims, token
+// for any).
+func fakeIssuer(t *testing.T) (url string, mint func(aud, sub string, roles ...string) string, token func(guard.Claims) string) {
 	t.Helper()
 	srv := guardtest.NewJWKSServer(t)
+	token = func(c guard.Claims) string { return srv.Token(t, c) }
 	return srv.Issuer(), func(aud, sub string, roles ...string) string {
-		return srv.Token(t, guard.Claims{Subject: sub, Audience: []string{aud}, Roles: roles})
-	}
+		return token(guard.Claims{Subject: sub, Audience: []string{aud}, Roles: roles})
+	}, token
 }
 
 func startApp(t *testing.T, issuer string) *app {
 	t.Helper()
-	a, err := newApp(config{issuer: issuer, audience: "api", minRefresh: time.Minute, refetchInterval: time.Second, log: quiet})
+	a, err := newApp(config{issuer: issuer, audience: "api", resource: "http://localhost:9001", minRefresh: time.Minute, refetchInterval: time.Second, log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func startApp(t *testing.T, issuer string) *app {
 }
 
 func TestResourceService(t *testing.T) {
-	issuer, mint := fakeIssuer(t)
+	issuer, mint, srvToken := fakeIssuer(t)
 	a := startApp(t, issuer)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -46,13 +48,18 @@ func TestResourceService(t *testing.T) {
 	}
 	alice := mint("api", "alice", "admin")
 	bob := mint("api", "bob", "user")
+	const metadata = `resource_metadata="http://localhost:9001/.well-known/oauth-protected-resource"`
+	bound := srvToken(guard.Claims{Subject: "alice", Audience: []string{"api"}, Confirmation: &guard.Confirmation{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}})
 	tests := []struct {
 		name, target, token string
 		status              int
 		challenge           string // WWW-Authenticate must contain it; "" means absent
 		body                string
 	}{
-		{name: "no token", target: "/hello", status: 401, challenge: `Bearer realm="api"`, body: `"error":"unauthorized"`},
+		{name: "no token", target: "/hello", status: 401, challenge: metadata, body: `"error":"unauthorized"`},
+		{name: "a token for this resource (RFC 8707)", target: "/hello", token: mint("http://localhost:9001", "alice"), status: 200, body: `"subject":"alice"`},
+		{name: "a token for another resource", target: "/hello", token: mint("http://localhost:9002/mcp", "alice"), status: 401, challenge: metadata},
+		{name: "a DPoP-bound token as a bearer token", target: "/hello", token: bound, status: 401, challenge: `error="invalid_token"`},
 		{name: "alice hello", target: "/hello", token: alice, status: 200, body: `"subject":"alice"`},
 		{name: "alice admin", target: "/admin", token: alice, status: 200, body: `"subject":"alice"`},
 		{name: "bob hello", target: "/hello", token: bob, status: 200, body: `"subject":"bob"`},
@@ -84,13 +91,26 @@ func TestResourceService(t *testing.T) {
 	}
 }
 
+// The RFC 9728 metadata: the resource, its issuer, DPoP.
+func TestResourceMetadata(t *testing.T) {
+	issuer, _, _ := fakeIssuer(t)
+	a := startApp(t, issuer)
+	w := httptest.NewRecorder()
+	a.handler.ServeHTTP(w, httptest.NewRequest("GET", "/.well-known/oauth-protected-resource", nil))
+	for _, want := range []string{`"resource":"http://localhost:9001"`, `"authorization_servers":["` + issuer + `"]`, `"dpop_signing_alg_values_supported":[`} {
+		if w.Code != 200 || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("got %d %s, want 200 with %s", w.Code, w.Body, want)
+		}
+	}
+}
+
 // Until the issuer's keys load, the service answers 503 with Retry-After.
 func TestResourceServiceBeforeKeys(t *testing.T) {
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	}))
 	defer down.Close()
-	_, mint := fakeIssuer(t)
+	_, mint, _ := fakeIssuer(t)
 	a := startApp(t, down.URL)
 	r := httptest.NewRequest("GET", "/hello", nil)
 	r.Header.Set("Authorization", "Bearer "+mint("api", "alice"))
