@@ -81,8 +81,9 @@ type VerifierConfig struct {
 	// CacheSize, when positive, enables a cache of that many verified
 	// asymmetric (RS*, PS*, ES*, EdDSA) tokens, each found by a keyed hash
 	// of the whole token and holding a copy of it, which a hit compares in
-	// full, so a token seen again skips its signature check; exp, nbf and iat are still checked on every use, so an entry
-	// never outlives its token. With a KeySource, a hit also needs the key
+	// full, so a token seen again skips its signature check; exp, nbf and
+	// iat are still checked on every use, so an entry never outlives its
+	// token. With a KeySource, a hit also needs the key
 	// that verified the token in the source's current keys: a key that
 	// leaves a KeySet (Remove, or the end of its retirement) or is withdrawn
 	// from a remote JWKS stops vouching for its cached tokens at once. HMAC tokens are never cached: their check is
