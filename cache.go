@@ -1,7 +1,7 @@
 package guard
 
 import (
-	"crypto/sha256"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,40 +13,61 @@ import (
 // Reads take no lock (sync.Map), so parallel requests do not contend; writes
 // happen once per distinct token. When full, expired entries go first, then
 // an eighth of the rest, so the size stays bounded whatever the traffic.
+//
+// Entries are found by a keyed 64-bit hash of the token (hash/maphash,
+// a random seed per cache) and hold the token itself, which a hit compares
+// in full: a hit is never decided by the hash, and the hash costs a
+// fraction of a cryptographic digest (BenchmarkGuardES256Cached, bench/).
 type tokenCache struct {
-	m     sync.Map // [32]byte -> *cachedToken
+	seed  maphash.Seed
+	m     sync.Map // uint64 -> *cachedToken
 	n     atomic.Int64
 	limit int64
 	mu    sync.Mutex // serialises eviction
 }
 
-// cachedToken is an immutable verified token: its claims, its time claims
-// and the key (of its KeySnapshot) that verified it.
+// cachedToken is an immutable verified token: the token, its claims, its
+// time claims and the key (of its KeySnapshot) that verified it.
 // Its claims share no memory with any request: copyClaims fills it on the
 // miss and hands out copies on every hit, so a handler that writes into its
 // Principal's or Claims' slices changes only its own request.
 type cachedToken struct {
+	token         string
 	claims        Claims
 	exp, nbf, iat claimsjson.NumericDate
 	key           *Key
 }
 
 // copyClaims sets dst to a copy of src that shares no mutable memory with
-// it. Strings are immutable and shared. Audience, Roles and Scopes get one
+// it. Strings are immutable and shared. A lone audience and a lone role live
+// in dst.oneAud and dst.oneRole; other Audience, Roles and Scopes get one
 // backing array together, each a full slice expression of it so that an
-// append to one cannot write into the next; a lone role lives in
-// dst.oneRole, so a role-only token costs nothing here. Extra is copied
-// when present. nil and empty slices stay as they were.
+// append to one cannot write into the next. So a token with one audience
+// and one role costs nothing here. Extra is copied when present. nil and
+// empty slices stay as they were.
 func copyClaims(dst, src *Claims) {
 	*dst = *src
-	n := len(src.Audience) + len(src.Roles) + len(src.Scopes)
-	if n == 1 && len(src.Roles) == 1 {
+	n := len(src.Scopes)
+	if len(src.Audience) == 1 {
+		dst.oneAud[0] = src.Audience[0]
+		dst.Audience = dst.oneAud[:1:1]
+	} else {
+		n += len(src.Audience)
+	}
+	if len(src.Roles) == 1 {
 		dst.oneRole[0] = src.Roles[0]
 		dst.Roles = dst.oneRole[:1:1]
-	} else if n > 0 {
+	} else {
+		n += len(src.Roles)
+	}
+	if n > 0 {
 		buf := make([]string, 0, n)
-		buf, dst.Audience = appendPart(buf, src.Audience)
-		buf, dst.Roles = appendPart(buf, src.Roles)
+		if len(src.Audience) != 1 {
+			buf, dst.Audience = appendPart(buf, src.Audience)
+		}
+		if len(src.Roles) != 1 {
+			buf, dst.Roles = appendPart(buf, src.Roles)
+		}
 		_, dst.Scopes = appendPart(buf, src.Scopes)
 	}
 	if src.Extra != nil {
@@ -65,35 +86,39 @@ func appendPart(buf, part []string) (_, own []string) {
 	return buf, buf[i:len(buf):len(buf)]
 }
 
-func newTokenCache(size int) *tokenCache { return &tokenCache{limit: int64(size)} }
-
-func hashToken(token string) [32]byte {
-	sc := getScratch()
-	sc.token = append(sc.token[:0], token...)
-	sum := sha256.Sum256(sc.token)
-	putScratch(sc)
-	return sum
+func newTokenCache(size int) *tokenCache {
+	return &tokenCache{seed: maphash.MakeSeed(), limit: int64(size)}
 }
 
-func (c *tokenCache) get(sum [32]byte) (*cachedToken, bool) {
-	e, ok := c.m.Load(sum)
+// key returns the map key of token.
+func (c *tokenCache) key(token string) uint64 { return maphash.String(c.seed, token) }
+
+// get returns the entry of token, found under key.
+func (c *tokenCache) get(key uint64, token string) (*cachedToken, bool) {
+	v, ok := c.m.Load(key)
 	if !ok {
 		return nil, false
 	}
-	return e.(*cachedToken), true
+	e := v.(*cachedToken)
+	if e.token != token {
+		return nil, false // another token with the same hash: a miss
+	}
+	return e, true
 }
 
-func (c *tokenCache) remove(sum [32]byte) {
-	if _, loaded := c.m.LoadAndDelete(sum); loaded {
+// remove drops e, stored under key, unless another entry has replaced it.
+func (c *tokenCache) remove(key uint64, e *cachedToken) {
+	if c.m.CompareAndDelete(key, e) {
 		c.n.Add(-1)
 	}
 }
 
-func (c *tokenCache) put(sum [32]byte, e *cachedToken, now time.Time) {
+// put stores e under key, replacing an entry of the same hash.
+func (c *tokenCache) put(key uint64, e *cachedToken, now time.Time) {
 	if c.n.Load() >= c.limit {
 		c.evict(now)
 	}
-	if _, loaded := c.m.LoadOrStore(sum, e); !loaded {
+	if _, loaded := c.m.Swap(key, e); !loaded {
 		c.n.Add(1)
 	}
 }
@@ -105,17 +130,18 @@ func (c *tokenCache) evict(now time.Time) {
 	defer c.mu.Unlock()
 	nowSec := float64(now.Unix())
 	c.m.Range(func(k, v any) bool {
-		if exp, _ := v.(*cachedToken).exp.Seconds(); exp <= nowSec {
-			c.remove(k.([32]byte))
+		e := v.(*cachedToken)
+		if exp, _ := e.exp.Seconds(); exp <= nowSec {
+			c.remove(k.(uint64), e)
 		}
 		return true
 	})
 	drop := c.n.Load() - c.limit + c.limit/8 + 1
-	c.m.Range(func(k, _ any) bool {
+	c.m.Range(func(k, v any) bool {
 		if drop <= 0 {
 			return false
 		}
-		c.remove(k.([32]byte))
+		c.remove(k.(uint64), v.(*cachedToken))
 		drop--
 		return true
 	})

@@ -37,7 +37,7 @@ func TestTokenCache(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Verify: %v", err)
 	}
-	if _, ok := v.cache.get(hashToken(tok)); !ok {
+	if _, ok := cacheEntry(v, tok); !ok {
 		t.Fatal("a verified ES256 token was not cached")
 	}
 	second, err := v.Verify(ctx, tok)
@@ -53,7 +53,7 @@ func TestTokenCache(t *testing.T) {
 	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("cached token after exp: got %v, want ErrTokenExpired", err)
 	}
-	if _, ok := v.cache.get(hashToken(tok)); ok {
+	if _, ok := cacheEntry(v, tok); ok {
 		t.Error("an expired entry stayed in the cache")
 	}
 }
@@ -198,7 +198,7 @@ func TestTokenCacheHandsOutCopies(t *testing.T) {
 			}
 			// want is now only ours; compare against a fresh deep copy.
 			want = deepCopyClaims(want)
-			v.cache.remove(hashToken(tok)) // start from a miss
+			forgetToken(v, tok) // start from a miss
 
 			admin := v.RequireBearer(RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 			careless := v.RequireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -216,7 +216,7 @@ func TestTokenCacheHandsOutCopies(t *testing.T) {
 				if got := serve(careless); got != http.StatusOK {
 					t.Fatalf("request %d: got %d, want 200", i, got)
 				}
-				if _, ok := v.cache.get(hashToken(tok)); !ok {
+				if _, ok := cacheEntry(v, tok); !ok {
 					t.Fatalf("request %d: token not cached", i)
 				}
 				if got := serve(admin); got != http.StatusForbidden {
@@ -241,14 +241,14 @@ func deepCopyClaims(c *Claims) *Claims {
 	d.Roles = slices.Clone(c.Roles)
 	d.Scopes = slices.Clone(c.Scopes)
 	d.Extra = slices.Clone(c.Extra)
-	d.oneRole = [1]string{}
+	d.oneRole, d.oneAud = [1]string{}, [1]string{}
 	return &d
 }
 
 // cachedVerifyAllocBudget is the allocations of a cache hit for a token with
 // one "role" (the *Claims; the role lives in Claims itself) and for a token
-// with roles, scopes, aud and extra claims (plus one backing array for every
-// string slice and one copy of Extra).
+// with roles, scopes, one aud and extra claims (plus one backing array for
+// the roles and scopes, and one copy of Extra; the aud lives in Claims).
 const (
 	cachedVerifyAllocBudgetOneRole = 1
 	cachedVerifyAllocBudgetFull    = 3
@@ -314,7 +314,7 @@ func TestTokenCacheFollowsKeySet(t *testing.T) {
 			t.Fatalf("Verify before the change: %v", err)
 		}
 	}
-	before, ok := v.cache.get(hashToken(tok1))
+	before, ok := cacheEntry(v, tok1)
 	if !ok {
 		t.Fatal("tok1 was not cached")
 	}
@@ -325,7 +325,7 @@ func TestTokenCacheFollowsKeySet(t *testing.T) {
 	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("Verify of a cached token whose key was removed: got %v, want ErrUnknownKey", err)
 	}
-	if _, ok := v.cache.get(hashToken(tok2)); ok {
+	if _, ok := cacheEntry(v, tok2); ok {
 		t.Error("the token of the removed key is still cached")
 	}
 	// The key that stayed is the same *Key in the new snapshot: its cached
@@ -333,7 +333,7 @@ func TestTokenCacheFollowsKeySet(t *testing.T) {
 	if _, err := v.Verify(ctx, tok1); err != nil {
 		t.Fatalf("Verify of a token whose key stayed: %v", err)
 	}
-	if after, _ := v.cache.get(hashToken(tok1)); after != before {
+	if after, _ := cacheEntry(v, tok1); after != before {
 		t.Error("a change to the set made the cached token of a key that stayed verify again")
 	}
 }
@@ -362,7 +362,7 @@ func TestTokenCacheFollowsRemoteKeys(t *testing.T) {
 
 	// The same document again keeps the snapshot: cached tokens are served
 	// on, not verified again.
-	before, _ := v.cache.get(hashToken(tok1))
+	before, _ := cacheEntry(v, tok1)
 	snap := rs.current().keys
 	if err := refetch(t, rs); err != nil {
 		t.Fatal(err)
@@ -373,7 +373,7 @@ func TestTokenCacheFollowsRemoteKeys(t *testing.T) {
 	if _, err := v.Verify(ctx, tok1); err != nil {
 		t.Fatal(err)
 	}
-	if after, _ := v.cache.get(hashToken(tok1)); after != before {
+	if after, _ := cacheEntry(v, tok1); after != before {
 		t.Error("an unchanged JWKS made a cached token verify again")
 	}
 
@@ -475,7 +475,7 @@ func TestTokenCacheKeySourceChanges(t *testing.T) {
 			if _, err := v.Verify(ctx, tok); err != nil {
 				t.Fatalf("Verify before the change: %v", err)
 			}
-			entry, ok := v.cache.get(hashToken(tok))
+			entry, ok := cacheEntry(v, tok)
 			if !ok {
 				t.Fatal("the token was not cached")
 			}
@@ -495,9 +495,47 @@ func TestTokenCacheKeySourceChanges(t *testing.T) {
 					}
 				}
 			}
-			if got, _ := v.cache.get(hashToken(tok)); (got == entry) != tt.cached {
+			if got, _ := cacheEntry(v, tok); (got == entry) != tt.cached {
 				t.Errorf("cache entry kept: %v, want %v", got == entry, tt.cached)
 			}
 		})
+	}
+}
+
+// cacheEntry returns v's cache entry of tok.
+func cacheEntry(v *Verifier, tok string) (*cachedToken, bool) {
+	return v.cache.get(v.cache.key(tok), tok)
+}
+
+// forgetToken drops tok from v's cache.
+func forgetToken(v *Verifier, tok string) {
+	if e, ok := cacheEntry(v, tok); ok {
+		v.cache.remove(v.cache.key(tok), e)
+	}
+}
+
+// TestTokenCacheComparesToken: an entry is found by a hash of its token but
+// answers for that token only, so no other token can hit it, whatever the
+// hash; an entry of the same hash replaces it, and a stale removal leaves
+// the replacement.
+func TestTokenCacheComparesToken(t *testing.T) {
+	c := newTokenCache(4)
+	e := &cachedToken{token: "a.b.c"}
+	k := c.key(e.token)
+	c.put(k, e, testNow)
+	if got, ok := c.get(k, "a.b.c"); !ok || got != e {
+		t.Fatalf("get: got %v, %v; want the entry", got, ok)
+	}
+	if _, ok := c.get(k, "a.b.d"); ok {
+		t.Error("another token under the entry's key: got a hit, want a miss")
+	}
+	other := &cachedToken{token: "x.y.z"}
+	c.put(k, other, testNow)
+	c.remove(k, e)
+	if got, ok := c.get(k, "x.y.z"); !ok || got != other {
+		t.Errorf("after a stale removal: got %v, %v; want the replacement", got, ok)
+	}
+	if n := c.n.Load(); n != 1 {
+		t.Errorf("entries: got %d, want 1", n)
 	}
 }

@@ -45,8 +45,10 @@ type Claims struct {
 	// a claim above makes Issue fail.
 	Extra []byte
 
-	// oneRole backs Roles for the common single "role" claim, saving an allocation.
+	// oneRole and oneAud back Roles and Audience for the common single
+	// "role" and single "aud", saving an allocation each.
 	oneRole [1]string
+	oneAud  [1]string
 }
 
 // Confirmation is the "cnf" claim of a sender-constrained token (RFC 7800
@@ -70,7 +72,9 @@ func (c *Claims) DecodeExtra(v any) error {
 	return json.Unmarshal(c.Extra, v)
 }
 
-// fill sets c from the wire form w, sharing its strings.
+// fill sets c from the wire form w, sharing its strings and slices. A lone
+// "aud" is in c.oneAud already when w was decoded with
+// w.StoreLoneAudience(&c.oneAud).
 func (c *Claims) fill(w *claimsjson.Wire) {
 	c.Issuer = w.Iss
 	c.Subject = w.Sub

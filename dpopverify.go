@@ -159,8 +159,8 @@ func (dv *dpopVerifier) authenticate(v *Verifier, r *http.Request, mode DPoPMode
 		}
 		return nil, errs.noCredentials, true
 	}
-	pc := new(principalCtx)
-	if err := v.verifyAndCheck(r.Context(), token, &pc.c); err != nil {
+	pc, err := v.verifyAndCheck(r.Context(), token)
+	if err != nil {
 		return nil, errs.convert(err), true
 	}
 	cnf := pc.c.Confirmation

@@ -252,9 +252,9 @@ type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
 // {"error":…,"error_description":…} (RFC 6749 §5.2). Any other error becomes a
 // 500 with {"error":"server_error"} and no detail. It never writes err.Error().
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		e = mapSentinel(err)
+	e, ok := err.(*Error) // guard's own errors, without errors.As's reflection
+	if !ok {
+		e = ErrorOf(err)
 	}
 	rw := e.wire()
 	h := w.Header()

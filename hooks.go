@@ -99,6 +99,10 @@ func Audit(r *http.Request, ev AuthEvent) {
 	}
 	// Debug, so that a flood of bad tokens cannot flood the logs of an app
 	// that did not ask for them.
+	l := slog.Default()
+	if !l.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
 	msg := "guard: authenticated"
 	switch {
 	case errors.Is(ev.Err, ErrNoCredentials):
@@ -106,9 +110,7 @@ func Audit(r *http.Request, ev AuthEvent) {
 	case ev.Err != nil:
 		msg = "guard: authentication failed"
 	}
-	if l := slog.Default(); l.Enabled(ctx, slog.LevelDebug) {
-		l.LogAttrs(ctx, slog.LevelDebug, msg, slog.Any("auth", ev))
-	}
+	l.LogAttrs(ctx, slog.LevelDebug, msg, slog.Any("auth", ev))
 }
 
 type trackKey struct{}

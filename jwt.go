@@ -19,6 +19,7 @@ import (
 	"hash"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -195,11 +196,13 @@ func newHMACKey(h crypto.Hash, secret []byte) *hmacKey {
 	return k
 }
 
-// hmacState is a keyed MAC with room for its output and for a copy of the
-// message (the SigningMethod interface hands it over as a string).
+// hmacState is a keyed MAC with room for its output, for a signature to
+// compare it with, and for a copy of the message (the SigningMethod
+// interface hands it over as a string).
 type hmacState struct {
 	mac hash.Hash
 	out [sha512.Size]byte
+	sig [sha512.Size]byte
 	msg []byte
 }
 
@@ -230,6 +233,23 @@ func (k *hmacKey) equal(msg string, sig []byte) bool {
 	}
 	k.pool.Put(st)
 	return ok
+}
+
+// equalSegment is equal for the verifier's hot path: sigSeg is the
+// base64url signature segment, decoded into the pooled state, and msg is
+// hashed where it lies, without a copy. sigSeg must decode to exactly the
+// MAC's size (the caller checks the length; another length goes the
+// general way). malformed reports a segment that is not strict base64url.
+func (k *hmacKey) equalSegment(msg, sigSeg []byte) (ok, malformed bool) {
+	st := k.pool.Get().(*hmacState)
+	defer k.pool.Put(st)
+	n, err := b64.Decode(st.sig[:], sigSeg)
+	if err != nil || n != k.size {
+		return false, err != nil
+	}
+	st.mac.Reset()
+	st.mac.Write(msg)
+	return hmac.Equal(st.mac.Sum(st.out[:0]), st.sig[:n]), false
 }
 
 // NewHMACKey returns a key for HS256, HS384 or HS512. The secret is copied.
@@ -448,6 +468,11 @@ func (k *Key) sign(signingInput []byte) ([]byte, error) {
 func (k *Key) verify(signingInput string, sig []byte) bool {
 	return k.verifier.Verify(signingInput, sig, k.verifyKey) == nil
 }
+
+// bytesOf returns the bytes of s without copying them, for callees that
+// only read them (base64 decoding, hashing), so that the request path
+// verifies a token without copying it. Nothing may write to the result.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // b64 is the only base64 alphabet JWS uses: URL-safe, unpadded, and strict
 // about the unused trailing bits.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/guardkit/guard/internal/claimsjson"
 	"github.com/guardkit/guard/internal/syntax"
 )
 
@@ -80,10 +79,11 @@ type VerifierConfig struct {
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// CacheSize, when positive, enables a cache of that many verified
-	// asymmetric (RS*, PS*, ES*, EdDSA) tokens, keyed by the
-	// SHA-256 of the whole token, so a token seen again skips its signature
-	// check; exp, nbf and iat are still checked on every use, so an entry
-	// never outlives its token. With a KeySource, a hit also needs the key
+	// asymmetric (RS*, PS*, ES*, EdDSA) tokens, each found by a keyed hash
+	// of the whole token and holding a copy of it, which a hit compares in
+	// full, so a token seen again skips its signature check; exp, nbf and
+	// iat are still checked on every use, so an entry never outlives its
+	// token. With a KeySource, a hit also needs the key
 	// that verified the token in the source's current keys: a key that
 	// leaves a KeySet (Remove, or the end of its retirement) or is withdrawn
 	// from a remote JWKS stops vouching for its cached tokens at once. HMAC tokens are never cached: their check is
@@ -359,54 +359,58 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v == nil || v.now == nil {
 		return nil, errZeroVerifier
 	}
-	c := new(Claims)
-	if err := v.verifyAndCheck(ctx, token, c); err != nil {
+	pc, err := v.verifyAndCheck(ctx, token)
+	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	return &pc.c, nil
 }
 
-func (v *Verifier) verify(ctx context.Context, token string, c *Claims) error {
+// verify checks token and returns its claims in a new principalCtx (whose
+// Context and principal the caller sets, when it needs them).
+func (v *Verifier) verify(ctx context.Context, token string) (*principalCtx, error) {
 	if v.cache == nil {
 		payload, k, err := v.verifySignature(ctx, token)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return v.checkClaims(payload, k, c, nil)
+		return v.checkClaims(payload, k, nil)
 	}
 	if len(token) > v.maxLen {
-		return v.errs.tooLarge
+		return nil, v.errs.tooLarge
 	}
-	sum := hashToken(token)
-	if e, ok := v.cache.get(sum); ok {
+	key := v.cache.key(token)
+	if e, ok := v.cache.get(key, token); ok {
 		if err := v.checkTimes(e.exp, e.nbf, e.iat); err != nil {
-			v.cache.remove(sum)
-			return err
+			v.cache.remove(key, e)
+			return nil, err
 		}
 		current, err := v.keyStillServed(ctx, e.key)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if current {
-			copyClaims(c, &e.claims) // the request gets its own slices
-			return nil
+			pc := new(principalCtx)
+			copyClaims(&pc.c, &e.claims) // the request gets its own slices
+			return pc, nil
 		}
-		v.cache.remove(sum) // its key changed or left: verify the token again
+		v.cache.remove(key, e) // its key changed or left: verify the token again
 	}
 	payload, k, err := v.verifySignature(ctx, token)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if k.hmac != nil {
-		return v.checkClaims(payload, k, c, nil) // an HMAC is cheaper than a cache lookup
+		return v.checkClaims(payload, k, nil) // an HMAC is cheaper than a cache lookup
 	}
-	e := &cachedToken{key: k}
-	if err := v.checkClaims(payload, k, c, e); err != nil {
-		return err
+	e := &cachedToken{key: k, token: strings.Clone(token)}
+	pc, err := v.checkClaims(payload, k, e)
+	if err != nil {
+		return nil, err
 	}
-	copyClaims(&e.claims, c) // the entry keeps its own slices
-	v.cache.put(sum, e, v.now())
-	return nil
+	copyClaims(&e.claims, &pc.c) // the entry keeps its own slices
+	v.cache.put(key, e, v.now())
+	return pc, nil
 }
 
 // keyStillServed reports whether k, the key that verified a cached token,
@@ -458,22 +462,8 @@ func (v *Verifier) verifySignature(ctx context.Context, token string) (payload s
 			return "", nil, err
 		}
 	}
-	sc := getScratch()
-	defer putScratch(sc)
-	// One copy of the token gives the signing input and the signature as
-	// byte slices without further allocation.
-	sc.token = append(sc.token[:0], token...)
-	sigSeg := sc.token[dot2+1:]
-	if b64.DecodedLen(len(sigSeg)) > maxSignatureBytes {
-		return "", nil, v.errs.signature
-	}
-	sig := sc.grow(b64.DecodedLen(len(sigSeg)))
-	n, err := b64.Decode(sig, sigSeg)
-	if err != nil {
-		return "", nil, v.errs.malformed
-	}
-	if !k.verify(token[:dot2], sig[:n]) {
-		return "", nil, v.errs.signature
+	if err := v.checkSignature(k, token[:dot2], token[dot2+1:]); err != nil {
+		return "", nil, err
 	}
 	if !cached {
 		// Only headers of tokens that verified enter the cache: an attacker
@@ -481,6 +471,34 @@ func (v *Verifier) verifySignature(ctx context.Context, token string) (payload s
 		snap.headers.put(header, k)
 	}
 	return token[dot1+1 : dot2], k, nil
+}
+
+// checkSignature checks the signature segment sigSeg over signingInput
+// with k, without copying either: nil, or the error of a signature that is
+// too long or wrong ([ErrInvalidSignature]) or not base64url
+// ([ErrMalformedToken]).
+func (v *Verifier) checkSignature(k *Key, signingInput, sigSeg string) error {
+	n := b64.DecodedLen(len(sigSeg))
+	if n > maxSignatureBytes {
+		return v.errs.signature
+	}
+	var ok, malformed bool
+	if k.hmac != nil && n == k.hmac.size {
+		ok, malformed = k.hmac.equalSegment(bytesOf(signingInput), bytesOf(sigSeg))
+	} else {
+		sc := getScratch()
+		sig := sc.grow(n)
+		n, err := b64.Decode(sig, bytesOf(sigSeg))
+		ok, malformed = err == nil && k.verify(signingInput, sig[:n]), err != nil
+		putScratch(sc)
+	}
+	switch {
+	case malformed:
+		return v.errs.malformed
+	case !ok:
+		return v.errs.signature
+	}
+	return nil
 }
 
 // snapshot asks the key source for its current keys.
@@ -567,12 +585,9 @@ func (v *Verifier) typAccepted(typ string) bool {
 const maxSignatureBytes = 512
 
 // scratch is per-verification working memory, pooled so that a verification
-// allocates only what it returns. Decoded strings never alias it: the JSON
-// decoder copies them.
+// allocates only what it returns.
 type scratch struct {
-	token  []byte
-	buf    []byte
-	claims claimsjson.Wire
+	buf []byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -580,10 +595,9 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 
 func putScratch(sc *scratch) {
-	if cap(sc.token) > DefaultMaxTokenBytes || cap(sc.buf) > DefaultMaxTokenBytes {
+	if cap(sc.buf) > DefaultMaxTokenBytes {
 		return // an unusually large token; let it go rather than pin it
 	}
-	sc.claims = claimsjson.Wire{}
 	scratchPool.Put(sc)
 }
 

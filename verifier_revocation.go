@@ -18,11 +18,15 @@ func (v *Verifier) setRevocations(rc RevocationChecker, ch []string, scheme stri
 }
 
 // verifyAndCheck is verify followed by the revocation check.
-func (v *Verifier) verifyAndCheck(ctx context.Context, token string, c *Claims) error {
-	if err := v.verify(ctx, token, c); err != nil {
-		return err
+func (v *Verifier) verifyAndCheck(ctx context.Context, token string) (*principalCtx, error) {
+	pc, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
 	}
-	return v.checkRevoked(ctx, token, c)
+	if err := v.checkRevoked(ctx, token, &pc.c); err != nil {
+		return nil, err
+	}
+	return pc, nil
 }
 
 // checkRevoked asks the revocation checker, when there is one, about a token

@@ -6,48 +6,62 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/guardkit/guard/internal/claimsjson"
 )
 
-// checkClaims decodes the payload segment, signed by k, into c and applies
-// the claim rules. When e is not nil it also receives the time claims, for
-// the cache. A cache hit needs no issuer check again: the entry is keyed by
-// the whole token, so its iss and its key are the ones checked here.
-func (v *Verifier) checkClaims(seg string, k *Key, c *Claims, e *cachedToken) error {
-	sc := getScratch()
-	defer putScratch(sc)
-	sc.token = append(sc.token[:0], seg...)
-	raw := sc.grow(b64.DecodedLen(len(seg)))
-	n, err := b64.Decode(raw, sc.token)
-	if err != nil {
-		return v.errs.malformed
+// checkClaims decodes the payload segment, signed by k, into the claims of
+// a new principalCtx and applies the claim rules. The decoded payload lives
+// in the principalCtx's own allocation and the claims' strings are views of
+// it (see newPrincipalCtx). When e is not nil, the token is about to enter
+// the cache: the payload then gets an allocation of its own, so the entry
+// that shares its strings keeps no request's principalCtx alive, and e
+// also receives the time claims. A cache hit needs no issuer check again:
+// the entry is keyed by the whole token, so its iss and its key are the ones
+// checked here.
+func (v *Verifier) checkClaims(seg string, k *Key, e *cachedToken) (*principalCtx, error) {
+	var (
+		pc  *principalCtx
+		raw []byte
+	)
+	if e == nil {
+		pc, raw = newPrincipalCtx(b64.DecodedLen(len(seg)))
+	} else {
+		pc, raw = new(principalCtx), make([]byte, b64.DecodedLen(len(seg)))
 	}
-	w := &sc.claims
-	if err := claimsjson.Decode(raw[:n], w); err != nil {
-		return v.errs.claims
+	n, err := b64.Decode(raw, bytesOf(seg))
+	if err != nil {
+		return nil, v.errs.malformed
+	}
+	var w claimsjson.Wire
+	w.StoreLoneAudience(&pc.c.oneAud)
+	// raw is written once, above, and never again: the claims' strings may
+	// point into it.
+	if err := claimsjson.DecodeString(unsafe.String(unsafe.SliceData(raw), n), &w); err != nil {
+		return nil, v.errs.claims
 	}
 	if err := v.checkTimes(w.Exp, w.Nbf, w.Iat); err != nil {
-		return err
+		return nil, err
 	}
 	if len(v.issuers) > 0 && !slices.Contains(v.issuers, w.Iss) {
-		return v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", v.issuers, ""))
+		return nil, v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", v.issuers, ""))
 	}
 	if !k.signsFor(w.Iss) {
-		return v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", k.issuers,
+		return nil, v.errs.issuer.withCause(mismatch(ErrInvalidIssuer, "iss", []string{w.Iss}, w.Iss != "", k.issuers,
 			fmt.Sprintf(" (the issuers of key kid %q)", k.kid)))
 	}
 	if len(v.audiences) > 0 && !slices.ContainsFunc(w.Aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
-		return v.errs.audience.withCause(mismatch(ErrInvalidAudience, "aud", w.Aud, len(w.Aud) > 0, v.audiences, ""))
+		return nil, v.errs.audience.withCause(mismatch(ErrInvalidAudience, "aud", w.Aud, len(w.Aud) > 0, v.audiences, ""))
 	}
 	if w.Sub == "" {
-		return v.errs.missingSub
+		return nil, v.errs.missingSub
 	}
-	c.fill(w)
+	pc.c.fill(&w)
 	if e != nil {
 		e.exp, e.nbf, e.iat = w.Exp, w.Nbf, w.Iat
 	}
-	return nil
+	return pc, nil
 }
 
 // checkTimes applies exp (required), nbf and iat with the leeway, and the

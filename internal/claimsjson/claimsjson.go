@@ -55,7 +55,16 @@ type Wire struct {
 	Scp      LenientStrings `json:"scp,omitzero"`
 	Cnf      Confirmation   `json:"cnf,omitzero"`
 	Extra    jsontext.Value `json:",embed"`
+
+	// audStore, when set, holds a lone "aud" string (StoreLoneAudience).
+	audStore *[1]string
 }
+
+// StoreLoneAudience makes a decoding into w keep a lone "aud" string (one
+// that is not an array) in *p, with w.Aud the slice p[:], instead of in a
+// new slice; so the caller's value (guard's Claims) holds it. Call it on a
+// zero Wire, before [Decode] or [DecodeString].
+func (w *Wire) StoreLoneAudience(p *[1]string) { w.audStore = p }
 
 // NumericDate is a JSON number of seconds since the epoch (RFC 7519 §2). Any
 // other JSON type, including a numeric string, is an error. The zero value

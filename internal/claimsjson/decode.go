@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -15,8 +14,9 @@ import (
 // match exactly (§7.3, "ROLE" is not "role"), a duplicate name anywhere is
 // an error (§4), invalid UTF-8 and lone surrogates are errors, and nothing
 // follows the object. It is a strict RFC 8259 parser besides. It decodes in
-// one pass, without reflection, and takes every unescaped claim string as a
-// substring of one copy of the payload, so a typical claims set costs one
+// one pass, without reflection, over a string, and takes every unescaped
+// claim string as a substring of it: given the payload as a string whose
+// memory the caller owns ([DecodeString]), a typical claims set costs no
 // allocation.
 //
 // FuzzDecodeClaims proves it equivalent to github.com/go-json-experiment/json
@@ -66,20 +66,25 @@ const (
 )
 
 type claimsDecoder struct {
-	in    []byte
-	s     string // one copy of in: unescaped strings are substrings of it
+	in    string // unescaped strings are substrings of it
 	pos   int
 	depth int
 	names []string // member names of the objects being parsed, for duplicate checks
 }
 
-// Decode parses the claims set data into w, which must be zero. Nothing in
+// Decode parses the claims set data into w, which must be zero (but for
+// [Wire.StoreLoneAudience]). Nothing in
 // w aliases data: strings are taken from one copy of it, and Extra (the
 // other members as one JSON object, or nil) is built anew. Its errors are
 // ErrSyntax, ErrNumericDate and ErrAudience.
 func Decode(data []byte, w *Wire) error {
-	d := claimsDecoder{in: data, depth: 1} // the claims object itself is level 1, as in JSON v2
-	d.s = string(data)
+	return DecodeString(string(data), w)
+}
+
+// DecodeString is [Decode] on a string, without the copy: w's unescaped
+// strings are substrings of s. Escaped strings and Extra are built anew.
+func DecodeString(s string, w *Wire) error {
+	d := claimsDecoder{in: s, depth: 1} // the claims object itself is level 1, as in JSON v2
 	d.skipSpace()
 	if !d.consume('{') {
 		return ErrSyntax
@@ -146,9 +151,36 @@ func Decode(data []byte, w *Wire) error {
 }
 
 // claimBit returns the seen bit of a registered claim, 0 for another name.
+// A switch, not a search of Registered: it runs for every member of every
+// token (TestRegisteredClaimsListedOnce ties the two).
 func claimBit(name string) uint32 {
-	if i := slices.Index(Registered[:], name); i >= 0 {
-		return 1 << i
+	switch name {
+	case "iss":
+		return seenIss
+	case "sub":
+		return seenSub
+	case "aud":
+		return seenAud
+	case "exp":
+		return seenExp
+	case "nbf":
+		return seenNbf
+	case "iat":
+		return seenIat
+	case "jti":
+		return seenJti
+	case "client_id":
+		return seenClientID
+	case "role":
+		return seenRole
+	case "roles":
+		return seenRoles
+	case "scope":
+		return seenScope
+	case "scp":
+		return seenScp
+	case "cnf":
+		return seenCnf
 	}
 	return 0
 }
@@ -179,7 +211,12 @@ func (d *claimsDecoder) readClaim(bit uint32, w *Wire) error {
 		case '"':
 			var s string
 			if s, err = d.readString(); err == nil {
-				w.Aud = Audience{s}
+				if w.audStore != nil {
+					w.audStore[0] = s
+					w.Aud = w.audStore[:]
+				} else {
+					w.Aud = Audience{s}
+				}
 			}
 		case '[':
 			var ok bool
@@ -320,7 +357,7 @@ func (d *claimsDecoder) skipSpace() {
 }
 
 func (d *claimsDecoder) literal(lit string) error {
-	if len(d.in)-d.pos < len(lit) || d.s[d.pos:d.pos+len(lit)] != lit {
+	if len(d.in)-d.pos < len(lit) || d.in[d.pos:d.pos+len(lit)] != lit {
 		return ErrSyntax
 	}
 	d.pos += len(lit)
@@ -336,6 +373,21 @@ func (d *claimsDecoder) readStringOrNull() (string, error) {
 
 // readDate reads a NumericDate: a JSON number that fits a float64.
 func (d *claimsDecoder) readDate() (NumericDate, error) {
+	// The usual case first: whole seconds, at most 15 digits (exact in a
+	// float64 below 2^53), followed by neither a fraction nor an exponent.
+	in, i := d.in, d.pos
+	if i < len(in) && in[i] >= '1' && in[i] <= '9' {
+		var n int64
+		j := i
+		for j < len(in) && j-i < 16 && in[j] >= '0' && in[j] <= '9' {
+			n = n*10 + int64(in[j]-'0')
+			j++
+		}
+		if j-i <= 15 && (j == len(in) || in[j] != '.' && in[j] != 'e' && in[j] != 'E' && (in[j] < '0' || in[j] > '9')) {
+			d.pos = j
+			return NumericDate{sec: float64(n), set: true}, nil
+		}
+	}
 	start := d.pos
 	if err := d.skipNumber(); err != nil {
 		if start == d.pos {
@@ -343,16 +395,7 @@ func (d *claimsDecoder) readDate() (NumericDate, error) {
 		}
 		return NumericDate{}, err
 	}
-	num := d.s[start:d.pos]
-	if len(num) <= 15 && !strings.ContainsAny(num, ".eE-") {
-		// The usual case, whole seconds: exact in a float64 below 2^53.
-		var n int64
-		for i := 0; i < len(num); i++ {
-			n = n*10 + int64(num[i]-'0')
-		}
-		return NumericDate{sec: float64(n), set: true}, nil
-	}
-	f, err := strconv.ParseFloat(num, 64)
+	f, err := strconv.ParseFloat(d.in[start:d.pos], 64)
 	if err != nil || math.IsInf(f, 0) {
 		return NumericDate{}, ErrNumericDate
 	}
@@ -566,8 +609,17 @@ func (d *claimsDecoder) skipNumber() error {
 	return nil
 }
 
+// plainChar[c] is true for the bytes a string can hold as they are: ASCII
+// from U+0020 up, but for '"' and '\\'.
+var plainChar = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // readString reads a string token. Without escapes the result is a substring
-// of d.s; with them it is built anew. Control characters, invalid UTF-8 and
+// of d.in; with them it is built anew. Control characters, invalid UTF-8 and
 // unpaired surrogate escapes are errors.
 func (d *claimsDecoder) readString() (string, error) {
 	if !d.consume('"') {
@@ -576,19 +628,23 @@ func (d *claimsDecoder) readString() (string, error) {
 	in, start := d.in, d.pos
 	i := start
 	for i < len(in) {
+		for i < len(in) && plainChar[in[i]] {
+			i++
+		}
+		if i == len(in) {
+			break
+		}
 		c := in[i]
 		switch {
 		case c == '"':
 			d.pos = i + 1
-			return d.s[start:i], nil
+			return in[start:i], nil
 		case c == '\\':
 			return d.readEscaped(start, i)
 		case c < 0x20:
 			return "", ErrSyntax
-		case c < utf8.RuneSelf:
-			i++
 		default:
-			r, size := utf8.DecodeRune(in[i:])
+			r, size := utf8.DecodeRuneInString(in[i:])
 			if r == utf8.RuneError && size <= 1 {
 				return "", ErrSyntax
 			}
@@ -657,7 +713,7 @@ func (d *claimsDecoder) readEscaped(start, i int) (string, error) {
 			buf = append(buf, c)
 			i++
 		default:
-			r, size := utf8.DecodeRune(in[i:])
+			r, size := utf8.DecodeRuneInString(in[i:])
 			if r == utf8.RuneError && size <= 1 {
 				return "", ErrSyntax
 			}
@@ -668,12 +724,13 @@ func (d *claimsDecoder) readEscaped(start, i int) (string, error) {
 	return "", ErrSyntax
 }
 
-func hex4(in []byte, i int) (rune, bool) {
+func hex4(in string, i int) (rune, bool) {
 	if i+4 > len(in) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range in[i : i+4] {
+	for j := i; j < i+4; j++ {
+		c := in[j]
 		switch {
 		case c >= '0' && c <= '9':
 			c -= '0'

@@ -1,7 +1,7 @@
 // Command ratios reads `go test -bench -benchmem` output (any -count), takes
 // the median of each metric per benchmark, and prints a table with every
 // row's ns/op divided by guard's HS256 success row, followed by the targets
-// of issue 5, each with PASS or FAIL and the figures behind it.
+// of issues 5 and 20, each with PASS or FAIL and the figures behind it.
 //
 // Usage:
 //
@@ -266,6 +266,8 @@ func run(in io.Reader, w io.Writer) error {
 			fmt.Sprintf("%.2fx (%.0f ns vs %.0f ns)", x, ss[0].medNS, ss[1].medNS))
 	}
 
+	r.issue20(peers)
+
 	// Concurrency: parallel ns/op over serial (1/GOMAXPROCS is perfect scaling).
 	fmt.Fprintf(w, "\nConcurrency (RunParallel ns/op ÷ serial ns/op; 1/GOMAXPROCS is perfect scaling):\n")
 	for _, p := range [][2]string{
@@ -281,6 +283,45 @@ func run(in io.Reader, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%d target(s) failed, %d not measured.\n", r.failed, r.missed)
 	return nil
+}
+
+// issue20 checks the targets of issue 20, the bearer path at the floor.
+// "Net" subtracts the bare handler (Baseline/net_http), which every
+// recorder row pays; the ReusedWriter rows have no recorder to subtract.
+func (r *report) issue20(peers []string) {
+	fmt.Fprintf(r.w, "\nTargets (issue 20; net = minus Baseline/net_http):\n")
+	const bare = "Baseline/net_http"
+	t := "HS256 ≥5x faster than the fastest peer, net"
+	if ss := r.need(t, append([]string{reference, bare}, peers...)...); ss != nil {
+		fastest := ss[2]
+		for _, p := range ss[3:] {
+			if p.medNS < fastest.medNS {
+				fastest = p
+			}
+		}
+		g, p := ss[0].medNS-ss[1].medNS, fastest.medNS-ss[1].medNS
+		r.check(t, p >= 5*g, fmt.Sprintf("%.2fx (%s %.0f ns net vs %.0f ns net)", p/g, fastest.name, p, g))
+	}
+	t = "HS256 ≤2.5x the floor, net"
+	if ss := r.need(t, reference, bare, "FloorHS256"); ss != nil {
+		g := ss[0].medNS - ss[1].medNS
+		r.check(t, g <= 2.5*ss[2].medNS, fmt.Sprintf("%.2fx (%.0f ns net vs floor %.0f ns)", g/ss[2].medNS, g, ss[2].medNS))
+	}
+	t = "HS256 ≤2 allocs/op of guard's own (reused writer)"
+	if ss := r.need(t, "ReusedWriter/GuardHS256Success"); ss != nil {
+		r.check(t, ss[0].medAll <= 2, fmt.Sprintf("%.0f allocs/op, %.0f B/op", ss[0].medAll, ss[0].medB))
+	}
+	t = "HS256 bad signature ≤1.0x success (reused writer)"
+	if ss := r.need(t, "ReusedWriter/GuardHS256BadSig", "ReusedWriter/GuardHS256Success"); ss != nil {
+		x := ss[0].medNS / ss[1].medNS
+		r.check(t, x <= 1, fmt.Sprintf("%.2fx (%.0f ns vs %.0f ns)", x, ss[0].medNS, ss[1].medNS))
+	}
+	t = "ES256 cached ≤0.5x HS256"
+	if ss := r.need(t, "GuardES256Cached", reference, bare); ss != nil {
+		x := ss[0].medNS / ss[1].medNS
+		net := (ss[0].medNS - ss[2].medNS) / (ss[1].medNS - ss[2].medNS)
+		r.check(t, x <= 0.5, fmt.Sprintf("%.2fx (%.0f ns vs %.0f ns; net %.2fx)", x, ss[0].medNS, ss[1].medNS, net))
+	}
 }
 
 func main() {
