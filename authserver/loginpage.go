@@ -18,7 +18,7 @@ type LoginPageConfig struct {
 	Tokens *TokenEndpoint
 	// Template renders the page, executed with a [LoginPageData]. Its form
 	// posts back to the same URL (action="", query string included) with
-	// the fields username and password. Required.
+	// the fields username and password. Default [DefaultLoginTemplate].
 	Template *template.Template
 	// The messages shown when a sign-in fails. Defaults: "Wrong username or
 	// password.", "Too many attempts; try again later.", "Sign in over
@@ -28,6 +28,26 @@ type LoginPageConfig struct {
 	// slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultLoginTemplate is the page a [LoginPage] shows when its config
+// names no Template: the client, the scopes asked for, the message of a
+// failed attempt, and a form with username and password that posts back to
+// the same URL. It has no styles or scripts (the page's headers forbid
+// them); an app with a look of its own passes its own template.
+var DefaultLoginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en">
+<meta charset="utf-8">
+<title>Sign in</title>
+<h1>Sign in to {{.ClientID}}</h1>
+<p>{{.ClientID}} asks for: {{range .Scopes}}<code>{{.}}</code> {{else}}no scopes{{end}}</p>
+{{with .Message}}<p role="alert">{{.}}</p>{{end}}
+<form method="post" action="">
+<label>Username <input name="username" autocomplete="username" value="{{.Username}}" required></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+</form>
+</html>
+`))
 
 // LoginPageData is what a [LoginPage] executes its Template with.
 type LoginPageData struct {
@@ -64,9 +84,6 @@ func NewLoginPage(cfg LoginPageConfig) (*LoginPage, error) {
 	if cfg.Tokens == nil {
 		errs = append(errs, errors.New("guard: LoginPageConfig.Tokens is required"))
 	}
-	if cfg.Template == nil {
-		errs = append(errs, errors.New("guard: LoginPageConfig.Template is required"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -85,6 +102,9 @@ func NewLoginPage(cfg LoginPageConfig) (*LoginPage, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Template == nil {
+		cfg.Template = DefaultLoginTemplate
 	}
 	return &LoginPage{cfg: cfg}, nil
 }

@@ -103,7 +103,11 @@ func TestLoginPage(t *testing.T) {
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("outside an AuthorizeEndpoint: got %d, want 400", rec.Code)
 	}
-	if _, err := NewLoginPage(LoginPageConfig{}); err == nil || !strings.Contains(err.Error(), "Tokens") || !strings.Contains(err.Error(), "Template") {
-		t.Errorf("empty config: got %v, want both fields named", err)
+	if _, err := NewLoginPage(LoginPageConfig{}); err == nil || !strings.Contains(err.Error(), "Tokens") {
+		t.Errorf("empty config: got %v, want Tokens named", err)
+	}
+	// Without a Template, the page is DefaultLoginTemplate.
+	if p, err := NewLoginPage(LoginPageConfig{Tokens: newTokFixture(t, guard.PasswordHasherConfig{}, nil).e}); err != nil || p.cfg.Template != DefaultLoginTemplate {
+		t.Errorf("no Template: got %v, %v; want DefaultLoginTemplate", p, err)
 	}
 }

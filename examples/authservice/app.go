@@ -119,7 +119,7 @@ func newApp(ctx context.Context, cfg config, st *stores) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	page, err := authserver.NewLoginPage(authserver.LoginPageConfig{Tokens: token, Template: loginForm, Logger: cfg.log})
+	page, err := authserver.NewLoginPage(authserver.LoginPageConfig{Tokens: token, Logger: cfg.log})
 	if err != nil {
 		return nil, err
 	}

@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 
-	page, err := authserver.NewLoginPage(authserver.LoginPageConfig{Tokens: login, Template: loginForm, Logger: cfg.Log})
+	page, err := authserver.NewLoginPage(authserver.LoginPageConfig{Tokens: login, Logger: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
