@@ -266,8 +266,11 @@ func parseBearer(h string) (string, bearerStatus) {
 
 // cutBearer is parseBearer without the b64token check: bearerOK means the
 // scheme, at least one space and a non-empty rest, which is returned.
-func cutBearer(h string) (string, bearerStatus) {
-	const scheme = "Bearer"
+func cutBearer(h string) (string, bearerStatus) { return cutScheme(h, "Bearer") }
+
+// cutScheme is cutBearer for any auth-scheme (RFC 9110 §11.4), such as
+// RFC 9449's DPoP.
+func cutScheme(h, scheme string) (string, bearerStatus) {
 	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
 		return "", bearerAbsent
 	}

@@ -180,24 +180,11 @@ func (dv *dpopVerifier) authenticate(v *Verifier, r *http.Request, mode DPoPMode
 // parseScheme is parseBearer for another scheme: token68 credentials
 // (RFC 9110 §11.4), as RFC 9449 §7.1 gives the DPoP scheme.
 func parseScheme(h, scheme string) (string, bearerStatus) {
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
-		return "", bearerAbsent
-	}
-	rest := h[len(scheme):]
-	if rest == "" {
+	t, st := cutScheme(h, scheme)
+	if st == bearerOK && !isB64Token(t) {
 		return "", bearerMalformed
 	}
-	if rest[0] != ' ' {
-		if syntax.IsTChar(rest[0]) {
-			return "", bearerAbsent
-		}
-		return "", bearerMalformed
-	}
-	rest = strings.TrimLeft(rest, " ")
-	if !isB64Token(rest) {
-		return "", bearerMalformed
-	}
-	return rest, bearerOK
+	return t, st
 }
 
 // RequireDPoP returns middleware like [Verifier.RequireBearer] that admits
