@@ -10,8 +10,12 @@ import (
 	"time"
 )
 
-// defaultCPUBudget is PasswordHasherConfig.CPUBudget's default.
-const defaultCPUBudget = 0.5
+// defaultCPUBudget is PasswordHasherConfig.CPUBudget's default. On one core
+// under a storm of failing logins (bench/loginstorm.sh, a quiet machine),
+// 0.5 left a bearer route 35–46% of its idle throughput, 0.4 48–51% and 0.35
+// 51–55%: serving the refused logins costs the rest of the service some of
+// its share too.
+const defaultCPUBudget = 0.35
 
 // cpuBudgetWindow is how much hashing time the budget lets through at once
 // after a quiet spell, in seconds of its rate: CPUBudget × GOMAXPROCS × 1s.

@@ -138,7 +138,7 @@ func TestCPUBudgetConfig(t *testing.T) {
 		budget, rate float64
 		err          bool
 	}{
-		{0, 0.5 * procs, false}, {0.25, 0.25 * procs, false}, {1, procs, false},
+		{0, 0.35 * procs, false}, {0.25, 0.25 * procs, false}, {1, procs, false},
 		{-0.5, 0, true}, {1.5, 0, true}, {math.NaN(), 0, true}, {math.Inf(1), 0, true},
 	} {
 		h, err := NewPasswordHasher(PasswordHasherConfig{CPUBudget: c.budget})

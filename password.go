@@ -94,7 +94,9 @@ type PasswordHasherConfig struct {
 	MaxConcurrent int
 	// CPUBudget is the share of the CPU that hash computations may use, as a
 	// fraction of runtime.GOMAXPROCS(0) at construction, in (0, 1]. Default
-	// 0.5: half of the cores, or half of the only one. Each computation is
+	// 0.35: about a third of the cores, or of the only one, so that during
+	// a storm of failing logins the rest of the service keeps at least half
+	// of its throughput (bench/loginstorm.sh). Each computation is
 	// charged the time it ran, wall time (times its lanes for Argon2id with
 	// Threads > 1): while a hash runs, other requests on its core wait, and
 	// a process that gets less than its cores runs a hash for longer than

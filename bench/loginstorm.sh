@@ -8,7 +8,7 @@
 #   ./loginstorm.sh                         # SERVER_CPU=0 LOAD_CPU=1, idle 10s, storm 20s
 #   ./loginstorm.sh -storm 40s -conns 16    # flags go to ./loginstorm (see its -h)
 #   RUNS=3 ./loginstorm.sh                  # three runs, each on a fresh server
-#   HASH_CPU_BUDGET=0.25 ./loginstorm.sh    # the server's hashing CPU budget (default 0.5)
+#   HASH_CPU_BUDGET=0.25 ./loginstorm.sh    # the server's hashing CPU budget (default 0.35)
 #
 # Needs Linux (taskset, loopback source addresses 127.0.0.x) and two cores.
 set -euo pipefail
@@ -39,7 +39,7 @@ for run in $(seq "$runs"); do
 	ADDR=127.0.0.1:$port HASH_CPU_BUDGET=${HASH_CPU_BUDGET:-} JWT_SECRET=$(head -c 32 /dev/urandom | base64) GOMAXPROCS=1 \
 		taskset -c "$server_cpu" "$tmp/server" >"$tmp/server.log" 2>&1 &
 	pid=$!
-	taskset -c "$load_cpu" "$tmp/loginstorm" -url "http://127.0.0.1:$port" -server-procs 1 -budget "${HASH_CPU_BUDGET:-0.5}" "$@"
+	taskset -c "$load_cpu" "$tmp/loginstorm" -url "http://127.0.0.1:$port" -server-procs 1 -budget "${HASH_CPU_BUDGET:-0.35}" "$@"
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=

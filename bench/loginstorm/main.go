@@ -54,7 +54,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 8, "bearer-route connections (closed loop)")
 	flag.IntVar(&o.addrs, "addrs", 64, "login-storm clients, one loopback source address each")
 	flag.BoolVar(&o.ignoreRetryAfter, "ignore-retry-after", false, "storm clients retry a 503 at once")
-	flag.Float64Var(&o.budget, "budget", 0.5, "the server's hashing CPU budget, fraction of its GOMAXPROCS")
+	flag.Float64Var(&o.budget, "budget", 0.35, "the server's hashing CPU budget, fraction of its GOMAXPROCS")
 	flag.IntVar(&o.procs, "server-procs", 1, "the server's GOMAXPROCS")
 	flag.IntVar(&o.cost, "cost", 12, "bcrypt cost of the server's hasher, to measure one hash here")
 	flag.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the server to answer")

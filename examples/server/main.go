@@ -14,7 +14,7 @@
 // DOCS_ASSETS_URL (the base URL /docs loads swagger-ui.css and
 // swagger-ui-bundle.js from, such as a served copy of npm swagger-ui-dist;
 // default a CDN), HASH_CPU_BUDGET (the share of the CPU password hashing may
-// use, a fraction of GOMAXPROCS in (0, 1]; default 0.5). GET /openapi.json is the OpenAPI 3.1 document, GET /docs
+// use, a fraction of GOMAXPROCS in (0, 1]; default 0.35). GET /openapi.json is the OpenAPI 3.1 document, GET /docs
 // Swagger UI. REDIS_URL is served by the Redis-backed build in the
 // redisstore module (cd redisstore && go run ./examples/server); this one
 // refuses to start with it rather than silently keep state in memory.

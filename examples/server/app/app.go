@@ -48,7 +48,7 @@ type Config struct {
 	SPARedirectURIs []string
 	// HashCPUBudget is the share of the CPU password hashing may use, a
 	// fraction of GOMAXPROCS (guard.PasswordHasherConfig.CPUBudget). Default
-	// 0: guard's default, 0.5.
+	// 0: guard's default, 0.35.
 	HashCPUBudget float64
 	// DocsAssetsURL is the base URL /docs loads swagger-ui.css and
 	// swagger-ui-bundle.js from (npm swagger-ui-dist 5). Default
