@@ -375,8 +375,13 @@ func (s *RemoteKeySet) fetch(onDemand bool) *remoteFetch {
 func (s *RemoteKeySet) load() error {
 	err := s.loadOnce()
 	if err != nil {
-		s.log.Warn("guard: remote key set: fetch failed; the last good keys stay in use",
-			"source", s.source(), "error", err)
+		msg := "guard: remote key set: fetch failed; the last good keys stay in use"
+		select {
+		case <-s.ready:
+		default:
+			msg = "guard: remote key set: fetch failed; no keys yet, so tokens get 503 until a fetch succeeds"
+		}
+		s.log.Warn(msg, "source", s.source(), "error", err)
 		if s.onError != nil {
 			s.onError(err)
 		}

@@ -66,7 +66,10 @@ type AuthorizeEndpointConfig struct {
 // AuthorizationRequest is a validated authorization request (RFC 6749
 // §4.1.1 with PKCE), as the app's login page finds it in its context.
 type AuthorizationRequest struct {
-	ClientID    string
+	ClientID string
+	// ClientName is the client's Name, "" when it has none: a registered
+	// client's own claim (RFC 7591 client_name), not a verified identity.
+	ClientName  string
 	RedirectURI string
 	// Scopes are the scopes requested, or the client's when none were.
 	Scopes []string
@@ -232,7 +235,7 @@ func (a *AuthorizeEndpoint) parse(w http.ResponseWriter, r *http.Request) (ar *A
 		return nil, "", pageError(http.StatusBadRequest, "invalid_request", "redirect_uri missing or not registered for this client")
 	}
 	redirectURI = q.Get("redirect_uri")
-	ar = &AuthorizationRequest{ClientID: q.Get("client_id"), RedirectURI: redirectURI, CodeChallenge: q.Get("code_challenge")}
+	ar = &AuthorizationRequest{ClientID: q.Get("client_id"), ClientName: client.Name, RedirectURI: redirectURI, CodeChallenge: q.Get("code_challenge")}
 	if s := q.Get("state"); len(s) <= a.cfg.MaxStateBytes {
 		ar.State = s // an oversized state is not sent back
 	}

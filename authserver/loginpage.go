@@ -39,6 +39,7 @@ var DefaultLoginTemplate = template.Must(template.New("login").Parse(`<!doctype 
 <meta charset="utf-8">
 <title>Sign in</title>
 <h1>Sign in to {{.ClientID}}</h1>
+{{with .ClientName}}<p>The client calls itself “{{.}}”.</p>{{end}}
 <p>{{.ClientID}} asks for: {{range .Scopes}}<code>{{.}}</code> {{else}}no scopes{{end}}</p>
 {{with .Message}}<p role="alert">{{.}}</p>{{end}}
 <form method="post" action="">
@@ -53,9 +54,12 @@ var DefaultLoginTemplate = template.Must(template.New("login").Parse(`<!doctype 
 type LoginPageData struct {
 	// Request is the authorization request being signed in for.
 	Request *AuthorizationRequest
-	// ClientID and Scopes are the request's, for the page's text.
-	ClientID string
-	Scopes   []string
+	// ClientID, ClientName and Scopes are the request's, for the page's
+	// text. ClientName is "" for a client without a Name; a registered
+	// client chose its own (show it as its claim, beside the client_id).
+	ClientID   string
+	ClientName string
+	Scopes     []string
 	// Username is what the user typed, for the form shown again after a
 	// failure; "" on the first view.
 	Username string
@@ -167,7 +171,7 @@ func (p *LoginPage) render(w http.ResponseWriter, ar *AuthorizationRequest, stat
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
-	if err := p.cfg.Template.Execute(w, LoginPageData{Request: ar, ClientID: ar.ClientID, Scopes: ar.Scopes, Username: username, Message: message}); err != nil {
+	if err := p.cfg.Template.Execute(w, LoginPageData{Request: ar, ClientID: ar.ClientID, ClientName: ar.ClientName, Scopes: ar.Scopes, Username: username, Message: message}); err != nil {
 		p.cfg.Logger.Error("guard: login page: template", "error", err)
 	}
 }

@@ -168,8 +168,12 @@ func (c *cli) remoteKeys(jwksURL, issuer string, insecure bool, timeout time.Dur
 		},
 	})
 	if err != nil {
-		if errors.Is(err, guard.ErrInsecureURL) && !insecure {
-			return nil, usagef("%v (plain http to a non-loopback host needs --insecure)", err)
+		target := jwksURL
+		if target == "" {
+			target = issuer
+		}
+		if errors.Is(err, guard.ErrInsecureURL) && !insecure && strings.HasPrefix(strings.ToLower(target), "http://") {
+			return nil, usagef("%s is plain http to a non-loopback host; it needs --insecure", target)
 		}
 		return nil, usagef("%v", err)
 	}

@@ -336,7 +336,8 @@ func TestCodeFlowWithResource(t *testing.T) {
 		return "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {redirect}, "state": {"s"},
 			"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "resource": {resource}}.Encode()
 	}
-	if w := do("GET", authorize("http://localhost:9001"), "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), `name="password"`) {
+	if w := do("GET", authorize("http://localhost:9001"), "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), `name="password"`) ||
+		!strings.Contains(w.Body.String(), "<h1>Sign in to "+reg.ClientID+"</h1>") || !strings.Contains(w.Body.String(), "The client calls itself “t”.") {
 		t.Fatalf("login page: %d %s", w.Code, w.Body)
 	}
 	w = do("POST", authorize("http://localhost:9001"), "application/x-www-form-urlencoded", "username=alice&password=wonderland")
