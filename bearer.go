@@ -128,6 +128,10 @@ type (
 		principalCtx
 		room [512 - unsafe.Sizeof(principalCtx{})]byte
 	}
+	principalCtx640 struct {
+		principalCtx
+		room [640 - unsafe.Sizeof(principalCtx{})]byte
+	}
 	principalCtx1K struct {
 		principalCtx
 		room [1024 - unsafe.Sizeof(principalCtx{})]byte
@@ -150,6 +154,9 @@ func newPrincipalCtx(n int) (*principalCtx, []byte) {
 	switch {
 	case n <= len(principalCtx512{}.room):
 		x := new(principalCtx512)
+		return &x.principalCtx, x.room[:n]
+	case n <= len(principalCtx640{}.room):
+		x := new(principalCtx640)
 		return &x.principalCtx, x.room[:n]
 	case n <= len(principalCtx1K{}.room):
 		x := new(principalCtx1K)

@@ -984,7 +984,7 @@ func TestClaimsAcrossRoomSizes(t *testing.T) {
 		kept []*Claims
 		subs []string
 	)
-	for _, room := range []int{len(principalCtx512{}.room), len(principalCtx1K{}.room), len(principalCtx2K{}.room), len(principalCtx4K{}.room)} {
+	for _, room := range []int{len(principalCtx512{}.room), len(principalCtx640{}.room), len(principalCtx1K{}.room), len(principalCtx2K{}.room), len(principalCtx4K{}.room)} {
 		for _, size := range []int{room - 1, room, room + 1} {
 			frame := `{"sub":"","exp":` + exp + `,"role":"r"}`
 			sub := strings.Repeat(strconv.Itoa(size%10), size-len(frame))
