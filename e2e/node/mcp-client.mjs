@@ -15,6 +15,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { signIn } from './browser.mjs';
 
 const [mcpURL, username, password] = process.argv.slice(2);
 if (!mcpURL || !username || !password) {
@@ -80,21 +81,7 @@ out.authorization_request = Object.fromEntries(provider.authorizationURL.searchP
 
 // The browser: the login page, then the form posted back to the same URL,
 // which redirects to the client's redirect URI with the code.
-const page = await fetch(provider.authorizationURL, { redirect: 'manual' });
-out.login_page = page.status;
-await page.text();
-const login = await fetch(provider.authorizationURL, {
-  method: 'POST',
-  redirect: 'manual',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams({ username, password }),
-});
-out.login_post = login.status;
-const location = login.headers.get('location');
-if (!location) {
-  throw new Error(`login: ${login.status} without a redirect: ${await login.text()}`);
-}
-const callback = new URL(location).searchParams;
+const callback = (await signIn(provider.authorizationURL, username, password, out)).searchParams;
 out.callback = { state: callback.get('state'), iss: callback.get('iss'), has_code: callback.has('code') };
 
 await first.finishAuth(callback.get('code'));

@@ -12,6 +12,7 @@
 // without a proof. Prints one JSON object with what it saw; exits non-zero
 // when a step the library checks fails.
 import * as oauth from 'oauth4webapi';
+import { signIn } from './browser.mjs';
 
 const [issuerArg, resourceArg, username, password] = process.argv.slice(2);
 if (!issuerArg || !resourceArg || !username || !password) {
@@ -80,21 +81,7 @@ authURL.search = new URLSearchParams({
 }).toString();
 
 // The browser: the login page, then the form posted back to the same URL.
-const page = await fetch(authURL, { redirect: 'manual' });
-out.login_page = page.status;
-await page.text();
-const login = await fetch(authURL, {
-  method: 'POST',
-  redirect: 'manual',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams({ username, password }),
-});
-out.login_post = login.status;
-const location = login.headers.get('location');
-if (!location) {
-  throw new Error(`login: ${login.status} without a redirect: ${await login.text()}`);
-}
-const callback = oauth.validateAuthResponse(as, client, new URL(location), state);
+const callback = oauth.validateAuthResponse(as, client, await signIn(authURL, username, password, out), state);
 
 // The token request with a proof; a server that wants a nonce gets one retry.
 async function withNonceRetry(f) {
